@@ -1,0 +1,1 @@
+"""outputs of the bridge."""

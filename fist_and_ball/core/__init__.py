@@ -1,0 +1,1 @@
+"""Game rules with no bpy: unit-testable anywhere."""

@@ -1,0 +1,1 @@
+"""live of the Blender add-on."""

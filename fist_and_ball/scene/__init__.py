@@ -1,0 +1,1 @@
+"""scene of the Blender add-on."""

@@ -1,0 +1,1 @@
+"""ui of the Blender add-on."""
