@@ -1,0 +1,526 @@
+"""Sample-to-client latency of the bridge, end to end.
+
+The bench writes KMG frames (from the simulator) into a pty master at a fixed rate;
+`fist-and-ball bridge --source serial:<pty slave>` runs as a subprocess with the QG
+decoder; N websocket clients in this process parse every `grade` message. Frames
+and grades are matched by `seq`:
+
+- end-to-end latency = client parsed the grade - bench wrote the frame bytes
+  (both CLOCK_MONOTONIC, shared by the two processes);
+- bridge-added latency = the bridge's own percentiles from its `status` messages
+  (sample decoded -> message handed to a client socket);
+- bridge CPU use from /proc/PID/stat over the measured window.
+
+    /work/venv/bin/python bench/latency.py                 # all four configurations
+    /work/venv/bin/python bench/latency.py --seconds 3 --no-docs   # quick look
+
+Results go to docs/benchmarks.md ("## Latency") unless --no-docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+TARGET_P99_MS = 1.0
+LAYOUTS = {3: "myo3", 16: "socket16"}
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    rate_hz: float
+    n_sensors: int
+    n_clients: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.rate_hz:g} Hz x {self.n_sensors} sensors, {self.n_clients} client(s)"
+
+
+CONFIGS = (
+    BenchConfig(42.7, 3, 1),
+    BenchConfig(42.7, 3, 10),
+    BenchConfig(1000.0, 16, 1),
+    BenchConfig(1000.0, 16, 10),
+)
+
+
+@dataclass(slots=True)
+class BenchResult:
+    config: BenchConfig
+    frames_written: int
+    grades_expected: int
+    grades_received: int
+    e2e_ms: dict[str, float]
+    bridge_ms: dict[str, float | None]
+    worst_window_p99_ms: float | None
+    bridge_cpu_pct: float
+    bench_cpu_pct: float
+    dropped: int
+    bad_frames: int
+    client_drops: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (no psutil)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _frames(cfg: BenchConfig, n: int) -> list[bytes]:
+    """`n` simulated frames (KMG frame v1 bytes) at the configured rate."""
+    from bridge.sim.config import SimConfig
+    from bridge.sim.simulator import Simulator
+
+    sim = Simulator(
+        SimConfig(layout=LAYOUTS[cfg.n_sensors], rate_hz=cfg.rate_hz, seed=7), loop=True
+    )
+    out: list[bytes] = []
+    while len(out) < n:
+        block = sim.generate_block(min(4096, n - len(out)))
+        out.extend(Simulator.frame_bytes(f) for f in block.frames())
+    return out
+
+
+def _calibration(cfg: BenchConfig, folder: Path) -> Path:
+    """A fixed QG calibration, fitted on the simulator (same layout and rate)."""
+    from bridge.decoders.calibration import calibrate_simulator
+    from bridge.sim.config import SimConfig
+
+    path = folder / f"cal_{cfg.n_sensors}.json"
+    if not path.exists():
+        cal = calibrate_simulator(SimConfig(layout=LAYOUTS[cfg.n_sensors], rate_hz=cfg.rate_hz))
+        cal.save(path)
+    return path
+
+
+class BridgeProcess:
+    """`fist-and-ball bridge` in a subprocess, with its stderr collected."""
+
+    def __init__(self, args: list[str], profile: Path | None = None) -> None:
+        cmd = [sys.executable, "-m", "bridge.cli.main", "bridge", *args]
+        if profile is not None:
+            # collapsed stacks (one line per stack) are easy to read with grep/sort
+            spy = Path(sys.executable).with_name("py-spy")
+            cmd = [str(spy), "record", "--format", "raw", "-r", "250", "--threads", "--gil",
+                   "-o", str(profile), "--", *cmd]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.lines: list[str] = []
+        self.url: str | None = None
+        self.pid = self.proc.pid  # the bridge itself (py-spy's child when profiling)
+        self._profiled = profile is not None
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            m = re.search(r"listening on (ws://\S+)", line)
+            if m and self._profiled:
+                self.pid = _bridge_pid(self.proc.pid)
+            if m and self.url is None:
+                self.url = m.group(1)
+                self._ready.set()
+        self._ready.set()
+
+    def wait_url(self, timeout: float = 60.0) -> str:
+        self._ready.wait(timeout)
+        if not self.url:
+            raise RuntimeError("the bridge did not start:\n" + "".join(self.lines[-20:]))
+        return self.url
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+class Writer(threading.Thread):
+    """Writes frames into the pty master on an absolute schedule; records write times."""
+
+    def __init__(self, fd: int, frames: list[bytes], rate_hz: float, warmup: int, pid: int) -> None:
+        super().__init__(name="bench-writer", daemon=True)
+        self.fd, self.frames, self.rate_hz, self.warmup, self.pid = fd, frames, rate_hz, warmup, pid
+        self.t_write = np.full(len(frames), np.nan)
+        self.cpu_window: tuple[float, float, float, float] | None = None  # t0, t1, cpu0, cpu1
+        self.late_resets = 0
+
+    def run(self) -> None:
+        period = 1.0 / self.rate_hz
+        t_next = time.monotonic()
+        t0 = cpu0 = 0.0
+        for k, data in enumerate(self.frames):
+            if k == self.warmup:
+                t0, cpu0 = time.monotonic(), _cpu_seconds(self.pid)
+            delay = t_next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.05:  # we were descheduled: don't burst to catch up
+                t_next = time.monotonic()
+                self.late_resets += 1
+            self.t_write[k] = time.monotonic()
+            os.write(self.fd, data)
+            t_next += period
+        self.cpu_window = (t0, time.monotonic(), cpu0, _cpu_seconds(self.pid))
+
+
+def _bridge_pid(parent: int) -> int:
+    """The bridge's pid when it runs as a child of py-spy."""
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else parent
+    except OSError:
+        return parent
+
+
+def _seq_of(frame: bytes) -> int:
+    return int.from_bytes(frame[4:8], "little")
+
+
+async def _clients(
+    url: str,
+    n: int,
+    writer: Writer,
+    n_frames: int,
+    tail_s: float,
+) -> tuple[list[dict[int, float]], list[dict[str, Any]]]:
+    recv: list[dict[int, float]] = [{} for _ in range(n)]
+    statuses: list[dict[str, Any]] = []
+    conns: list[ClientConnection] = []
+    for _ in range(n):
+        ws = await connect(url, compression=None, open_timeout=20, max_queue=None)
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "hello", hello
+        conns.append(ws)
+
+    async def reader(i: int, ws: ClientConnection) -> None:
+        got = recv[i]
+        monotonic = time.monotonic
+        async for raw in ws:
+            t = monotonic()
+            msg = json.loads(raw)  # every client parses every message, like a real one
+            mtype = msg["type"]
+            if mtype == "grade":
+                got[msg["seq"]] = t
+            elif mtype == "status" and i == 0:
+                statuses.append(msg)
+
+    tasks = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(conns)]
+    writer.start()
+    while writer.is_alive():
+        await asyncio.sleep(0.1)
+    # let the tail arrive and at least one status after the last frame
+    await asyncio.sleep(tail_s)
+    for ws in conns:
+        await ws.close()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return recv, statuses
+
+
+def _pct(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "n": 0}
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(values.max()),
+        "n": int(values.size),
+    }
+
+
+def run_config(
+    cfg: BenchConfig, seconds: float, folder: Path, profile: Path | None = None
+) -> BenchResult:
+    warmup = max(5, round(cfg.rate_hz * 1.0))
+    n_frames = warmup + round(cfg.rate_hz * seconds)
+    _log(f"{cfg.label}: preparing {n_frames} frames")
+    frames = _frames(cfg, n_frames)
+    cal = _calibration(cfg, folder)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    bridge = BridgeProcess(
+        [
+            "--source",
+            f"serial:{os.ttyname(slave)}",
+            "--decoder",
+            f"qg:{cal}",
+            "--port",
+            "0",
+            "--quiet",
+            "--queue-size",
+            "2048",
+        ],
+        profile,
+    )
+    try:
+        url = bridge.wait_url()
+        writer = Writer(master, frames, cfg.rate_hz, warmup, bridge.pid)
+        _log(f"{cfg.label}: running {seconds:g} s (+1 s warm-up)")
+        bench_cpu0 = time.process_time()
+        recv, statuses = asyncio.run(_clients(url, cfg.n_clients, writer, n_frames, 2.5))
+        bench_cpu1 = time.process_time()
+    finally:
+        code = bridge.stop()
+        os.close(master)
+        os.close(slave)
+    if code != 0:
+        raise RuntimeError(f"bridge exited {code}:\n" + "".join(bridge.lines[-20:]))
+
+    assert writer.cpu_window is not None
+    t0, t1, c0, c1 = writer.cpu_window
+    seqs = np.array([_seq_of(f) for f in frames[warmup:]])
+    t_write = writer.t_write[warmup:]
+    lat: list[float] = []
+    received = 0
+    for got in recv:
+        for s, tw in zip(seqs.tolist(), t_write.tolist(), strict=True):
+            tr = got.get(s)
+            if tr is not None:
+                lat.append(tr - tw)
+                received += 1
+    e2e = _pct(np.array(lat) * 1e3)
+    last = statuses[-1] if statuses else {}
+    total = last.get("latency_ms_total", {})
+    window_p99 = [
+        s["latency_ms"]["p99"]
+        for s in statuses
+        if s.get("latency_ms", {}).get("p99") is not None and t0 <= s["t"] <= t1 + 1.5
+    ]
+    notes = []
+    if writer.late_resets:
+        notes.append(f"writer fell behind {writer.late_resets}x (machine busy)")
+    return BenchResult(
+        config=cfg,
+        frames_written=len(frames),
+        grades_expected=len(seqs) * cfg.n_clients,
+        grades_received=received,
+        e2e_ms=e2e,
+        bridge_ms={k: total.get(k) for k in ("p50", "p99", "max", "n")},
+        worst_window_p99_ms=max(window_p99) if window_p99 else None,
+        bridge_cpu_pct=100.0 * (c1 - c0) / max(1e-9, t1 - t0),
+        bench_cpu_pct=100.0 * (bench_cpu1 - bench_cpu0) / max(1e-9, t1 - t0 + 2.5),
+        dropped=int(last.get("dropped", 0)),
+        bad_frames=int(last.get("bad_frames", 0)),
+        client_drops=sum(int(c.get("dropped", 0)) for c in last.get("client_stats", [])),
+        notes=notes,
+    )
+
+
+# ---- reporting ----------------------------------------------------------------------
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores visible, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def _f(v: float | None, nd: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f"{v:.{nd}f}"
+
+
+def render_section(results: list[BenchResult], seconds: float) -> str:
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = [
+        "| rate x sensors | clients | end-to-end p50 / p99 / max (ms) "
+        "| bridge-added p50 / p99 / max (ms) | worst 1-s p99 (ms) | bridge CPU "
+        "| grades received | dropped frames |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c = r.config
+        rows.append(
+            f"| {c.rate_hz:g} Hz x {c.n_sensors} | {c.n_clients} "
+            f"| {_f(r.e2e_ms['p50'])} / {_f(r.e2e_ms['p99'])} / {_f(r.e2e_ms['max'])} "
+            f"| {_f(r.bridge_ms['p50'], 3)} / {_f(r.bridge_ms['p99'], 3)} / "
+            f"{_f(r.bridge_ms['max'], 3)} "
+            f"| {_f(r.worst_window_p99_ms, 3)} | {r.bridge_cpu_pct:.0f}% "
+            f"| {r.grades_received}/{r.grades_expected} | {r.dropped} |"
+        )
+    target = [r for r in results if r.config == BenchConfig(1000.0, 16, 10)]
+    verdict = ""
+    if target and target[0].bridge_ms["p99"] is not None:
+        p99 = float(target[0].bridge_ms["p99"])
+        ok = p99 <= TARGET_P99_MS
+        verdict = (
+            f"Target (bridge-added p99 <= {TARGET_P99_MS:g} ms at 1000 Hz x 16 sensors, "
+            f"10 clients): **{'met' if ok else 'missed'}** ({p99:.3f} ms)."
+        )
+    notes = [f"- {r.config.label}: {'; '.join(r.notes)}" for r in results if r.notes]
+    return "\n".join(
+        [
+            "## Latency",
+            "",
+            f"Run {date} on: {machine_description()}. The machine was shared with other "
+            "work while this ran, so the tails include other processes' scheduling noise.",
+            "",
+            "Setup (`bench/latency.py`): simulator frames (KMG frame v1) are written into a pty "
+            "master at a fixed rate; `fist-and-ball bridge --source serial:<pty> --decoder "
+            "qg:<calibration fitted on the simulator>` runs as a separate process; N websocket "
+            "clients in the bench process parse every `grade` message (JSON). Frames and "
+            f"grades are matched by `seq`. {seconds:g} s measured per configuration after "
+            "1 s of warm-up.",
+            "",
+            "- *end-to-end*: frame bytes written into the pty -> grade parsed by a client "
+            "(pty, serial read, frame decode, QG, server, loopback TCP, client websocket "
+            "stack and JSON parse; all clients pooled).",
+            "- *bridge-added*: the bridge's own measurement from its `status` messages "
+            "(`latency_ms_total`, whole run): sample decoded (`t_host`) -> message handed to "
+            "each client's socket. 'worst 1-s p99' is the worst per-second window.",
+            "- *bridge CPU*: user + system time of the bridge process / wall time (100% = "
+            "one core).",
+            "",
+            *rows,
+            "",
+            *( [verdict, ""] if verdict else [] ),
+            "For comparison, the paper reports 41.6 ms per sample from sensor to Blender "
+            "(QG, averaged over 7000 samples).",
+            *( ["", "Notes:", *notes] if notes else [] ),
+            "",
+        ]
+    )
+
+
+def update_docs(section: str, path: Path = DOCS) -> None:
+    """Replace (or add) the `## Latency` section, keeping every other section."""
+    header = (
+        "# Benchmarks\n\n"
+        "One `##` section per benchmark. Each section names the machine and date of its "
+        "run; the machine these were first run on:\n\n"
+        f"- {machine_description()}\n\n"
+    )
+    text = path.read_text() if path.exists() else header
+    pattern = re.compile(r"^## Latency\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per configuration")
+    ap.add_argument(
+        "--only",
+        choices=["slow", "fast"],
+        help="only the 42.7 Hz x 3 (slow) or the 1000 Hz x 16 (fast) configurations",
+    )
+    ap.add_argument("--clients", type=int, nargs="*", help="client counts (default 1 10)")
+    ap.add_argument("--no-docs", action="store_true", help="don't update docs/benchmarks.md")
+    ap.add_argument("--json", type=Path, help="also write the raw results as JSON")
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run the bridge under py-spy; collapsed stacks go to DIR/<config>.txt",
+    )
+    args = ap.parse_args(argv)
+    configs = [
+        c
+        for c in CONFIGS
+        if (args.only is None or (args.only == "fast") == (c.rate_hz > 100))
+        and (not args.clients or c.n_clients in args.clients)
+    ]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fab-bench-") as tmp:
+        for cfg in configs:
+            prof = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                prof = args.profile / f"{cfg.rate_hz:g}hz_{cfg.n_sensors}s_{cfg.n_clients}c.txt"
+            r = run_config(cfg, args.seconds, Path(tmp), prof)
+            _log(
+                f"{cfg.label}: e2e p50 {r.e2e_ms['p50']:.2f} p99 {r.e2e_ms['p99']:.2f} ms; "
+                f"bridge-added p50 {_f(r.bridge_ms['p50'], 3)} p99 {_f(r.bridge_ms['p99'], 3)} "
+                f"ms; bridge CPU {r.bridge_cpu_pct:.0f}%; "
+                f"received {r.grades_received}/{r.grades_expected}"
+            )
+            results.append(r)
+    section = render_section(results, args.seconds)
+    print(section)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "config": {
+                            "rate_hz": r.config.rate_hz,
+                            "n_sensors": r.config.n_sensors,
+                            "n_clients": r.config.n_clients,
+                        },
+                        "e2e_ms": r.e2e_ms,
+                        "bridge_ms": r.bridge_ms,
+                        "worst_window_p99_ms": r.worst_window_p99_ms,
+                        "bridge_cpu_pct": r.bridge_cpu_pct,
+                        "grades": [r.grades_received, r.grades_expected],
+                        "dropped": r.dropped,
+                        "client_drops": r.client_drops,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    if not args.no_docs:
+        update_docs(section)
+        _log(f"wrote {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""`fist-and-ball bridge`: run a source through a decoder into the websocket server.
+
+    fist-and-ball bridge --source sim:band3 --port 8765
+    fist-and-ball bridge --source serial:/dev/ttyACM0 --decoder qg:cal.json --record s1.csv
+
+Ctrl-C or SIGTERM shut it down cleanly (clients get close code 1001).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from bridge.cli.errors import CliError
+from bridge.decoders.base import Decoder
+from bridge.outputs.base import Output
+from bridge.pipeline import Pipeline
+from bridge.server.auth import AuthConfigError, AuthPolicy
+from bridge.server.ws_server import ServerConfig, ServerStartError, WebSocketServer
+from bridge.sources.base import Source
+
+TOKEN_ENV = "FIST_AND_BALL_TOKEN"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "bridge",
+        help="run the bridge: KMG source -> decoder -> websocket server (protocol v1)",
+        description=(
+            "Read KMG samples from a device or the simulator, decode them into grades and "
+            "serve them to websocket clients (protocol v1, docs/bridge.md). "
+            "Stops on Ctrl-C, SIGTERM, --duration, or when a finite source ends."
+        ),
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="URL",
+        help="e.g. sim:band3, serial:/dev/ttyACM0, tcp://HOST:PORT, udp://:PORT, replay:FILE.csv",
+    )
+    p.add_argument(
+        "--decoder",
+        default="qg",
+        metavar="SPEC",
+        help=(
+            "qg:CAL.json | qg (sim sources calibrate themselves) | mcnn:DIR | "
+            "linear:MODEL.json | none (default: qg)"
+        ),
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default 127.0.0.1; anything else needs --token)",
+    )
+    p.add_argument(
+        "--port", type=int, default=8765, help="websocket port (default 8765; 0 = any free port)"
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help=(
+            "shared secret clients must present (?token= or Authorization: Bearer); "
+            f"also read from ${TOKEN_ENV}"
+        ),
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="accept browser connections from this exact origin (repeatable); others get HTTP 403",
+    )
+    p.add_argument(
+        "--record", metavar="FILE.csv", help="also record the samples (CSV + JSON sidecar)"
+    )
+    p.add_argument(
+        "--hand",
+        metavar="URL",
+        help="drive a hand through the safety layer (e.g. sim:, serial:PORT)",
+    )
+    p.add_argument(
+        "--hand-enable", action="store_true", help="start with the hand enabled (needs --hand)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no live terminal view")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=512,
+        metavar="N",
+        help="messages queued per client before dropping (default 512)",
+    )
+    p.add_argument(
+        "--slow-client-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="disconnect a client whose queue stays full this long (default 5)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log connections and details")
+    p.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port {args.port} is not a port number 0..65535")
+    if args.duration is not None and not args.duration > 0:
+        raise CliError("--duration must be a positive number of seconds")
+    if args.queue_size < 16:
+        raise CliError("--queue-size must be at least 16")
+    if not args.slow_client_timeout > 0:
+        raise CliError("--slow-client-timeout must be positive")
+    if args.hand_enable and not args.hand:
+        raise CliError("--hand-enable needs --hand URL")
+
+
+def _open_source(url: str) -> Source:
+    try:
+        from bridge.sources import open_source  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise CliError(f"source support is not available in this build ({exc})") from None
+    try:
+        return open_source(url)  # type: ignore[no-any-return]
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _sim_calibration(source: Source) -> Any:
+    """Calibrate QG on the simulator behind a `sim:` source (no calibration file needed)."""
+    config = getattr(source, "config", None)
+    try:
+        from bridge.decoders.calibration import calibrate_simulator  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if config is None:
+        return None
+    print("bridge: calibrating QG on the simulator ...", file=sys.stderr, flush=True)
+    return calibrate_simulator(config)
+
+
+def _open_decoder(spec: str, source: Source) -> Decoder | None:
+    if spec.strip().lower() == "none":
+        return None
+    from bridge.decoders import open_decoder
+
+    calibration = None
+    if spec.strip().lower() == "qg" and source.url.startswith("sim:"):
+        try:
+            calibration = _sim_calibration(source)
+        except Exception as exc:
+            raise CliError(f"calibrating QG on the simulator failed: {exc}") from None
+    try:
+        return open_decoder(spec, source.info, calibration=calibration)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _open_recorder(path: str, source: Source, decoder: Decoder | None) -> Output:
+    try:
+        recorder = importlib.import_module("bridge.outputs.recorder")
+    except ImportError as exc:
+        raise CliError(f"--record is not available in this build ({exc})") from None
+    try:
+        return recorder.RecorderOutput(path, source.info)  # type: ignore[no-any-return]
+    except (ValueError, OSError) as exc:
+        raise CliError(f"cannot record to {path}: {exc}") from None
+
+
+def _open_hand(url: str, enabled: bool) -> Any:
+    try:
+        hand_output = importlib.import_module("bridge.outputs.hand_output")
+    except ImportError as exc:
+        raise CliError(
+            f"--hand needs bridge.outputs.hand_output, which is not available in this build ({exc})"
+        ) from None
+    try:
+        return hand_output.open_hand(url, enabled=enabled)
+    except (ValueError, OSError) as exc:
+        raise CliError(f"cannot open the hand {url}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the bridge until stopped; returns the exit code."""
+    _check_args(args)
+    if os.environ.get("FAB_SWITCH"):
+        sys.setswitchinterval(float(os.environ["FAB_SWITCH"]))
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    try:  # refuse an unsafe configuration before touching any device
+        AuthPolicy.create(args.host, token, args.allow_origin)
+    except AuthConfigError as exc:
+        raise CliError(str(exc)) from None
+
+    source = _open_source(args.source)
+    outputs: list[Output] = []
+    try:
+        decoder = _open_decoder(args.decoder, source)
+        server = WebSocketServer(
+            ServerConfig(
+                host=args.host,
+                port=args.port,
+                token=token,
+                allowed_origins=tuple(args.allow_origin),
+                queue_size=args.queue_size,
+                hopeless_after_s=args.slow_client_timeout,
+            )
+        )
+        outputs.append(server)
+        if args.record:
+            outputs.append(_open_recorder(args.record, source, decoder))
+        hand = _open_hand(args.hand, args.hand_enable) if args.hand else None
+        if hand is not None:
+            outputs.append(hand)
+        server.start()
+    except ServerStartError as exc:
+        _close_all(outputs, source)
+        raise CliError(str(exc)) from None
+    except BaseException:
+        _close_all(outputs, source)
+        raise
+
+    if not args.quiet:
+        from bridge.outputs.live_view import LiveView
+
+        outputs.append(LiveView(sys.stderr, server_url=server.url))
+    pipeline = Pipeline(source, decoder, outputs, hand=hand)
+    server.attach(pipeline)
+    print(
+        f"bridge: listening on {server.url}  source {args.source}  "
+        f"decoder {decoder.name if decoder is not None else 'none'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return _run_until_stopped(pipeline, args.duration)
+
+
+def _run_until_stopped(pipeline: Pipeline, duration: float | None) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    deadline = None if duration is None else time.monotonic() + duration
+    pipeline.start()
+    try:
+        while not stop.is_set() and not pipeline.finished:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(0.1)
+    finally:
+        pipeline.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    st = pipeline.last_status
+    print(
+        f"bridge: stopped after {pipeline.samples} samples"
+        f" (dropped {st.get('dropped', 0)}, bad frames {st.get('bad_frames', 0)},"
+        f" decode errors {pipeline.decode_errors})",
+        file=sys.stderr,
+        flush=True,
+    )
+    if pipeline.source_error:
+        print(f"bridge: the source failed: {pipeline.source_error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _close_all(outputs: list[Output], source: Source) -> None:
+    for out in outputs:
+        try:
+            out.close()
+        except Exception:
+            logging.getLogger("bridge.cli").exception("closing %s failed", out)
+    try:
+        source.close()
+    except Exception:
+        logging.getLogger("bridge.cli").exception("closing the source failed")

@@ -1,0 +1,165 @@
+"""`fist-and-ball record`: record a source to a contract-2 recording (CSV + JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from bridge.cli.errors import CliError
+from bridge.recording import RecordingWriter, sidecar_path
+from bridge.sample import Sample
+from bridge.sources import Source, open_source
+
+PROGRESS_INTERVAL_S = 0.25
+PLAIN_PROGRESS_INTERVAL_S = 5.0
+"""Without a terminal (logs, pipes) print a plain line this often instead of \\r updates."""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "record",
+        help="record a KMG source to FILE.csv + FILE.json",
+        description="Record KMG samples from a source into a recording (CSV + JSON sidecar). "
+        "Stops after --duration seconds of signal, when the source ends, or on Ctrl-C.",
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="URL",
+        help="serial:PORT[?baud=N], tcp://HOST:PORT, udp://[HOST]:PORT, "
+        "replay:FILE.csv[?speed=1|max], sim:LAYOUT[?options]",
+    )
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="recording to write")
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="seconds of signal to record (default: until Ctrl-C)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing recording")
+    p.set_defaults(func=run)
+
+
+class _Recorder:
+    """Runs the source on a worker thread and writes what it yields."""
+
+    def __init__(self, source: Source, out: Path, duration: float | None) -> None:
+        self.source = source
+        self.out = out
+        self.duration = duration
+        self.stop = threading.Event()
+        self.writer: RecordingWriter | None = None
+        self.error: str | None = None
+        self.rows = 0
+        self.t_s = 0.0
+        self.thread = threading.Thread(target=self._run, name="record", daemon=True)
+
+    def _open(self, sample: Sample) -> RecordingWriter:
+        return RecordingWriter(self.out, self.source.info, sample.n_sensors)
+
+    def _run(self) -> None:
+        t0: float | None = None
+        try:
+            for sample in self.source.samples(self.stop):
+                if t0 is None:
+                    t0 = sample.t_device
+                    self.writer = self._open(sample)
+                t_s = sample.t_device - t0
+                if self.duration is not None and t_s >= self.duration:
+                    break
+                assert self.writer is not None
+                self.writer.write(sample)
+                self.rows += 1
+                self.t_s = t_s
+        except (OSError, ValueError) as exc:
+            self.error = str(exc)
+        finally:
+            self.stop.set()
+            self.source.close()
+
+
+def _progress(rec: _Recorder, rate: float) -> str:
+    st = rec.source.status
+    state = st.state.value if st.state.value == "connected" else st.detail or st.state.value
+    return (
+        f"{rec.t_s:7.1f} s  {rec.rows:8d} frames  {rate:7.1f} Hz  "
+        f"dropped {st.dropped}  bad {st.bad_frames}  {state}"
+    )
+
+
+def _watch(rec: _Recorder, err: TextIO) -> bool:
+    """Show progress until the worker ends; return True when interrupted by Ctrl-C."""
+    tty = err.isatty()
+    last_rows, last_t = 0, time.monotonic()
+    last_plain = last_t
+    rate = 0.0
+    width = 0
+    try:
+        while rec.thread.is_alive():
+            rec.thread.join(PROGRESS_INTERVAL_S)
+            now = time.monotonic()
+            if now - last_t >= 0.9:  # rate over about a second, smoother than per update
+                rate = (rec.rows - last_rows) / (now - last_t)
+                last_rows, last_t = rec.rows, now
+            line = _progress(rec, rate)
+            if tty:
+                width = max(width, len(line))
+                err.write("\r" + line.ljust(width))
+                err.flush()
+            elif now - last_plain >= PLAIN_PROGRESS_INTERVAL_S:
+                last_plain = now
+                err.write(line + "\n")
+                err.flush()
+        return False
+    except KeyboardInterrupt:
+        rec.stop.set()
+        rec.thread.join(5.0)
+        return True
+    finally:
+        if tty and width:
+            err.write("\n")
+            err.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".csv":
+        raise CliError(f"--out must name a .csv file (the sidecar goes beside it), got '{out}'")
+    if args.duration is not None and not args.duration > 0:
+        raise CliError(f"--duration must be > 0 seconds, got {args.duration}")
+    if not args.force:
+        for p in (out, sidecar_path(out)):
+            if p.exists():
+                raise CliError(f"{p} exists; use --force to overwrite it")
+    if not out.parent.is_dir():
+        raise CliError(f"folder {out.parent} does not exist")
+    try:
+        source = open_source(args.source)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+    rec = _Recorder(source, out, args.duration)
+    print(f"recording {source.url} -> {out} (Ctrl-C to stop)", file=sys.stderr)
+    rec.thread.start()
+    interrupted = _watch(rec, sys.stderr)
+    if rec.writer is not None:
+        rec.writer.close()
+    st = source.status
+    if rec.writer is None:
+        if rec.error:
+            raise CliError(rec.error)
+        raise CliError(f"no frames received from {source.url} ({st.detail or st.state.value})")
+    rate = rec.writer.measured_rate_hz
+    print(
+        f"recorded {rec.rows} frames, {rec.t_s:.2f} s"
+        + (f", {rate:.1f} Hz" if rate else "")
+        + f" to {out} (+ {sidecar_path(out).name}); dropped {st.dropped}, bad {st.bad_frames}, "
+        f"reconnects {st.reconnects}" + (" (interrupted)" if interrupted else "")
+    )
+    if rec.error:
+        raise CliError(f"recording stopped early: {rec.error}")
+    return 0

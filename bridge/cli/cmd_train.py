@@ -1,0 +1,110 @@
+"""`fist-and-ball train REC.csv... --out MODEL_DIR`: train MCNN-TG and write a model bundle.
+
+Needs the `train` extra (torch, onnx); the rest of the bridge never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bridge.cli.errors import CliError
+
+
+def _channels(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three integers like 8,16,16, got {text!r}") from None
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected three positive integers like 8,16,16, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the MCNN-TG network on labelled recordings (needs torch)",
+        description=(
+            "Label the recordings, split each cue chronologically (first 80%% train, last 20%% "
+            "held out), train MCNN-TG with Adam and write MODEL_DIR/model.onnx + model.json "
+            "(plus linear.json, the linear baseline fitted on the same data)."
+        ),
+    )
+    p.add_argument("recordings", nargs="+", help="recording CSVs (contract 2) with gesture cues")
+    p.add_argument("--out", required=True, help="model bundle directory to write")
+    p.add_argument("--epochs", type=int, default=500, help="training epochs (500, as the paper)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--batch", type=int, default=1024, help="batch size (1024)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (0.001)")
+    p.add_argument("--grade-weight", type=float, default=10.0, help="weight of the grade MSE in the loss (10)")
+    p.add_argument("--channels", type=_channels, default=(8, 16, 16), help="conv channels of the three packs (8,16,16)")
+    p.add_argument("--hidden", type=int, default=32, help="hidden units of each head (32)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
+    p.add_argument("--split", type=float, default=0.8, help="training fraction of each cue (0.8)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing bundle in --out")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.epochs < 1 or args.batch < 2 or args.threads < 1 or args.hidden < 1:
+        raise CliError("--epochs, --threads and --hidden must be >= 1 and --batch >= 2")
+    if not 0.0 < args.split < 1.0:
+        raise CliError("--split must be between 0 and 1")
+    for p in args.recordings:
+        if not os.path.isfile(p):
+            raise CliError(f"recording {p} not found")
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.force:
+        raise CliError(f"{out} already holds a model bundle; pass --force to overwrite")
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out} exists and is not a directory")
+    # Idle OpenMP workers sleep instead of spinning: on a shared machine a spinning
+    # second thread makes small-batch training several times slower. Must be set
+    # before torch loads its OpenMP runtime (torch is imported lazily, just below).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import torch  # noqa: F401  - checked here for a clear message
+    except ImportError:
+        raise CliError("training needs PyTorch: pip install 'fist-and-ball[train]'") from None
+    from bridge.training.model import ModelConfig
+    from bridge.training.train import ProgressBar, TrainConfig, train_bundle
+
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        grade_weight=args.grade_weight,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    mcfg = ModelConfig(channels=args.channels, hidden=args.hidden)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        meta = train_bundle(
+            list(args.recordings), str(out), cfg, mcfg, split=args.split, progress=ProgressBar(), log=log
+        )
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    m = meta.get("metrics", {}).get("mcnn", {})
+    o = m.get("overall", {})
+    print(f"model bundle: {out}")
+    acc = o.get("type_acc_moving")
+    mae = o.get("grade_truth", {}).get("mae")
+    if acc is not None:
+        print(f"held-out type accuracy (grade >= 1): {100 * acc:.2f}%")
+    if mae is not None:
+        print(f"held-out grade MAE: {mae:.3f} grade ({m.get('truth', '')})")
+    for name, row in m.get("movements", {}).items():
+        a = row.get("type_acc_moving")
+        e = row.get("grade_truth", {}).get("mae")
+        a_s = "n/a" if a is None else f"{100 * a:.2f}%"
+        e_s = "n/a" if e is None else f"{e:.3f}"
+        print(f"  {name:<8} type acc {a_s:>8}  grade MAE {e_s}")
+    return 0

@@ -1,0 +1,63 @@
+"""`open_decoder(spec, info)`: decoder specs of the command line -> Decoder objects.
+
+Forms: `qg:CAL.json`, `qg` (needs a Calibration passed in: the bridge calibrates a
+simulated source itself), `mcnn:MODEL_DIR`, `linear:MODEL.json`. The ML decoders are
+imported lazily so the QG path never loads onnxruntime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge.decoders.base import Decoder
+from bridge.decoders.calibration import Calibration, CalibrationError
+from bridge.decoders.qg_bank import QGBank
+from bridge.sources.base import SourceInfo
+
+SPEC_FORMS = (
+    "qg:CAL.json (QG bank from a calibration file)",
+    "qg (with a simulated source: calibrated automatically)",
+    "mcnn:MODEL_DIR (MCNN-TG model directory)",
+    "linear:MODEL.json (linear baseline model)",
+)
+
+
+def _forms() -> str:
+    return "; ".join(SPEC_FORMS)
+
+
+def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None = None) -> Decoder:
+    """Build the decoder named by `spec` for a source described by `info`.
+
+    Raises ValueError (unknown or incomplete spec, file problems, a calibration or
+    model made for another layout; the message names the file or the accepted forms).
+    """
+    kind, _, arg = spec.strip().partition(":")
+    kind = kind.lower()
+    if kind == "qg":
+        if arg:
+            return QGBank.load(arg, info)
+        if calibration is None:
+            raise ValueError(
+                "decoder 'qg' needs a calibration: use qg:CAL.json (make one with "
+                "fist-and-ball calibrate); only a sim: source is calibrated automatically"
+            )
+        try:
+            calibration.check_source(info)
+        except CalibrationError as exc:
+            raise ValueError(str(exc)) from None
+        return QGBank(calibration)
+    if kind in ("mcnn", "linear"):
+        if not arg:
+            what = "MODEL_DIR" if kind == "mcnn" else "MODEL.json"
+            raise ValueError(f"decoder '{kind}' needs a model: {kind}:{what}")
+        if not Path(arg).exists():
+            raise ValueError(f"decoder {kind}: model {arg} does not exist")
+        if kind == "mcnn":
+            from bridge.decoders.mcnn import McnnDecoder
+
+            return McnnDecoder.load(arg, info)
+        from bridge.decoders.linear import LinearDecoder
+
+        return LinearDecoder.load(arg, info)
+    raise ValueError(f"unknown decoder {spec!r}; use one of: {_forms()}")

@@ -1,0 +1,84 @@
+"""Recorder output: writes every sample to a recording while the bridge serves."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from bridge.outputs.base import Output
+from bridge.recording import RecordingWriter, sidecar_path
+from bridge.sample import Decoded, Sample
+from bridge.sources.base import SourceInfo
+
+DECODED_COLUMNS = ("grade_decoded", "level_decoded", "confidence_decoded")
+"""Extra columns holding what the decoder made of each sample (empty when none ran)."""
+
+
+class RecorderOutput(Output):
+    """Record samples (and optionally the decoder's output) to a contract-2 recording.
+
+    The file opens at the first sample, when the sensor count is known. Recording
+    trouble (disk full, sensor count changing mid-run) stops the recording with a
+    message in `error` and on `log`; it never stops the pipeline.
+    """
+
+    name = "recorder"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: SourceInfo,
+        *,
+        overwrite: bool = False,
+        record_decoded: bool = True,
+        log: TextIO | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not overwrite:
+            for p in (self.path, sidecar_path(self.path)):
+                if p.exists():
+                    raise FileExistsError(f"{p} exists (allow overwriting to replace it)")
+        self.info = info
+        self.record_decoded = record_decoded
+        self.writer: RecordingWriter | None = None
+        self.error: str | None = None
+        self._log = log if log is not None else sys.stderr
+
+    def on_sample(self, sample: Sample, decoded: Decoded | None) -> None:
+        if self.error is not None:
+            return
+        try:
+            if self.writer is None:
+                extra = DECODED_COLUMNS if self.record_decoded else ()
+                self.writer = RecordingWriter(
+                    self.path, self.info, sample.n_sensors, extra_columns=extra
+                )
+            values: dict[str, float] | None = None
+            if self.record_decoded and decoded is not None:
+                values = {
+                    "grade_decoded": float(decoded.grade),
+                    "level_decoded": decoded.level,
+                    "confidence_decoded": decoded.confidence,
+                }
+            self.writer.write(sample, values if self.record_decoded else None)
+        except (OSError, ValueError) as exc:
+            self.error = f"recording to {self.path} stopped: {exc}"
+            print(f"recorder: {self.error}", file=self._log)
+            self.close()
+
+    def on_status(self, status: dict[str, Any]) -> None:
+        if self.writer is not None and self.error is None:
+            try:
+                self.writer.flush()
+            except OSError as exc:
+                self.error = f"recording to {self.path} stopped: {exc}"
+
+    def close(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError as exc:
+                self.error = self.error or f"closing {self.path} failed: {exc}"

@@ -1,0 +1,222 @@
+"""Websocket protocol v1 (contract 3): server message builders and client message checks.
+
+Every builder returns the message already encoded as UTF-8 JSON bytes, because the
+server encodes each message once and shares the bytes between all clients.
+Extensions beyond the contract are marked below and in docs/bridge.md; clients must
+ignore fields and message types they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import bridge
+from bridge.sample import N_GRADES, Decoded, Sample
+
+PROTOCOL_VERSION = 1
+
+HAND_ACTIONS = ("enable", "disable", "stop")
+
+# error codes sent in `error` messages
+E_BAD_JSON = "bad_json"
+E_BINARY = "binary_not_supported"
+E_BAD_MESSAGE = "bad_message"
+E_UNKNOWN_TYPE = "unknown_type"
+E_BAD_FIELD = "bad_field"
+E_GESTURE = "gesture_rejected"
+E_HAND = "hand_refused"
+E_INTERNAL = "internal_error"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Encode one message compactly. NaN/inf are not valid JSON: callers map them to None."""
+    return _dumps(message).encode("utf-8")
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def hello(
+    *,
+    source: str,
+    n_sensors: int | None,
+    rate_hz: float | None,
+    decoder: str | None,
+    gestures: list[str],
+    hand_authorized: bool,
+    kmg_available: bool = True,
+) -> bytes:
+    """`hello`, sent once on connect. `hand_authorized` is an extension."""
+    return encode(
+        {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "bridge": bridge.__version__,
+            "source": source,
+            "n_sensors": n_sensors,
+            "rate_hz": None if rate_hz is None else _finite_or_none(round(float(rate_hz), 3)),
+            "decoder": decoder,
+            "grades": N_GRADES,
+            "gestures": list(gestures),
+            # extensions
+            "hand_authorized": hand_authorized,
+            "kmg_available": kmg_available,
+        }
+    )
+
+
+_gesture_json: dict[str, str] = {}
+
+
+def _json_str(s: str) -> str:
+    cached = _gesture_json.get(s)
+    if cached is None:
+        cached = json.dumps(s)
+        if len(_gesture_json) < 64:  # gesture names come from a small fixed set
+            _gesture_json[s] = cached
+    return cached
+
+
+def grade(decoded: Decoded, sample: Sample) -> bytes:
+    """`grade` for one decoded sample; `t` is the bridge clock (time.monotonic seconds).
+
+    Extension: `sensor` (the sensor index the decoder leaned on, or null).
+    """
+    level = decoded.level if decoded.level == decoded.level else 0.0  # NaN -> 0
+    confidence = decoded.confidence if decoded.confidence == decoded.confidence else 0.0
+    # Hand-built JSON: this runs once per sample on the pipeline thread, and the
+    # fields are plain numbers plus a gesture name from a fixed set.
+    sensor = "null" if decoded.sensor_index is None else str(int(decoded.sensor_index))
+    return (
+        f'{{"type":"grade","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
+        f'"gesture":{_json_str(decoded.gesture)},"grade":{decoded.grade:d},'
+        f'"level":{level:.4f},"confidence":{confidence:.4f},"sensor":{sensor}}}'
+    ).encode()
+
+
+def kmg(sample: Sample) -> bytes:
+    """`kmg` for one sample: |B| per sensor in uT, dead sensors (NaN) as null.
+
+    Extension: `saturated` (the frame's saturation flag).
+    """
+    mags = ",".join("null" if m != m else f"{m:.3f}" for m in sample.magnitudes.tolist())
+    sat = "true" if sample.saturated else "false"
+    return (
+        f'{{"type":"kmg","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
+        f'"magnitudes":[{mags}],"saturated":{sat}}}'
+    ).encode()
+
+
+def status(body: dict[str, Any]) -> bytes:
+    """`status`: the pipeline's status dict plus the server's fields (see docs/bridge.md)."""
+    return encode({"type": "status", **_clean(body)})
+
+
+def error(code: str, detail: str, ref: str | None = None) -> bytes:
+    """`error` for a client message the server could not take. `ref` (extension) names
+    the offending message type when known."""
+    msg: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if ref is not None:
+        msg["ref"] = ref
+    return encode(msg)
+
+
+def pong(ping_id: Any, t: float) -> bytes:
+    """`pong` answering `ping`, echoing its `id`; `t` is the bridge clock."""
+    return encode({"type": "pong", "id": ping_id, "t": round(t, 6)})
+
+
+def hand_reply(action: str, ok: bool, detail: str, state: dict[str, Any] | None) -> bytes:
+    """Extension: `hand` acknowledgement of a client's hand command."""
+    return encode({"type": "hand", "action": action, "ok": ok, "detail": detail, "state": state})
+
+
+def _clean(value: Any) -> Any:
+    """Make a status value JSON-safe: non-finite floats -> None, tuples -> lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+# ---- client -> server --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    """A validated client message."""
+
+    type: str
+    kmg: bool = False
+    name: str = ""
+    action: str = ""
+    ping_id: Any = None
+
+
+class ProtocolError(Exception):
+    """A client message the server cannot take; becomes an `error` message."""
+
+    def __init__(self, code: str, detail: str, ref: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.ref = ref
+
+
+def parse_client_message(data: str | bytes) -> ClientMessage:
+    """Validate one client frame; raise ProtocolError describing what is wrong."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raise ProtocolError(E_BINARY, "binary frames are not part of protocol v1; send JSON text")
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(E_BAD_JSON, f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(E_BAD_MESSAGE, "a message must be a JSON object with a 'type' field")
+    mtype = obj.get("type")
+    if not isinstance(mtype, str):
+        raise ProtocolError(E_BAD_MESSAGE, "missing or non-string 'type' field")
+    if mtype == "subscribe":
+        flag = obj.get("kmg")
+        if not isinstance(flag, bool):
+            raise ProtocolError(E_BAD_FIELD, "subscribe needs 'kmg': true or false", mtype)
+        return ClientMessage(mtype, kmg=flag)
+    if mtype == "gesture":
+        name = obj.get("name")
+        if not isinstance(name, str) or not name:
+            raise ProtocolError(E_BAD_FIELD, "gesture needs 'name': a gesture name string", mtype)
+        return ClientMessage(mtype, name=name)
+    if mtype == "hand":
+        action = obj.get("action")
+        if action not in HAND_ACTIONS:
+            raise ProtocolError(
+                E_BAD_FIELD, f"hand needs 'action': one of {', '.join(HAND_ACTIONS)}", mtype
+            )
+        return ClientMessage(mtype, action=str(action))
+    if mtype == "ping":
+        ping_id = obj.get("id")
+        # bool is an int subclass in Python but not a sensible id
+        if isinstance(ping_id, bool) or not (
+            ping_id is None or isinstance(ping_id, (str, int, float))
+        ):
+            raise ProtocolError(E_BAD_FIELD, "ping 'id' must be a string or a number", mtype)
+        if isinstance(ping_id, str) and len(ping_id) > 128:
+            raise ProtocolError(E_BAD_FIELD, "ping 'id' is longer than 128 characters", mtype)
+        return ClientMessage(mtype, ping_id=ping_id)
+    shown = mtype if len(mtype) <= 40 else mtype[:40] + "..."
+    raise ProtocolError(
+        E_UNKNOWN_TYPE,
+        f"unknown message type {shown!r}; protocol v1 takes subscribe, gesture, hand, ping",
+        shown,
+    )

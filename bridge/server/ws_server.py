@@ -1,0 +1,522 @@
+"""Websocket server (protocol v1, contract 3) as a pipeline Output.
+
+The server runs its own asyncio loop in a thread. `on_sample` is called on the
+pipeline thread: it encodes each message once (bytes shared by all clients), appends
+it to a pending batch and wakes the loop with at most one `call_soon_threadsafe` per
+batch. On the loop, each client has its own bounded queue and sender task
+(`client_queue.py`), so a slow or stuck client never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import itertools
+import logging
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.protocol import State
+from websockets.datastructures import MultipleValuesError
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from bridge.outputs.base import Output
+from bridge.sample import Decoded, Sample
+from bridge.server import protocol
+from bridge.server.auth import AuthDecision, AuthPolicy, decide
+from bridge.server.client_queue import ClientQueue, Kind
+from bridge.server.latency import LatencyTracker
+
+log = logging.getLogger("bridge.server")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+
+
+class BridgeControl(Protocol):
+    """What the server may ask of the bridge (implemented by `Pipeline`)."""
+
+    def hello_info(self) -> dict[str, Any]:
+        """source, n_sensors, rate_hz, decoder, gestures."""
+        ...
+
+    def set_gesture(self, name: str) -> str | None:
+        """Manual gesture switch; returns an error detail or None on success."""
+        ...
+
+    def hand_command(self, action: str, authorized: bool) -> tuple[bool, str]:
+        """enable / disable / stop the hand; returns (ok, detail)."""
+        ...
+
+    def hand_state(self) -> dict[str, Any] | None:
+        """The hand's state, or None when no hand is attached."""
+        ...
+
+
+class ServerStartError(RuntimeError):
+    """The server could not start listening (port busy, bad address)."""
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Server settings; the security ones are validated by `AuthPolicy.create`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    queue_size: int = 512
+    """Messages queued per client before dropping (kmg first, then old grades)."""
+    hopeless_after_s: float = 5.0
+    """A client whose queue stays full this long is disconnected (close 1008)."""
+    max_message_bytes: int = 64 * 1024
+    send_buffer_bytes: int | None = 64 * 1024
+    """Kernel send buffer per connection (SO_SNDBUF). Linux autotunes it up to MBs on
+    loopback, which would hide a stuck client for minutes behind stale data; capping
+    it makes a stall reach our queue (and its drop policy) within a fraction of a
+    second. None keeps the system default."""
+    close_timeout_s: float = 2.0
+    direct_write: bool = True
+    """Write straight to an idle client's socket from the loop callback that received
+    the batch, instead of waking its sender task (about 3x less CPU per message).
+    The sender task still takes over whenever a client's socket buffer is full."""
+    ping_interval_s: float | None = 20.0
+
+
+@dataclass(eq=False, slots=True)
+class _Client:
+    id: int
+    ws: ServerConnection
+    queue: ClientQueue
+    authorized: bool
+    peer: str
+    kmg: bool = False
+    closing: bool = False
+    sending: bool = False  # the sender task is mid-send (maybe waiting for drain)
+    sender: asyncio.Task[None] | None = field(default=None)
+
+
+class WebSocketServer(Output):
+    """Serves the grade stream to websocket clients; see docs/bridge.md."""
+
+    name = "websocket"
+
+    def __init__(self, config: ServerConfig, control: BridgeControl | None = None) -> None:
+        self.config = config
+        self.policy = AuthPolicy.create(config.host, config.token, list(config.allowed_origins))
+        self._control = control
+        self.latency = LatencyTracker()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
+        self._stop: asyncio.Event | None = None
+        self._port: int | None = None
+        self._clients: set[_Client] = set()
+        # weak: a handshake that fails after process_request never reaches the handler
+        self._decisions: weakref.WeakKeyDictionary[ServerConnection, AuthDecision] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._ids = itertools.count(1)
+        self._kmg_subscribers = 0
+        # pipeline thread -> loop hand-off
+        self._pending: list[tuple[float, bytes | None, bytes | None]] = []
+        self._pending_lock = threading.Lock()
+        self._wake_scheduled = False
+        self._running = False
+        self.clients_dropped_slow = 0
+        self.connections_total = 0
+        self.rejected = 0
+
+    # ---- lifecycle ----------------------------------------------------------------
+
+    def attach(self, control: BridgeControl) -> None:
+        """Connect the bridge's control API (hello facts, gesture, hand)."""
+        self._control = control
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the loop thread and listen; returns once bound or raises ServerStartError."""
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._main(started, failure))
+            except BaseException as exc:  # surfaced to start() or logged
+                if not started.is_set():
+                    failure.append(exc)
+                else:
+                    log.exception("websocket server loop crashed")
+            finally:
+                self._running = False
+                started.set()
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="bridge-ws-server", daemon=True)
+        self._thread.start()
+        if not started.wait(timeout):
+            raise ServerStartError("the websocket server did not start in time")
+        if failure:
+            exc = failure[0]
+            self._thread.join(timeout)
+            raise ServerStartError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc}"
+            ) from exc
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        if self._port is None:
+            raise RuntimeError("server not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}"
+
+    def close(self) -> None:
+        """Close every client with 1001 (going away), stop listening, stop the loop."""
+        loop, thread, stop = self._loop, self._thread, self._stop
+        self._running = False
+        if loop is None or thread is None:
+            return
+        if stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(self.config.close_timeout_s + 3.0)
+
+    async def _main(self, started: threading.Event, failure: list[BaseException]) -> None:
+        self._stop = asyncio.Event()
+        try:
+            server = await serve(
+                self._handler,
+                self.config.host,
+                self.config.port,
+                process_request=self._process_request,
+                # permessage-deflate costs CPU per client per message and saves
+                # little on ~150-byte JSON; latency matters more here.
+                compression=None,
+                max_size=self.config.max_message_bytes,
+                close_timeout=self.config.close_timeout_s,
+                ping_interval=self.config.ping_interval_s,
+                ping_timeout=self.config.ping_interval_s,
+                logger=logging.getLogger("bridge.server.websockets"),
+            )
+        except OSError as exc:
+            failure.append(exc)
+            started.set()
+            return
+        self._server = server
+        sockets = list(server.sockets)
+        self._port = int(sockets[0].getsockname()[1]) if sockets else self.config.port
+        self._running = True
+        started.set()
+        await self._stop.wait()
+        self._running = False
+        server.close(close_connections=True)  # closes each connection with 1001
+        try:
+            async with asyncio.timeout(self.config.close_timeout_s + 1.0):
+                await server.wait_closed()
+        except TimeoutError:
+            for client in list(self._clients):
+                client.ws.transport.abort()
+
+    # ---- pipeline side (pipeline thread) ---------------------------------------------
+
+    def on_sample(self, sample: Sample, decoded: Decoded | None) -> None:
+        """Encode once, queue for the loop; never blocks on clients."""
+        if not self._running or not self._clients:
+            return
+        grade = protocol.grade(decoded, sample) if decoded is not None else None
+        kmg = protocol.kmg(sample) if self._kmg_subscribers else None
+        if grade is None and kmg is None:
+            return
+        with self._pending_lock:
+            self._pending.append((sample.t_host, grade, kmg))
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        self._call_soon(self._flush)
+
+    def on_status(self, status: dict[str, Any]) -> None:
+        """Broadcast a `status` message (the pipeline's dict already holds our extras)."""
+        if not self._running:
+            return
+        data = protocol.status(status)
+        self._call_soon(self._broadcast_control, data)
+
+    def status_extra(self) -> dict[str, Any]:
+        """Fields the server adds to the pipeline status: clients, drops, latency."""
+        clients = sorted(list(self._clients), key=lambda c: c.id)
+        return {
+            "clients": len(clients),
+            "client_stats": [
+                {
+                    "id": c.id,
+                    "peer": c.peer,
+                    "authorized": c.authorized,
+                    "kmg": c.kmg,
+                    "queued": len(c.queue),
+                    "dropped": c.queue.dropped_total,
+                    "dropped_kmg": c.queue.dropped[Kind.KMG],
+                    "dropped_grade": c.queue.dropped[Kind.GRADE],
+                }
+                for c in clients
+            ],
+            "clients_dropped_slow": self.clients_dropped_slow,
+            "latency_ms": self.latency.snapshot().to_dict(),
+            "latency_ms_total": self.latency.total().to_dict(),
+        }
+
+    def _call_soon(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # loop closed during shutdown
+            self._running = False
+
+    # ---- loop side ------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._wake_scheduled = False
+        clients = self._clients
+        if not clients:
+            return
+        now = time.monotonic()
+        for c in clients:
+            put = c.queue.put
+            for t_host, grade, kmg in batch:
+                if grade is not None:
+                    put(Kind.GRADE, grade, t_host, now)
+                if kmg is not None and c.kmg:
+                    put(Kind.KMG, kmg, t_host, now)
+            self._pump(c)
+        self._check_hopeless(now)
+
+    def _broadcast_control(self, data: bytes) -> None:
+        now = time.monotonic()
+        for c in self._clients:
+            c.queue.put(Kind.CONTROL, data, 0.0, now)
+            self._pump(c)
+        self._check_hopeless(now)
+
+    def _pump(self, client: _Client) -> None:
+        """Fast path: write queued messages to the socket right here, on the loop.
+
+        Only while the sender task is idle (ordering) and the connection's write
+        buffer is below its high-water mark (flow control); otherwise the sender task,
+        woken by the queue's `ready` event, does the awaiting. This uses the
+        connection's Sans-I/O protocol object (`ws.protocol.send_text` +
+        `ws.send_data()`), i.e. what `ws.send()` does minus its async bookkeeping.
+        """
+        if client.sending or client.closing or not self.config.direct_write:
+            return
+        ws = client.ws
+        transport = ws.transport
+        proto = ws.protocol
+        if proto.state is not State.OPEN or transport.is_closing():
+            return
+        queue, record, limit = client.queue, self.latency.record, ws.write_limit_high
+        grade = Kind.GRADE
+        try:
+            while transport.get_write_buffer_size() <= limit:
+                entry = queue.pop()
+                if entry is None:
+                    return
+                if entry.kind is grade:
+                    record(time.monotonic() - entry.t_host)
+                proto.send_text(entry.data)
+                ws.send_data()
+        except Exception as exc:  # state changed under us: let the sender task see it
+            log.debug("direct write to client %d failed: %r", client.id, exc)
+            client.queue.ready.set()
+
+    def _check_hopeless(self, now: float) -> None:
+        for c in self._clients:
+            if not c.closing and c.queue.hopeless(now):
+                c.closing = True
+                self.clients_dropped_slow += 1
+                log.warning(
+                    "client %d (%s) too slow: send queue full for %.1f s, disconnecting",
+                    c.id,
+                    c.peer,
+                    self.config.hopeless_after_s,
+                )
+                asyncio.get_running_loop().create_task(
+                    self._disconnect(c, CLOSE_POLICY, "client too slow: send queue stayed full")
+                )
+
+    async def _disconnect(self, client: _Client, code: int, reason: str) -> None:
+        # A stuck client will not complete the closing handshake: give it a moment,
+        # then abort the TCP connection.
+        try:
+            async with asyncio.timeout(self.config.close_timeout_s):
+                await client.ws.close(code, reason)
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass
+        client.ws.transport.abort()
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            origin = request.headers.get("Origin")
+            authorization = request.headers.get("Authorization")
+        except MultipleValuesError:
+            self.rejected += 1
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, "duplicate Origin or Authorization header\n"
+            )
+        self._limit_send_buffer(connection)
+        decision = decide(self.policy, request.path, origin, authorization)
+        if not decision.accept:
+            self.rejected += 1
+            log.info("refused %s: %s", _peer(connection), decision.reason)
+            return connection.respond(http.HTTPStatus(decision.status), decision.reason + "\n")
+        self._decisions[connection] = decision
+        return None
+
+    def _limit_send_buffer(self, connection: ServerConnection) -> None:
+        size = self.config.send_buffer_bytes
+        sock = connection.transport.get_extra_info("socket")
+        if size is None or sock is None:
+            return
+        # not fatal if refused: only the stall detection gets slower
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        decision = self._decisions.pop(ws, None)
+        if decision is None:  # should not happen: process_request always runs first
+            await ws.close(CLOSE_POLICY, "not authorised")
+            return
+        cfg = self.config
+        client = _Client(
+            id=next(self._ids),
+            ws=ws,
+            queue=ClientQueue(cfg.queue_size, cfg.hopeless_after_s),
+            authorized=decision.authorized,
+            peer=_peer(ws),
+        )
+        self.connections_total += 1
+        client.queue.put(Kind.CONTROL, self._hello(client), 0.0, time.monotonic())
+        self._clients.add(client)
+        client.sender = asyncio.get_running_loop().create_task(self._sender(client))
+        self._pump(client)
+        log.info("client %d connected from %s", client.id, client.peer)
+        try:
+            async for message in ws:
+                await self._on_message(client, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            self._recount_kmg()
+            client.sender.cancel()
+            log.info("client %d disconnected (%s)", client.id, ws.close_code)
+
+    def _hello(self, client: _Client) -> bytes:
+        info = self._control.hello_info() if self._control is not None else {}
+        return protocol.hello(
+            source=str(info.get("source", "")),
+            n_sensors=info.get("n_sensors"),
+            rate_hz=info.get("rate_hz"),
+            decoder=info.get("decoder"),
+            gestures=list(info.get("gestures", [])),
+            hand_authorized=client.authorized,
+        )
+
+    async def _sender(self, client: _Client) -> None:
+        """Slow path: sends with flow control (awaits drain) when the fast path can't."""
+        queue, ws = client.queue, client.ws
+        record = self.latency.record
+        monotonic = time.monotonic
+        grade = Kind.GRADE
+        try:
+            while True:
+                await queue.ready.wait()
+                client.sending = True
+                try:
+                    while (entry := queue.pop()) is not None:
+                        if entry.kind is grade:
+                            # bridge-added latency: sample decoded -> handed to this socket
+                            record(monotonic() - entry.t_host)
+                        await ws.send(entry.data, text=True)
+                finally:
+                    client.sending = False
+        except ConnectionClosed:
+            pass
+
+    def _reply(self, client: _Client, data: bytes) -> None:
+        client.queue.put(Kind.CONTROL, data, 0.0, time.monotonic())
+        self._pump(client)
+
+    async def _on_message(self, client: _Client, message: str | bytes) -> None:
+        try:
+            msg = protocol.parse_client_message(message)
+            if msg.type == "subscribe":
+                client.kmg = msg.kmg
+                self._recount_kmg()
+            elif msg.type == "ping":
+                self._reply(client, protocol.pong(msg.ping_id, time.monotonic()))
+            elif msg.type == "gesture":
+                await self._gesture(client, msg.name)
+            elif msg.type == "hand":
+                await self._hand(client, msg.action)
+        except protocol.ProtocolError as exc:
+            self._reply(client, protocol.error(exc.code, exc.detail, exc.ref))
+        except Exception as exc:  # a bug must not drop the connection
+            log.exception("error handling a message from client %d", client.id)
+            self._reply(client, protocol.error(protocol.E_INTERNAL, f"server error: {exc}"))
+
+    async def _gesture(self, client: _Client, name: str) -> None:
+        control = self._control
+        if control is None:
+            self._reply(client, protocol.error(protocol.E_GESTURE, "no decoder", "gesture"))
+            return
+        # The pipeline serialises this with decoding; don't stall the loop meanwhile.
+        problem = await asyncio.to_thread(control.set_gesture, name)
+        if problem:
+            self._reply(client, protocol.error(protocol.E_GESTURE, problem, "gesture"))
+
+    async def _hand(self, client: _Client, action: str) -> None:
+        control = self._control
+        if control is None:
+            ok, detail, state = False, "no hand attached (start the bridge with --hand URL)", None
+        else:
+            ok, detail = await asyncio.to_thread(control.hand_command, action, client.authorized)
+            state = control.hand_state()
+        if ok:
+            self._reply(client, protocol.hand_reply(action, True, detail, state))
+        else:
+            self._reply(client, protocol.error(protocol.E_HAND, detail, "hand"))
+
+    def _recount_kmg(self) -> None:
+        self._kmg_subscribers = sum(1 for c in self._clients if c.kmg)
+
+
+def _peer(connection: ServerConnection) -> str:
+    try:
+        addr = connection.remote_address
+        return f"{addr[0]}:{addr[1]}"
+    except Exception:
+        return "?"

@@ -1,0 +1,176 @@
+"""Fields that do not come from the tags: Earth, sensor drift and optional disturbances.
+
+Everything here is a deterministic function of time (random phases drawn once from the
+seed), so blocks of any size give the same values and evaluation is vectorised.
+
+- Earth: a uniform field (default 50 uT, 60 deg inclination) fixed in the room. The
+  forearm turns in the room (roll = pronation/supination, pitch, yaw), so in the
+  forearm frame the Earth field rotates; with `earth_rotation` the orientation wanders
+  slowly (periods of 40-150 s, amplitude `arm_wander_deg`).
+- Drift: a slow offset per sensor and axis (periods of 3-10 min), a common part
+  (temperature) plus an individual part, `drift_ut` peak each; zero at t = 0.
+- Disturbances (off by default): `mains` 50 Hz ripple from a nearby cable (0.4 uT with
+  a small gradient across the layout); `object` a magnetised steel object (a tool, a
+  phone, 0.4 A m^2) carried past the arm at 25-40 cm every 45 s; `step` a sudden 6 uT
+  offset (a steel chair moved next to the arm) that appears, stays 70 s, disappears
+  for 70 s, and returns with another direction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+DISTURBANCE_KINDS: tuple[str, ...] = ("mains", "object", "step")
+_MU0_4PI = 1e-7  # T m / A
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentParams:
+    """Environment knobs (see SimConfig for the user-facing names)."""
+
+    earth_ut: float = 50.0
+    earth_inclination_deg: float = 60.0
+    earth_rotation: bool = True
+    arm_wander_deg: float = 10.0
+    arm_roll_deg: float = 0.0
+    arm_pitch_deg: float = 0.0
+    arm_yaw_deg: float | None = None
+    drift: bool = True
+    drift_ut: float = 2.0
+    disturbances: tuple[str, ...] = ()
+    mains_hz: float = 50.0
+
+
+class _Wander:
+    """A smooth, bounded random signal: three sinusoids of random period and phase."""
+
+    def __init__(self, rng: np.random.Generator, min_period_s: float, max_period_s: float) -> None:
+        self.omega = 2 * np.pi / rng.uniform(min_period_s, max_period_s, 3)
+        self.phase = rng.uniform(0, 2 * np.pi, 3)
+        w = rng.uniform(0.5, 1.0, 3)
+        self.weight = w / w.sum()  # peak |value| <= 1
+        self.at_zero = float(np.sin(self.phase) @ self.weight)
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        arg = np.multiply.outer(t, self.omega) + self.phase
+        out: np.ndarray = np.sin(arg) @ self.weight
+        return out
+
+
+class Environment:
+    """Background field at each sensor, in the forearm frame, in uT."""
+
+    def __init__(
+        self, params: EnvironmentParams, sensors_mm: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        unknown = set(params.disturbances) - set(DISTURBANCE_KINDS)
+        if unknown:
+            raise ValueError(
+                f"unknown disturbance {sorted(unknown)[0]!r}; "
+                f"choose from {', '.join(DISTURBANCE_KINDS)}"
+            )
+        self.params = params
+        self.sensors_mm = np.asarray(sensors_mm, dtype=np.float64)
+        n = self.sensors_mm.shape[0]
+        # Draw every random number up front and in a fixed order, whatever the options,
+        # so switching one effect on or off leaves the others unchanged.
+        inc = math.radians(params.earth_inclination_deg)
+        # room frame: X north, Y east, Z down
+        self.earth_room = params.earth_ut * np.array([math.cos(inc), 0.0, math.sin(inc)])
+        yaw0 = rng.uniform(0, 360)
+        self.yaw0 = math.radians(params.arm_yaw_deg if params.arm_yaw_deg is not None else yaw0)
+        self.roll0 = math.radians(params.arm_roll_deg)
+        self.pitch0 = math.radians(params.arm_pitch_deg)
+        self._wander = [_Wander(rng, 40.0, 150.0) for _ in range(3)]
+        self._drift_common = _Wander(rng, 180.0, 600.0)
+        self._drift_dir = rng.standard_normal(3)
+        self._drift_dir /= np.linalg.norm(self._drift_dir)
+        self._drift_each = [_Wander(rng, 180.0, 600.0) for _ in range(3)]
+        self._drift_gain = rng.uniform(-1.0, 1.0, (n, 3))
+        self._mains_dir = rng.standard_normal(3)
+        self._mains_dir /= np.linalg.norm(self._mains_dir)
+        self._mains_phase = rng.uniform(0, 2 * np.pi)
+        self._object_period = 45.0
+        self._object_offset = rng.uniform(5.0, 30.0)
+        self._object_moment = rng.standard_normal(3)
+        self._object_moment *= 0.4 / np.linalg.norm(self._object_moment)  # A m^2
+        self._object_miss_m = rng.uniform(0.25, 0.40)
+        self._step_period = 70.0
+        self._step_offset = rng.uniform(10.0, 40.0)
+        self._step_dirs = rng.standard_normal((64, 3))
+        self._step_dirs *= 6.0 / np.linalg.norm(self._step_dirs, axis=1, keepdims=True)
+
+    def arm_angles(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Roll, pitch, yaw of the forearm in the room (radians) at times `t`."""
+        t = np.asarray(t, dtype=np.float64)
+        amp = math.radians(self.params.arm_wander_deg) if self.params.earth_rotation else 0.0
+        w = [amp * wd(t) for wd in self._wander]
+        return self.roll0 + w[0], self.pitch0 + w[1], self.yaw0 + w[2]
+
+    def earth_arm(self, t: np.ndarray) -> np.ndarray:
+        """Earth field in the forearm frame, (m, 3) uT."""
+        roll, pitch, yaw = self.arm_angles(t)
+        # arm = (Rz(yaw) Ry(pitch) Rx(roll))^T @ room, applied one axis at a time
+        ex, ey, ez = self.earth_room
+        c, s = np.cos(yaw), np.sin(yaw)
+        x1, y1 = c * ex + s * ey, c * ey - s * ex
+        c, s = np.cos(pitch), np.sin(pitch)
+        x2, z2 = c * x1 - s * ez, s * x1 + c * ez
+        c, s = np.cos(roll), np.sin(roll)
+        y3, z3 = c * y1 + s * z2, c * z2 - s * y1
+        return np.stack([x2, y3, z3], axis=-1)
+
+    def field_ut(self, t: np.ndarray) -> np.ndarray:
+        """Background field (m, n_sensors, 3) in uT at times `t` (s)."""
+        t = np.asarray(t, dtype=np.float64)
+        m, n = t.shape[0], self.sensors_mm.shape[0]
+        out = np.broadcast_to(self.earth_arm(t)[:, None, :], (m, n, 3)).copy()
+        p = self.params
+        if p.drift and p.drift_ut:
+            common = p.drift_ut * (self._drift_common(t) - self._drift_common.at_zero)
+            out += common[:, None, None] * self._drift_dir
+            for axis, wd in enumerate(self._drift_each):
+                each = p.drift_ut * (wd(t) - wd.at_zero)
+                out[:, :, axis] += each[:, None] * self._drift_gain[:, axis]
+        if "mains" in p.disturbances:
+            out += self._mains(t)
+        if "object" in p.disturbances:
+            out += self._object(t)
+        if "step" in p.disturbances:
+            out += self._step(t)
+        return out
+
+    def _mains(self, t: np.ndarray) -> np.ndarray:
+        # a cable beside the arm: 0.4 uT at the layout centre, falling off across it
+        wave = 0.4 * np.sin(2 * np.pi * self.params.mains_hz * t + self._mains_phase)
+        gradient = 1.0 + 0.004 * self.sensors_mm[:, 1]  # +-0.2 over the forearm
+        out: np.ndarray = wave[:, None, None] * gradient[None, :, None] * self._mains_dir
+        return out
+
+    def _object(self, t: np.ndarray) -> np.ndarray:
+        # each pass: straight line along x at the miss distance, 0.5 m/s, +-1.5 m
+        phase = (t - self._object_offset) % self._object_period
+        along = (phase - 3.0) * 0.5  # metres from closest approach; passes last 6 s
+        active = (phase < 6.0) & (t >= self._object_offset)
+        obj = np.zeros((t.shape[0], 3))
+        obj[:, 0] = along
+        obj[:, 1] = self._object_miss_m
+        r = self.sensors_mm[None, :, :] * 1e-3 - obj[:, None, :]  # (m, n, 3) m
+        dist = np.linalg.norm(r, axis=2, keepdims=True)
+        rhat = r / dist
+        mdotr = rhat @ self._object_moment
+        b = _MU0_4PI * (3 * rhat * mdotr[..., None] - self._object_moment) / dist**3
+        out: np.ndarray = b * 1e6 * active[:, None, None]
+        return out
+
+    def _step(self, t: np.ndarray) -> np.ndarray:
+        k = np.floor((t - self._step_offset) / self._step_period).astype(np.int64)
+        on = k >= 0
+        # even periods: the object is there (a new direction each time); odd: it is gone
+        idx = np.clip(k, 0, None) % self._step_dirs.shape[0]
+        level = np.where((idx % 2 == 0)[:, None], self._step_dirs[idx], 0.0)
+        out: np.ndarray = np.where(on[:, None], level, 0.0)[:, None, :]
+        return np.broadcast_to(out, (t.shape[0], self.sensors_mm.shape[0], 3))

@@ -1,0 +1,123 @@
+"""`sim:LAYOUT?options`: the virtual forearm + patient as a live source (with labels).
+
+Options are SimConfig fields (see docs/simulator.md) plus two of the source's own:
+`speed` (1 = real time, a factor, or `max` = as fast as the consumer takes them) and
+`loop` (1 = repeat the scripted protocol forever instead of ending).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qsl
+
+from bridge.sample import Sample
+from bridge.sim.config import SimConfig
+from bridge.sim.pacing import Pacer
+from bridge.sim.simulator import Simulator
+from bridge.sources.base import Source, SourceState, SourceStatus
+
+SOURCE_OPTIONS: tuple[str, ...] = ("speed", "loop")
+_MAX_SPEED_BLOCK = 512
+_REALTIME_BLOCK_S = 0.02
+"""In real time, frames are made at most this far ahead in one go (5 ms in intent mode)."""
+
+
+def parse_sim_url(url: str) -> tuple[SimConfig, float | None, bool]:
+    """`sim:LAYOUT?...` -> (config, speed or None for max, loop). ValueError when bad."""
+    text = url.strip()
+    scheme, sep, rest = text.partition(":")
+    if scheme.lower() != "sim" or not sep:
+        raise ValueError(f"not a simulator URL: {url!r} (use sim:LAYOUT[?options])")
+    layout, _, query = rest.partition("?")
+    layout = layout.strip("/")
+    if not layout:
+        raise ValueError(f"{url!r}: name a layout, e.g. sim:socket16 or sim:myo3")
+    config = SimConfig.from_query(layout, query, ignore=SOURCE_OPTIONS)
+    own = dict(_pairs(query))
+    speed: float | None = 1.0
+    raw_speed = own.get("speed", "1").strip().lower()
+    if raw_speed == "max":
+        speed = None
+    else:
+        try:
+            speed = float(raw_speed)
+        except ValueError:
+            raise ValueError(f"sim option speed={raw_speed!r}: use a number > 0 or max") from None
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"sim option speed={raw_speed!r}: use a number > 0 or max")
+    raw_loop = own.get("loop", "0").strip().lower()
+    if raw_loop not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"sim option loop={raw_loop!r}: use 1 or 0")
+    loop = raw_loop in ("1", "true", "yes", "on")
+    return config, speed, loop
+
+
+def _pairs(query: str) -> list[tuple[str, str]]:
+    q = query[1:] if query.startswith("?") else query
+    return [(k, v) for k, v in parse_qsl(q, keep_blank_values=True) if k in SOURCE_OPTIONS]
+
+
+class SimSource(Source):
+    """Yields simulated Samples (labels included), paced at rate_hz x speed.
+
+    A scripted or calibration protocol ends the stream (state ENDED) unless `loop=1`.
+    In intent mode, call `source.simulator.set_intent(gesture, level)` from any thread.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.config, self.speed, self.loop = parse_sim_url(url)
+        self.simulator = Simulator(self.config, loop=self.loop)
+        self.info = self.simulator.info
+        self.info.source = url
+        self._closed = threading.Event()
+        d = self.simulator.duration_s
+        length = "open-ended" if math.isinf(d) else f"{d:.0f} s"
+        pace = "as fast as possible" if self.speed is None else f"at {self.speed:g}x real time"
+        self._describe = (
+            f"simulator {self.config.layout}: {self.config.protocol} protocol ({length}), "
+            f"{self.config.rate_hz:g} Hz {pace}"
+        )
+        self.status = SourceStatus(detail=self._describe + ", ready")
+
+    def samples(self, stop: threading.Event) -> Iterator[Sample]:
+        """Yield samples until stopped, closed, or the (non-looping) protocol ends."""
+        sim = self.simulator
+        st = self.status
+        st.state = SourceState.CONNECTED
+        st.detail = self._describe
+        if self.config.protocol == "intent":
+            # an intent must reach the very next frame the consumer gets: no frames ahead
+            block_cap = 1 if self.speed is None else max(1, int(0.005 * sim.rate_hz))
+        elif self.speed is None:
+            block_cap = _MAX_SPEED_BLOCK
+        else:
+            block_cap = max(1, int(_REALTIME_BLOCK_S * sim.rate_hz * self.speed))
+        pacer = Pacer(sim.rate_hz, self.speed, max_block=block_cap)
+        total = sim.n_frames_total
+        while not (stop.is_set() or self._closed.is_set()):
+            if sim.done:
+                st.state = SourceState.ENDED
+                st.detail = f"{self._describe}: protocol finished after {st.frames} frames"
+                return
+            n = pacer.due()
+            if n == 0:
+                pacer.wait(stop)
+                continue
+            if total is not None:
+                n = min(n, total - sim.next_seq)
+            block = sim.generate_block(n)
+            pacer.sent(n)
+            for k in range(len(block)):
+                if stop.is_set() or self._closed.is_set():
+                    break
+                st.frames += 1
+                yield sim.to_sample(block.frame(k), time.monotonic())
+        st.state = SourceState.ENDED
+        st.detail = f"{self._describe}: stopped after {st.frames} frames"
+
+    def close(self) -> None:
+        self._closed.set()

@@ -1,0 +1,273 @@
+"""Websocket client (protocol v1) on its own thread and asyncio loop.
+
+It never touches bpy: everything it receives goes into a `Mailbox`, which the
+main-thread timer drains. It reconnects with backoff and measures message rate
+and round-trip latency with `ping`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from fist_and_ball.live.mailbox import Mailbox
+
+PROTOCOL_VERSION = 1
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the websocket URL points at this machine."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allow_remote: bool) -> str | None:
+    """Return why the URL may not be used, or None when it is fine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return f"not a websocket URL: {url!r} (expected ws://HOST:PORT)"
+    if not allow_remote and not is_loopback_url(url):
+        return (
+            f"{parts.hostname} is not this machine and online access is off; "
+            "enable 'Allow Online Access' in Blender's preferences to use a remote bridge"
+        )
+    return None
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Live numbers for the panel."""
+
+    connected: bool = False
+    detail: str = "not connected"
+    grades_per_s: float = 0.0
+    rtt_ms: float | None = None
+    reconnects: int = 0
+    last_message_age_s: float | None = None
+
+
+class BridgeClient:
+    """Connects to a bridge and feeds a mailbox from a background thread."""
+
+    def __init__(
+        self,
+        url: str,
+        mailbox: Mailbox,
+        *,
+        token: str = "",
+        allow_remote: bool = False,
+        backoff_max_s: float = 2.0,
+        stale_after_s: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.mailbox = mailbox
+        self._token = token
+        self._allow_remote = allow_remote
+        self._backoff_max = backoff_max_s
+        self._stale_after = stale_after_s
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue[str] | None = None
+        self._stopping = threading.Event()
+        self._stats_lock = threading.Lock()
+        self._stats = ClientStats()
+        self._rate_count = 0
+        self._rate_t0 = time.monotonic()
+        self._last_msg_t: float | None = None
+        self._ping_sent: dict[int, float] = {}
+
+    # -- main-thread API -------------------------------------------------
+    def start(self) -> None:
+        """Start the network thread; returns at once."""
+        problem = check_url(self.url, self._allow_remote)
+        if problem:
+            self.mailbox.set_connection(False, problem)
+            self._set_stats(connected=False, detail=problem)
+            return
+        if self._thread and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._thread_main, name="fistball-ws", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread and close the connection (bounded wait)."""
+        self._stopping.set()
+        loop = self._loop
+        if loop and loop.is_running():
+            loop.call_soon_threadsafe(lambda: None)  # wake the loop so it sees the flag
+        if self._thread:
+            self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Queue a message for the bridge; False when not connected or the outbox is full."""
+        loop, outbox = self._loop, self._outbox
+        if not loop or not outbox or not self.stats().connected:
+            return False
+        text = json.dumps(message)
+
+        def put() -> None:
+            if not outbox.full():
+                outbox.put_nowait(text)
+
+        loop.call_soon_threadsafe(put)
+        return True
+
+    def stats(self) -> ClientStats:
+        with self._stats_lock:
+            s = ClientStats(**{k: getattr(self._stats, k) for k in ClientStats.__slots__})
+        if self._last_msg_t is not None:
+            s.last_message_age_s = time.monotonic() - self._last_msg_t
+        return s
+
+    # -- network thread --------------------------------------------------
+    def _set_stats(self, **kw: Any) -> None:
+        with self._stats_lock:
+            for k, v in kw.items():
+                setattr(self._stats, k, v)
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._run())
+        finally:
+            loop.close()
+            self._loop = None
+
+    async def _run(self) -> None:
+        from websockets.asyncio.client import connect
+
+        backoff = 0.2
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
+        while not self._stopping.is_set():
+            try:
+                async with connect(
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=2.0,
+                    ping_interval=0.5,
+                    ping_timeout=1.0,
+                    close_timeout=0.5,
+                    max_size=2**20,
+                ) as ws:
+                    backoff = 0.2
+                    self._outbox = asyncio.Queue(maxsize=64)
+                    self._mark(True, f"connected to {self.url}")
+                    await self._session(ws)
+            except Exception as exc:  # any network failure: report and retry
+                if self._stopping.is_set():
+                    break
+                self._mark(False, f"{self.url}: {describe_error(exc)}; retrying")
+            else:
+                if not self._stopping.is_set():
+                    self._mark(False, f"{self.url}: connection closed; retrying")
+            self._outbox = None
+            with self._stats_lock:
+                self._stats.reconnects += 1
+            await self._sleep_unless_stopping(backoff * (0.8 + 0.4 * random.random()))
+            backoff = min(backoff * 2, self._backoff_max)
+        self._mark(False, "disconnected")
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stopping.is_set() and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+
+    def _mark(self, connected: bool, detail: str) -> None:
+        self.mailbox.set_connection(connected, detail)
+        self._set_stats(connected=connected, detail=detail)
+
+    async def _session(self, ws: Any) -> None:
+        outbox = self._outbox
+        assert outbox is not None
+        tasks = [
+            asyncio.ensure_future(self._receive(ws)),
+            asyncio.ensure_future(self._send_outbox(ws, outbox)),
+            asyncio.ensure_future(self._housekeeping(ws)),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                exc = t.exception()
+                if exc is not None:
+                    raise exc
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _receive(self, ws: Any) -> None:
+        async for raw in ws:
+            self._last_msg_t = time.monotonic()
+            try:
+                msg = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(msg, dict):
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "grade":
+            msg["_rx"] = time.monotonic()
+            self.mailbox.put_grade(msg)
+            self._rate_count += 1
+        elif kind == "status":
+            self.mailbox.put_status(msg)
+        elif kind == "hello":
+            if msg.get("protocol") != PROTOCOL_VERSION:
+                self.mailbox.put_error(
+                    {"code": "protocol", "detail": f"bridge speaks protocol {msg.get('protocol')}"}
+                )
+            self.mailbox.put_hello(msg)
+        elif kind == "pong":
+            sent = self._ping_sent.pop(msg.get("id", -1), None)
+            if sent is not None:
+                self._set_stats(rtt_ms=(time.monotonic() - sent) * 1000.0)
+        elif kind == "error":
+            self.mailbox.put_error(msg)
+
+    async def _send_outbox(self, ws: Any, outbox: asyncio.Queue[str]) -> None:
+        while True:
+            await ws.send(await outbox.get())
+
+    async def _housekeeping(self, ws: Any) -> None:
+        ping_id = 0
+        while not self._stopping.is_set():
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if now - self._rate_t0 >= 1.0:
+                self._set_stats(grades_per_s=self._rate_count / (now - self._rate_t0))
+                self._rate_count, self._rate_t0 = 0, now
+                ping_id += 1
+                self._ping_sent = {ping_id: now}
+                await ws.send(json.dumps({"type": "ping", "id": ping_id}))
+        await ws.close(1000, "client stopping")
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line, user-facing description of a connection failure."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "bridge not running (connection refused)"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

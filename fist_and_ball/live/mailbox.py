@@ -1,0 +1,86 @@
+"""Thread-safe handoff from the network thread to Blender's main thread.
+
+The network thread only ever calls `put_*`; the main-thread timer calls `drain()`.
+Holds the latest value of each kind plus a bounded buffer of recent grades, so a
+slow main thread loses old samples, never memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Drained:
+    """Everything that arrived since the previous drain."""
+
+    grades: list[dict[str, Any]] = field(default_factory=list)
+    latest_grade: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+    hello: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    connected: bool = False
+    connection_detail: str = ""
+    dropped: int = 0
+
+
+class Mailbox:
+    """Latest-value mailbox plus a bounded grade buffer (oldest dropped first)."""
+
+    def __init__(self, max_grades: int = 512, max_errors: int = 32) -> None:
+        self._lock = threading.Lock()
+        self._grades: deque[dict[str, Any]] = deque(maxlen=max_grades)
+        self._errors: deque[dict[str, Any]] = deque(maxlen=max_errors)
+        self._latest: dict[str, Any] | None = None
+        self._status: dict[str, Any] | None = None
+        self._hello: dict[str, Any] | None = None
+        self._connected = False
+        self._detail = "not connected"
+        self._dropped = 0
+
+    def put_grade(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._grades) == self._grades.maxlen:
+                self._dropped += 1
+            self._grades.append(msg)
+            self._latest = msg
+
+    def put_status(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            self._status = msg
+
+    def put_hello(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            self._hello = msg
+
+    def put_error(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            self._errors.append(msg)
+
+    def set_connection(self, connected: bool, detail: str) -> None:
+        with self._lock:
+            self._connected = connected
+            self._detail = detail
+
+    def drain(self) -> Drained:
+        """Take everything new; the latest grade and connection state persist."""
+        with self._lock:
+            out = Drained(
+                grades=list(self._grades),
+                latest_grade=self._latest,
+                status=self._status,
+                hello=self._hello,
+                errors=list(self._errors),
+                connected=self._connected,
+                connection_detail=self._detail,
+                dropped=self._dropped,
+            )
+            self._grades.clear()
+            self._errors.clear()
+            self._status = None
+            self._hello = None
+            self._dropped = 0
+        return out

@@ -1,0 +1,294 @@
+"""Calibration fit on synthetic phase recordings, refusals, and the JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.decoders.calibration import (
+    Calibration,
+    CalibrationError,
+    CalibrationRefused,
+    FitOptions,
+    PhaseRecording,
+    fit_calibration,
+    guided_phases,
+)
+from bridge.decoders.factory import open_decoder
+from bridge.decoders.qg_bank import QGBank
+from bridge.sample import Sample
+from bridge.sources.base import SourceInfo
+
+RATE = 40.0
+
+
+def synth(
+    gains: dict[str, list[float]],
+    base: list[float],
+    noise: float = 0.3,
+    repeats: int = 2,
+    hold_s: float = 2.0,
+    limit_ut: float | None = None,
+    dead: int | None = None,
+    seed: int = 0,
+) -> list[PhaseRecording]:
+    """Phase recordings where sensor i's |B| = base[i] + gains[gesture][i] * level."""
+    rng = np.random.default_rng(seed)
+    n = len(base)
+    dirs = rng.normal(size=(n, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    m = int(hold_s * RATE)
+    recs = []
+    for ph in guided_phases(tuple(gains), repeats):
+        level = 1.0 if ph.kind == "flexion" else 0.0
+        mag = np.array(base) + np.array(gains[ph.gesture]) * level
+        field = mag[None, :, None] * dirs[None, :, :] + rng.normal(0, noise, (m, n, 3))
+        if limit_ut is not None:
+            field = np.clip(field, -limit_ut, limit_ut)
+        if dead is not None:
+            field[:, dead, :] = np.nan
+        recs.append(PhaseRecording(ph, field, np.zeros(m, dtype=bool)))
+    return recs
+
+
+INFO = SourceInfo(n_sensors=3, rate_hz=RATE, layout="myo3", full_scale_gauss=16.0, source="x")
+
+
+def test_chooses_the_moving_sensor_and_its_direction() -> None:
+    recs = synth({"fingers": [3.0, -40.0, 10.0]}, [200.0, 300.0, 150.0])
+    cal = fit_calibration(recs, INFO, FitOptions(spacing="linear"))
+    p = cal.gestures["fingers"]
+    assert p.sensor_index == 1
+    assert p.direction == -1
+    assert p.extension_ut == pytest.approx(300.0, abs=0.5)
+    assert p.flexion_ut == pytest.approx(260.0, abs=0.5)
+    t = p.thresholds_ut
+    assert np.allclose(np.diff(t), -5.0, atol=0.2)
+    assert 0.2 < p.noise_ut_rms < 0.5  # |B| noise ~ per-axis noise
+    assert 0 < p.hysteresis_ut < 0.5 * 5.0
+    assert cal.layout == "myo3" and cal.n_sensors == 3
+
+
+def test_dipole_spacing_follows_an_inverse_cube_curve() -> None:
+    """Default spacing: |B| ** (-1/3) is linear in level, so thresholds bunch where the
+    field changes slowly; both directions give ordered thresholds inside the anchors."""
+    for gain in (-40.0, 40.0):
+        recs = synth({"fingers": [0.0, gain, 0.0]}, [200.0, 300.0, 150.0])
+        p = fit_calibration(recs, INFO).gestures["fingers"]
+        t = np.asarray(p.thresholds_ut)
+        u = t ** (-1 / 3)
+        assert np.allclose(np.diff(u), np.diff(u).mean(), rtol=1e-9)
+        lo, hi = sorted((p.extension_ut, p.flexion_ut))
+        assert lo < t.min() and t.max() < hi
+        steps = np.abs(np.diff(t))
+        assert steps[-1] > steps[0] if gain > 0 else steps[-1] < steps[0]
+
+
+def test_bank_gets_distinct_sensors_and_avoids_crosstalk() -> None:
+    # Sensor 0 moves a lot with both gestures; sensor 2 only with wrist.
+    recs = synth(
+        {"fingers": [40.0, 30.0, 0.0], "wrist": [40.0, 0.0, 35.0]},
+        [200.0, 300.0, 150.0],
+    )
+    cal = fit_calibration(recs, SourceInfo(n_sensors=3, layout="myo3"))
+    assert cal.gestures["fingers"].sensor_index == 1
+    assert cal.gestures["wrist"].sensor_index == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"gains": {"fingers": [0.5, 0.8, 0.3]}}, "range too small"),
+        ({"gains": {"fingers": [0.0, 8.0, 0.0]}, "noise": 1.5}, "range too small"),
+        ({"gains": {"fingers": [0.0, 40.0, 0.0]}, "dead": 1}, "range too small"),
+    ],
+)
+def test_refuses_flat_or_noisy_range(kwargs: dict, pattern: str) -> None:
+    recs = synth(base=[200.0, 300.0, 150.0], **kwargs)
+    with pytest.raises(CalibrationRefused, match=pattern) as exc:
+        fit_calibration(recs, INFO)
+    assert exc.value.advice  # says what to do
+    assert exc.value.gesture == "fingers"
+
+
+def test_refuses_saturated_sensor() -> None:
+    # The moving sensor sits at full scale: every usable sensor is clipped or flat.
+    recs = synth({"fingers": [0.0, 600.0, 0.0]}, [200.0, 1500.0, 150.0], limit_ut=1600.0)
+    with pytest.raises(CalibrationRefused) as exc:
+        fit_calibration(recs, INFO)
+    report = " ".join(str(exc.value).split())
+    assert "range too small" in report
+    # The table explains why sensor 1 was left out.
+    recs_ok = synth({"fingers": [0.0, 600.0, 30.0]}, [200.0, 1500.0, 150.0], limit_ut=1600.0)
+    cal = fit_calibration(recs_ok, INFO)
+    assert cal.gestures["fingers"].sensor_index == 2
+    assert cal.report["fingers"][1]["problem"].startswith("saturated")
+
+
+def test_refuses_when_every_sensor_is_dead() -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    for r in recs:
+        r.field_ut[:] = np.nan
+    with pytest.raises(CalibrationRefused, match=r"no usable sensor.*dead"):
+        fit_calibration(recs, INFO)
+
+
+def test_partial_bank_lists_refused_gestures() -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0], "thumb": [0.0, 0.0, 0.4]}, [200.0, 300.0, 150.0])
+    with pytest.raises(CalibrationRefused):
+        fit_calibration(recs, INFO)
+    cal = fit_calibration(recs, INFO, partial=True)
+    assert list(cal.gestures) == ["fingers"]
+    assert "thumb" in cal.refused
+
+
+def test_hysteresis_options() -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    assert fit_calibration(recs, INFO, FitOptions(hysteresis_ut=0.7)).gestures[
+        "fingers"
+    ].hysteresis_ut == pytest.approx(0.7)
+    cal = fit_calibration(recs, INFO, FitOptions(hysteresis_step=0.2))
+    assert cal.gestures["fingers"].hysteresis_ut == pytest.approx(1.0, rel=0.05)
+    with pytest.raises(CalibrationRefused, match="hysteresis"):
+        fit_calibration(recs, INFO, FitOptions(hysteresis_step=0.6))
+
+
+def test_json_round_trip_decodes_identically(tmp_path: Path) -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0], "wrist": [25.0, 0.0, 0.0]}, [200.0, 300.0, 150.0])
+    cal = fit_calibration(recs, INFO)
+    path = cal.save(tmp_path / "cal.json")
+    d = json.loads(path.read_text())
+    assert d["schema"] == "fist-and-ball/qg-calibration" and d["version"] == 1
+    g = d["gestures"]["fingers"]
+    for key in (
+        "sensor_index",
+        "direction",
+        "anchors_ut",
+        "thresholds_ut",
+        "hidden_weights",
+        "hidden_biases",
+        "output_weights",
+        "noise_ut_rms",
+        "hysteresis_ut",
+    ):
+        assert key in g
+    assert g["output_weights"] == [1] * 8
+    back = Calibration.load(path, INFO)
+    assert back.to_dict() == cal.to_dict()
+    a, b = QGBank(cal), QGBank(back)
+    rng = np.random.default_rng(3)
+    for k in range(200):
+        f = rng.normal(0, 1, (3, 3)) + np.array(
+            [[200.0, 0, 0], [300.0 - k * 0.2, 0, 0], [150.0, 0, 0]]
+        )
+        s = Sample.from_field(k, 0.0, 0.0, f)
+        assert a.decode(s) == b.decode(s)
+
+
+def test_edited_thresholds_only_file_loads(tmp_path: Path) -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    d = fit_calibration(recs, INFO).to_dict()
+    g = d["gestures"]["fingers"]
+    del g["hidden_weights"], g["hidden_biases"]
+    g["direction"], g["thresholds_ut"] = 1, [302.0 + 4 * k for k in range(8)]
+    g["anchors_ut"] = {"extension": 300.0, "flexion": 334.0, "rest": None}
+    (tmp_path / "c.json").write_text(json.dumps(d))
+    p = Calibration.load(tmp_path / "c.json").gestures["fingers"]
+    assert p.thresholds_ut == pytest.approx(g["thresholds_ut"])
+    # Thresholds that contradict the weights are an error, not silently ignored.
+    d2 = fit_calibration(recs, INFO).to_dict()
+    d2["gestures"]["fingers"]["thresholds_ut"][0] += 3.0
+    (tmp_path / "d.json").write_text(json.dumps(d2))
+    with pytest.raises(CalibrationError, match="disagree"):
+        Calibration.load(tmp_path / "d.json")
+
+
+def test_wrong_layout_and_sensor_count(tmp_path: Path) -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    path = fit_calibration(recs, INFO).save(tmp_path / "cal.json")
+    with pytest.raises(CalibrationError, match=r"3 sensors.*source has 16"):
+        Calibration.load(path, SourceInfo(n_sensors=16, layout="socket16"))
+    with pytest.raises(CalibrationError, match=r"layout 'myo3'.*'band3b'"):
+        Calibration.load(path, SourceInfo(n_sensors=3, layout="band3b"))
+    with pytest.raises(ValueError, match="source has 16"):
+        open_decoder(f"qg:{path}", SourceInfo(n_sensors=16, layout="socket16"))
+    # Unknown layout on a live device: only the sensor count is checked.
+    assert open_decoder(f"qg:{path}", SourceInfo(n_sensors=3)).ready
+
+
+def test_corrupt_files_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"schema": "fist-and-ball/qg-calibration", "version": 1, ')
+    with pytest.raises(CalibrationError, match=r"broken\.json.*not valid JSON"):
+        Calibration.load(bad)
+    bad.write_text(json.dumps({"schema": "something-else"}))
+    with pytest.raises(CalibrationError, match=r"broken\.json.*not a QG calibration"):
+        Calibration.load(bad)
+    bad.write_text(
+        json.dumps(
+            {
+                "schema": "fist-and-ball/qg-calibration",
+                "version": 1,
+                "n_sensors": 3,
+                "gestures": {"fingers": {"direction": 1}},
+            }
+        )
+    )
+    with pytest.raises(CalibrationError, match=r"broken\.json"):
+        Calibration.load(bad)
+    with pytest.raises(CalibrationError, match=r"nope\.json does not exist"):
+        Calibration.load(tmp_path / "nope.json")
+
+
+def test_factory_forms(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"qg:CAL\.json.*mcnn:MODEL_DIR.*linear:MODEL\.json"):
+        open_decoder("svm:x", INFO)
+    with pytest.raises(ValueError, match="needs a calibration"):
+        open_decoder("qg", INFO)
+    with pytest.raises(ValueError, match="does not exist"):
+        open_decoder(f"mcnn:{tmp_path / 'none'}", INFO)
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    dec = open_decoder("qg", INFO, calibration=fit_calibration(recs, INFO))
+    assert dec.name == "qg" and dec.gestures == ("fingers",)
+
+
+def test_bank_switch_and_simultaneous() -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0], "wrist": [0.0, 0.0, -30.0]}, [200.0, 300.0, 150.0])
+    # No adaptation here: its start-up tare would take this closed fist for rest.
+    bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False)))
+    assert bank.ready and set(bank.gestures) == {"fingers", "wrist"}
+    f = np.array([[200.0, 0, 0], [340.0, 0, 0], [150.0, 0, 0]])  # fingers closed, wrist open
+    s = Sample.from_field(1, 0.0, 0.0, f)
+    assert bank.active_gesture == "fingers"
+    out = bank.decode(s)
+    assert (out.gesture, out.grade, out.sensor_index) == ("fingers", 8, 1)
+    both = bank.simultaneous
+    assert both["fingers"].grade == 8 and both["wrist"].grade == 0
+    bank.set_gesture("wrist")
+    assert bank.decode(s).gesture == "wrist"
+    with pytest.raises(ValueError, match="not calibrated"):
+        bank.set_gesture("thumb")
+    assert not QGBank(None).ready
+
+
+def test_refuses_unsteady_holds() -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    for r in recs:
+        if r.phase.kind != "rest":  # the hand kept moving through each hold
+            ramp = np.linspace(-30.0, 30.0, len(r.field_ut))
+            r.field_ut[:, 1, :] *= (1.0 + ramp / 300.0)[:, None]
+    with pytest.raises(CalibrationRefused, match="not steady"):
+        fit_calibration(recs, INFO)
+
+
+def test_refuses_a_rest_far_outside_the_range() -> None:
+    """The patient relaxed with a tight fist far beyond 'full' flexion: cues not followed."""
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    for r in recs:
+        if r.phase.kind == "rest":
+            r.field_ut[:, 1, :] *= 1.5
+    with pytest.raises(CalibrationRefused, match="cues were probably not followed"):
+        fit_calibration(recs, INFO)

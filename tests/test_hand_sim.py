@@ -1,0 +1,140 @@
+"""The simulated hand and HandOutput driven step by step with a fake clock."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bridge.outputs.hand_drivers import HandLinkError, SimHand
+from bridge.outputs.hand_output import HandConfig, HandOutput, open_hand
+from bridge.outputs.hand_safety import HandState
+from bridge.outputs.pose_map import Pose
+from bridge.sample import Decoded, Sample
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def sample(seq: int, t: float) -> Sample:
+    return Sample.from_field(seq, t, t, np.zeros((1, 3)))
+
+
+def decoded(gesture: str, level: float, t: float, seq: int = 0) -> Decoded:
+    return Decoded(seq, t, gesture, round(level * 8), level, 1.0)
+
+
+def test_sim_hand_speed_limit_and_feedback() -> None:
+    clk = FakeClock()
+    hand = SimHand(motor_speed_pct_s=100.0, clock=clk)
+    with pytest.raises(HandLinkError):
+        hand.send(Pose((0.0,) * 5))  # not connected
+    hand.connect()
+    hand.send(Pose((100.0,) * 5))
+    assert hand.feedback() == Pose((0.0,) * 5)  # disarmed: ignores P until enable
+    hand.enable()
+    hand.send(Pose((100.0, 50.0, 100.0, 100.0, 100.0)))
+    clk.t += 0.25
+    fb = hand.feedback()
+    assert fb is not None
+    assert fb.fingers == pytest.approx((25.0, 25.0, 25.0, 25.0, 25.0))
+    clk.t += 0.5
+    fb = hand.feedback()
+    assert fb is not None and fb.fingers == pytest.approx((75.0, 50.0, 75.0, 75.0, 75.0))
+    hand.stop()  # halts where it is
+    clk.t += 1.0
+    assert hand.feedback() == fb
+    hand.plugged = False
+    with pytest.raises(HandLinkError):
+        hand.feedback()
+    assert not hand.connected
+
+
+def test_sim_hand_with_wrist() -> None:
+    clk = FakeClock()
+    hand = SimHand(has_wrist=True, motor_speed_pct_s=40.0, clock=clk)
+    hand.connect()
+    hand.enable()
+    hand.send(Pose((0.0,) * 5, 90.0))
+    clk.t += 0.5
+    fb = hand.feedback()
+    assert fb is not None and fb.wrist == pytest.approx(70.0)
+
+
+def make_output(clk: FakeClock, **kw: object) -> tuple[HandOutput, SimHand]:
+    cfg = HandConfig.from_dict(
+        {"safety": {"watchdog_s": 0.2, "hold_s": 0.5}, "reconnect_min_s": 0.2}
+    )
+    hand = SimHand(clock=clk)
+    out = HandOutput(hand, cfg, clock=clk, start=False, **kw)  # type: ignore[arg-type]
+    return out, hand
+
+
+def drive(out: HandOutput, clk: FakeClock, seconds: float, level: float | None) -> None:
+    for i in range(round(seconds / 0.02)):
+        if level is not None:
+            out.on_sample(sample(i, clk.t), decoded("fingers", level, clk.t, i))
+        out.step()
+        clk.t += 0.02
+
+
+def test_output_follows_sim_hand_and_reports_feedback() -> None:
+    clk = FakeClock()
+    out, hand = make_output(clk)
+    out.on_status({"source": {"state": "connected"}, "decoder_ready": True})
+    drive(out, clk, 0.5, 1.0)
+    assert out.state == HandState.DISABLED and hand.position() == Pose((0.0,) * 5)
+    assert out.commands_sent == 0
+    ok, _ = out.command("enable", authorized=True)
+    assert ok
+    drive(out, clk, 2.0, 0.5)
+    d = out.state_dict()
+    assert d["state"] == "active" and d["connected"]
+    assert hand.position().fingers[1] == pytest.approx(50.0, abs=2.0)
+    assert d["feedback"]["fingers"][1] == pytest.approx(50.0, abs=2.0)
+    json.dumps(d)  # the status message must be JSON-serialisable
+    # Sim motors never outrun their speed limit even if commanded to.
+    fb = [p for _, p in hand.sent]
+    assert max(p.fingers[1] for p in fb) <= 50.0 + 1e-9
+
+
+def test_output_unplug_reconnect_with_backoff_no_replay() -> None:
+    clk = FakeClock()
+    out, hand = make_output(clk, enabled=True)
+    out.on_status({"source": {"state": "connected"}, "decoder_ready": True})
+    drive(out, clk, 1.0, 0.3)
+    before = hand.position()
+    n_sent = len(hand.sent)
+    hand.plugged = False
+    drive(out, clk, 1.0, 1.0)  # the decoder asks for a fist while unplugged
+    d = out.state_dict()
+    assert not d["connected"] and "disconnected" in d["link_detail"]
+    assert d["state"] in ("holding", "opening")
+    assert len(hand.sent) == n_sent  # nothing sent, nothing queued
+    hand.plugged = True
+    drive(out, clk, 1.0, None)  # decoder quiet now: nothing fresh to follow
+    assert out.state_dict()["reconnects"] == 1
+    after = [p for _, p in list(hand.sent)[n_sent:]]
+    assert after, "the held/opening pose is re-sent after reconnect"
+    assert all(p.fingers[1] <= before.fingers[1] + 1e-6 for p in after)
+
+
+def test_open_hand_sim_and_thread() -> None:
+    out = open_hand("sim", config=HandConfig())
+    try:
+        assert out.state == HandState.DISABLED
+        ok, msg = out.command("enable", authorized=False)
+        assert not ok and "not authorized" in msg
+        ok, msg = out.command("wiggle", authorized=True)
+        assert not ok and "unknown" in msg
+        ok, _ = out.command("stop", authorized=False)
+        assert ok and out.state == HandState.ESTOP
+    finally:
+        out.close()
+    out.close()  # idempotent
