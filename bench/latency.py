@@ -129,8 +129,20 @@ class BridgeProcess:
         if profile is not None:
             # collapsed stacks (one line per stack) are easy to read with grep/sort
             spy = Path(sys.executable).with_name("py-spy")
-            cmd = [str(spy), "record", "--format", "raw", "-r", "250", "--threads", "--gil",
-                   "-o", str(profile), "--", *cmd]
+            cmd = [
+                str(spy),
+                "record",
+                "--format",
+                "raw",
+                "-r",
+                "250",
+                "--threads",
+                "--gil",
+                "-o",
+                str(profile),
+                "--",
+                *cmd,
+            ]
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.DEVNULL,
@@ -425,10 +437,10 @@ def render_section(results: list[BenchResult], seconds: float) -> str:
             "",
             *rows,
             "",
-            *( [verdict, ""] if verdict else [] ),
+            *([verdict, ""] if verdict else []),
             "For comparison, the paper reports 41.6 ms per sample from sensor to Blender "
             "(QG, averaged over 7000 samples).",
-            *( ["", "Notes:", *notes] if notes else [] ),
+            *(["", "Notes:", *notes] if notes else []),
             "",
         ]
     )
@@ -453,8 +465,12 @@ def update_docs(section: str, path: Path = DOCS) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per configuration")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--seconds", type=float, default=10.0, help="measured seconds per configuration"
+    )
     ap.add_argument(
         "--only",
         choices=["slow", "fast"],

@@ -26,7 +26,11 @@ log = logging.getLogger("bridge.pipeline")
 
 
 class HandController(Protocol):
-    """The hand output's command interface (bridge.outputs.hand_output.HandOutput)."""
+    """The hand output's command interface (bridge.outputs.hand_output.HandOutput).
+
+    `command` is called from the server's threads, concurrently with `on_sample` on
+    the pipeline thread: implementations must be thread-safe.
+    """
 
     def command(self, action: str, authorized: bool) -> tuple[bool, str]: ...
 
@@ -168,6 +172,9 @@ class Pipeline:
 
     def _run_status(self) -> None:
         interval = self.status_interval_s
+        # One status at once: outputs (the hand's safety layer) learn the source state
+        # and decoder readiness before the first interval has passed.
+        self.emit_status()
         next_t = time.monotonic() + interval
         while True:
             done = self._finished.wait(max(0.0, next_t - time.monotonic()))
@@ -288,8 +295,9 @@ class Pipeline:
             # Checked here as well as in the hand output: defence in depth.
             return False, "this connection is not authorised to enable the hand"
         try:
-            with self._outputs_lock:
-                return hand.command(action, authorized)
+            # Not under the outputs lock: `stop` must never wait behind a slow output
+            # (e.g. a recorder flushing). The hand output is thread-safe itself.
+            return hand.command(action, authorized)
         except Exception as exc:
             log.exception("hand command %s failed", action)
             return False, f"hand error: {exc}"

@@ -98,6 +98,7 @@ class _Bridge:
         )
         self.lines: list[str] = []
         self.url: str | None = None
+        self.signalled = False
         self._ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -115,9 +116,14 @@ class _Bridge:
         assert self.url, "bridge did not start:\n" + "".join(self.lines)
         return self.url
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
+    def terminate(self) -> None:
+        """SIGTERM once (a second one while exiting would kill it: that is by design)."""
+        if not self.signalled and self.proc.poll() is None:
+            self.signalled = True
             self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> int:
+        self.terminate()
         try:
             return self.proc.wait(15)
         finally:
@@ -178,7 +184,7 @@ def test_end_to_end_simulator_pty_serial_bridge_client(tmp_path: Path) -> None:
                         if msg["seq"] == last_seq:
                             break
                 # a clean shutdown closes us with 1001 (going away)
-                bridge.proc.send_signal(signal.SIGTERM)
+                bridge.terminate()
                 code = None
                 try:
                     while True:

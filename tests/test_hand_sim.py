@@ -138,3 +138,27 @@ def test_open_hand_sim_and_thread() -> None:
     finally:
         out.close()
     out.close()  # idempotent
+
+
+def test_status_layouts_for_source_state() -> None:
+    """The documented `source.state`, and the other layouts a pipeline may send."""
+    clk = FakeClock()
+    for status in (
+        {"source": {"state": "disconnected"}, "decoder_ready": True},
+        {"source": "sim", "source_status": {"state": "disconnected"}, "decoder_ready": True},
+        {"source": "sim", "state": "disconnected", "decoder_ready": True},
+    ):
+        out, _ = make_output(clk, enabled=True)
+        out.on_status(READY_STATUS)
+        drive(out, clk, 0.3, 0.5)
+        assert out.state == HandState.ACTIVE
+        out.on_status(status)
+        drive(out, clk, 0.1, 0.5)
+        assert out.state == HandState.HOLDING, status
+        assert "disconnected" in out.state_dict()["reason"]
+        out.on_status({"garbage": 1, "source": 5})  # ignored, no crash
+        out.on_status("not a dict")  # type: ignore[arg-type]
+        out.close()
+
+
+READY_STATUS = {"source": {"state": "connected"}, "decoder_ready": True}

@@ -215,7 +215,9 @@ def test_missing_sidecar(tmp_path: Path) -> None:
     path = tmp_path / "rec.csv"
     _write(path, _samples(3, 2), 2)
     sidecar_path(path).unlink()
-    with pytest.raises(RecordingError, match=r"rec\.json missing: every recording needs its sidecar"):
+    with pytest.raises(
+        RecordingError, match=r"rec\.json missing: every recording needs its sidecar"
+    ):
         read_recording(path)
 
 

@@ -247,7 +247,32 @@ def test_render_shows_orange_ball_and_red_leds(refs: SceneRefs) -> None:
     assert share(refs.armature.matrix_world @ Vector(refs.hand.palm_centre()), orange, half=1) < 0.5
 
 
+def test_cycles_render_and_engine_names(refs: SceneRefs) -> None:
+    from fist_and_ball.scene.render import resolve_engine
+
+    assert resolve_engine("BLENDER_EEVEE_NEXT") == "BLENDER_EEVEE"
+    assert resolve_engine("workbench") == "BLENDER_WORKBENCH"
+    with pytest.raises(ValueError, match="unknown render engine"):
+        resolve_engine("POVRAY")
+    show(refs, grade=2, level=0.25, ball_height=0.3, leds_lit=3)
+    ARTIFACTS.mkdir(exist_ok=True)
+    engine_before = refs.scene.render.engine
+    path = render_png(ARTIFACTS / "scene_cycles.png", (200, 112), engine="CYCLES", samples=8)
+    assert refs.scene.render.engine == engine_before  # settings restored
+    w, h, px = read_png_rgba(path)
+    co = world_to_camera_view(refs.scene, refs.camera, refs.ball.location)
+    cx, cy = int(co.x * w), int(co.y * h)
+    hits = 0
+    for y in range(cy - 2, cy + 3):
+        for x in range(cx - 2, cx + 3):
+            i = 4 * (y * w + x)
+            r, g, b = px[i], px[i + 1], px[i + 2]
+            hits += r > 0.5 and 0.1 < g < 0.8 * r and b < 0.6 * g
+    assert hits >= 13, hits
+
+
 def test_build_is_idempotent_and_remove_leaves_nothing() -> None:
+    # Runs last: it resets Blender, which invalidates the module fixture's handles.
     bpy.ops.wm.read_factory_settings(use_empty=True)
     baseline_orphans = orphan_count()
     build_scene()
@@ -263,3 +288,22 @@ def test_build_is_idempotent_and_remove_leaves_nothing() -> None:
     assert orphan_count() == baseline_orphans
     assert find_scene_refs() is None
     remove_scene()  # removing twice is fine
+
+
+def test_refs_are_found_again_after_save_and_reload() -> None:
+    # A user saves a .blend with the game scene in it and opens it later.
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    build_scene()
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "scene_saved.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert find_scene_refs() is None
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    refs = find_scene_refs()
+    assert refs is not None and refs.alive()
+    show(refs, grade=8, level=1.0, leds_lit=9, ball_height=0.5)
+    assert leds_lit_in_scene(refs) == 9
+    assert refs.pose_bones[finger_bone("index", 1)].rotation_euler.x > 1.0
+    remove_scene()
+    assert not refs.alive()

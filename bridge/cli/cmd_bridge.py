@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.cli.errors import CliError
 from bridge.decoders.base import Decoder
@@ -26,6 +26,9 @@ from bridge.pipeline import Pipeline
 from bridge.server.auth import AuthConfigError, AuthPolicy
 from bridge.server.ws_server import ServerConfig, ServerStartError, WebSocketServer
 from bridge.sources.base import Source
+
+if TYPE_CHECKING:
+    from bridge.decoders.calibration import Calibration
 
 TOKEN_ENV = "FIST_AND_BALL_TOKEN"
 
@@ -123,23 +126,19 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _open_source(url: str) -> Source:
+    from bridge.sources import open_source
+
     try:
-        from bridge.sources import open_source  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise CliError(f"source support is not available in this build ({exc})") from None
-    try:
-        return open_source(url)  # type: ignore[no-any-return]
+        return open_source(url)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
 
 
-def _sim_calibration(source: Source) -> Any:
+def _sim_calibration(source: Source) -> Calibration | None:
     """Calibrate QG on the simulator behind a `sim:` source (no calibration file needed)."""
+    from bridge.decoders.calibration import calibrate_simulator
+
     config = getattr(source, "config", None)
-    try:
-        from bridge.decoders.calibration import calibrate_simulator  # type: ignore[attr-defined]
-    except ImportError:
-        return None
     if config is None:
         return None
     print("bridge: calibrating QG on the simulator ...", file=sys.stderr, flush=True)
@@ -190,8 +189,6 @@ def _open_hand(url: str, enabled: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Run the bridge until stopped; returns the exit code."""
     _check_args(args)
-    if os.environ.get("FAB_SWITCH"):
-        sys.setswitchinterval(float(os.environ["FAB_SWITCH"]))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

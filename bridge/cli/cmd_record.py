@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -125,6 +126,10 @@ def _watch(rec: _Recorder, err: TextIO) -> bool:
             err.flush()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".csv":
@@ -144,8 +149,13 @@ def run(args: argparse.Namespace) -> int:
 
     rec = _Recorder(source, out, args.duration)
     print(f"recording {source.url} -> {out} (Ctrl-C to stop)", file=sys.stderr)
-    rec.thread.start()
-    interrupted = _watch(rec, sys.stderr)
+    # SIGTERM (kill, systemd stop) ends the recording as cleanly as Ctrl-C does
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        rec.thread.start()
+        interrupted = _watch(rec, sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if rec.writer is not None:
         rec.writer.close()
     st = source.status

@@ -106,6 +106,23 @@ class HandConfig:
         return asdict(self)
 
 
+_SOURCE_STATES = frozenset({"connecting", "connected", "disconnected", "ended"})
+
+
+def _source_state(status: dict[str, Any]) -> str | None:
+    """The source state from a pipeline status: `status["source"]["state"]` (the
+    documented form); tolerates `source_status.state` or a top-level `state` with the
+    source as a plain string, so a status-layout change cannot silently disarm the
+    hold-on-source-loss rule."""
+    for holder in (status.get("source"), status.get("source_status")):
+        if isinstance(holder, dict) and isinstance(holder.get("state"), str):
+            return str(holder["state"])
+    top = status.get("state")
+    if isinstance(top, str) and top in _SOURCE_STATES:
+        return top
+    return None
+
+
 class HandOutput(Output):
     """Bridge output driving one hand. Thread-safe public methods; see module doc."""
 
@@ -148,6 +165,7 @@ class HandOutput(Output):
         self._next_attempt = now
         self._feedback: Pose | None = None
         self._feedback_t = -math.inf
+        self._fb_seq = -1
         self._last_sent: Pose | None = None
         self._last_delivered: Pose | None = None  # logical, last pose written without error
         self._last_send_t = -math.inf
@@ -175,8 +193,7 @@ class HandOutput(Output):
     def on_status(self, status: dict[str, Any]) -> None:
         if not isinstance(status, dict):
             return
-        src = status.get("source")
-        state = src.get("state") if isinstance(src, dict) else None
+        state = _source_state(status)
         ready = status.get("decoder_ready")
         with self._mail_lock:
             if isinstance(state, str):
@@ -321,7 +338,8 @@ class HandOutput(Output):
             except HandLinkError as exc:
                 self._link_lost(now, str(exc))
                 return
-            if fb is not None and fb.is_finite():
+            if fb is not None and fb.is_finite() and self.driver.feedback_seq != self._fb_seq:
+                self._fb_seq = self.driver.feedback_seq
                 self._feedback = self.config.limits.from_motor(fb)
                 self._feedback_t = now
                 self._safety.observe_feedback(self._feedback)

@@ -9,6 +9,7 @@ source and state, measured rate, dropped/bad frames, clients, the decoder's sens
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import threading
 from typing import Any, TextIO
@@ -141,7 +142,9 @@ class LiveView(Output):
         # Move up over the previous block and clear it, then print the new block in
         # one write so the terminal never shows a half-drawn frame.
         prefix = f"\x1b[{self._drawn_lines}F\x1b[J" if self._drawn_lines else ""
-        self._write(prefix + "\n".join(line[:200] for line in lines) + "\n")
+        # Clip to the terminal width: a wrapped line would break the cursor-up count.
+        width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
+        self._write(prefix + "\n".join(line[:width] for line in lines) + "\n")
         self._drawn_lines = len(lines)
 
     def _write(self, text: str) -> None:

@@ -50,7 +50,6 @@ def hello(
     decoder: str | None,
     gestures: list[str],
     hand_authorized: bool,
-    kmg_available: bool = True,
 ) -> bytes:
     """`hello`, sent once on connect. `hand_authorized` is an extension."""
     return encode(
@@ -66,7 +65,6 @@ def hello(
             "gestures": list(gestures),
             # extensions
             "hand_authorized": hand_authorized,
-            "kmg_available": kmg_available,
         }
     )
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.protocol import State
 from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from bridge.outputs.base import Output
 from bridge.sample import Decoded, Sample

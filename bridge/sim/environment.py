@@ -54,9 +54,20 @@ class _Wander:
         self.weight = w / w.sum()  # peak |value| <= 1
         self.at_zero = float(np.sin(self.phase) @ self.weight)
 
+
+class _WanderBank:
+    """Several _Wander signals evaluated together (one vectorised call per block)."""
+
+    def __init__(self, wanders: list[_Wander]) -> None:
+        self.omega = np.stack([w.omega for w in wanders])  # (k, 3)
+        self.phase = np.stack([w.phase for w in wanders])
+        self.weight = np.stack([w.weight for w in wanders])
+        self.at_zero = np.array([w.at_zero for w in wanders])
+
     def __call__(self, t: np.ndarray) -> np.ndarray:
-        arg = np.multiply.outer(t, self.omega) + self.phase
-        out: np.ndarray = np.sin(arg) @ self.weight
+        """Values (m, k) at times `t` (m,)."""
+        arg = t[:, None, None] * self.omega + self.phase
+        out: np.ndarray = (np.sin(arg) * self.weight).sum(axis=2)
         return out
 
 
@@ -90,6 +101,8 @@ class Environment:
         self._drift_dir /= np.linalg.norm(self._drift_dir)
         self._drift_each = [_Wander(rng, 180.0, 600.0) for _ in range(3)]
         self._drift_gain = rng.uniform(-1.0, 1.0, (n, 3))
+        # arm roll, pitch, yaw, then common drift, then drift per axis
+        self._bank = _WanderBank([*self._wander, self._drift_common, *self._drift_each])
         self._mains_dir = rng.standard_normal(3)
         self._mains_dir /= np.linalg.norm(self._mains_dir)
         self._mains_phase = rng.uniform(0, 2 * np.pi)
@@ -105,14 +118,18 @@ class Environment:
 
     def arm_angles(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Roll, pitch, yaw of the forearm in the room (radians) at times `t`."""
-        t = np.asarray(t, dtype=np.float64)
+        return self._angles(self._bank(np.asarray(t, dtype=np.float64)))
+
+    def _angles(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         amp = math.radians(self.params.arm_wander_deg) if self.params.earth_rotation else 0.0
-        w = [amp * wd(t) for wd in self._wander]
-        return self.roll0 + w[0], self.pitch0 + w[1], self.yaw0 + w[2]
+        return self.roll0 + amp * w[:, 0], self.pitch0 + amp * w[:, 1], self.yaw0 + amp * w[:, 2]
 
     def earth_arm(self, t: np.ndarray) -> np.ndarray:
         """Earth field in the forearm frame, (m, 3) uT."""
-        roll, pitch, yaw = self.arm_angles(t)
+        return self._earth(self._bank(np.asarray(t, dtype=np.float64)))
+
+    def _earth(self, w: np.ndarray) -> np.ndarray:
+        roll, pitch, yaw = self._angles(w)
         # arm = (Rz(yaw) Ry(pitch) Rx(roll))^T @ room, applied one axis at a time
         ex, ey, ez = self.earth_room
         c, s = np.cos(yaw), np.sin(yaw)
@@ -126,15 +143,13 @@ class Environment:
     def field_ut(self, t: np.ndarray) -> np.ndarray:
         """Background field (m, n_sensors, 3) in uT at times `t` (s)."""
         t = np.asarray(t, dtype=np.float64)
-        m, n = t.shape[0], self.sensors_mm.shape[0]
-        out = np.broadcast_to(self.earth_arm(t)[:, None, :], (m, n, 3)).copy()
+        w = self._bank(t)
+        out = np.repeat(self._earth(w)[:, None, :], self.sensors_mm.shape[0], axis=1)
         p = self.params
         if p.drift and p.drift_ut:
-            common = p.drift_ut * (self._drift_common(t) - self._drift_common.at_zero)
-            out += common[:, None, None] * self._drift_dir
-            for axis, wd in enumerate(self._drift_each):
-                each = p.drift_ut * (wd(t) - wd.at_zero)
-                out[:, :, axis] += each[:, None] * self._drift_gain[:, axis]
+            d = p.drift_ut * (w[:, 3:7] - self._bank.at_zero[3:7])  # common, x, y, z
+            out += d[:, 0, None, None] * self._drift_dir
+            out += d[:, None, 1:4] * self._drift_gain[None, :, :]
         if "mains" in p.disturbances:
             out += self._mains(t)
         if "object" in p.disturbances:

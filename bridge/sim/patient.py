@@ -57,12 +57,6 @@ class _Tremor:
         self.mod_omega = 2 * np.pi * rng.uniform(0.1, 0.4)
         self.mod_phase = rng.uniform(0, 2 * np.pi)
 
-    def __call__(self, t: np.ndarray) -> np.ndarray:
-        carrier = np.sin(np.multiply.outer(t, self.omega) + self.phase).sum(axis=1) / 3.0
-        envelope = 0.75 + 0.25 * np.sin(self.mod_omega * t + self.mod_phase)
-        out: np.ndarray = carrier * envelope
-        return out
-
 
 class VirtualPatient:
     """Turns a protocol's cue into activations (m, 3) of fingers, wrist and thumb muscles."""
@@ -70,11 +64,23 @@ class VirtualPatient:
     def __init__(self, params: PatientParams, rng: np.random.Generator) -> None:
         params.validate()
         self.params = params
-        self._tremor = [_Tremor(rng) for _ in MOVEMENTS]
+        tremors = [_Tremor(rng) for _ in MOVEMENTS]
+        # all three evaluated in one vectorised expression
+        self._omega = np.stack([tr.omega for tr in tremors])  # (3 movements, 3 partials)
+        self._phase = np.stack([tr.phase for tr in tremors])
+        self._mod_omega = np.array([tr.mod_omega for tr in tremors])
+        self._mod_phase = np.array([tr.mod_phase for tr in tremors])
         self.activation = [0.0, 0.0, 0.0]
         """Smooth activation (before tremor) per movement, the dynamic state."""
         self.fatigue = [0.0, 0.0, 0.0]
         self._t_prev: float | None = None
+
+    def _wobble(self, t: np.ndarray) -> np.ndarray:
+        """Tremor signals (m, 3), peak ~1, one per movement."""
+        carrier = np.sin(t[:, None, None] * self._omega + self._phase).sum(axis=2) / 3.0
+        envelope = 0.75 + 0.25 * np.sin(t[:, None] * self._mod_omega + self._mod_phase)
+        out: np.ndarray = carrier * envelope
+        return out
 
     def run(self, t: np.ndarray, protocol: Protocol) -> np.ndarray:
         """Activations (m, 3) in 0..1 at increasing times `t` (m,), continuing the state."""
@@ -112,6 +118,6 @@ class VirtualPatient:
             smooth[k] = a
         self._t_prev = t_prev
         if p.tremor and m:
-            wobble = np.stack([tr(t) for tr in self._tremor], axis=1)
+            wobble = self._wobble(t)
             smooth = smooth + p.tremor * np.sqrt(np.clip(smooth, 0.0, 1.0)) * wobble
         return np.clip(smooth, 0.0, 1.0)

@@ -31,7 +31,7 @@ from bridge.sim.protocol import (
     calibration_protocol,
     scripted_protocol,
 )
-from bridge.sim.tag_field import TagFieldTable
+from bridge.sim.tag_field import TagFieldTable, TagFieldTables
 from bridge.sim.tags import TAGS, normalised_displacements, strokes_mm
 from bridge.sources.base import SourceInfo
 
@@ -150,11 +150,14 @@ class Simulator:
         self._last_total: np.ndarray | None = None
 
     # ---- geometry -------------------------------------------------------------------
-    def _build_tables(self) -> list[TagFieldTable]:
+    def _build_tables(self) -> TagFieldTables:
         cfg = self.config
-        return [
-            TagFieldTable(tag, self.positions_mm, cfg.remanence_t, cfg.table_points) for tag in TAGS
-        ]
+        return TagFieldTables(
+            [
+                TagFieldTable(tag, self.positions_mm, cfg.remanence_t, cfg.table_points)
+                for tag in TAGS
+            ]
+        )
 
     def set_band(self, shift_mm: float, rotation_deg: float) -> None:
         """Displace the band/socket (relative to the layout) from the next frame on.
@@ -244,8 +247,7 @@ class Simulator:
         act = self.patient.run(t, self.protocol)
         disp = normalised_displacements(act)  # (m, 3) 0..1
         total = self.environment.field_ut(self.magnetometer.tick_time(t))
-        for j, table in enumerate(self.tables):
-            total += table.lookup(disp[:, j])
+        total += self.tables.lookup(disp)
         total += self.magnetometer.noise(self._rng_noise, total.shape)
         self._hold(t, total)
         q = self.magnetometer.quantise(total)

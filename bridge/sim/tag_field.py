@@ -77,3 +77,25 @@ class TagFieldTable:
         frac = (d - i)[:, None, None]
         out: np.ndarray = self.table[i] + self._slope[i] * frac
         return out
+
+
+class TagFieldTables:
+    """The tables of all tags together: one gather sums their fields (the fast path)."""
+
+    def __init__(self, tables: list[TagFieldTable]) -> None:
+        if not tables or len({t.n_points for t in tables}) != 1:
+            raise ValueError("tables must be non-empty and share one grid")
+        self.tables = tables
+        self.n_points = tables[0].n_points
+        self._table = np.stack([t.table for t in tables])  # (k, p, n, 3)
+        self._slope = np.diff(self._table, axis=1)
+        self._k = np.arange(len(tables))
+
+    def lookup(self, normalised: np.ndarray) -> np.ndarray:
+        """Summed field (m, n_sensors, 3) in uT for displacements (m, k) in 0..1."""
+        d = np.clip(np.asarray(normalised, dtype=np.float64), 0.0, 1.0) * (self.n_points - 1)
+        i = np.minimum(d.astype(np.intp), self.n_points - 2)  # (m, k)
+        frac = (d - i)[:, :, None, None]
+        parts = self._table[self._k, i] + self._slope[self._k, i] * frac  # (m, k, n, 3)
+        out: np.ndarray = parts.sum(axis=1)
+        return out

@@ -8,7 +8,7 @@ the CLI can print it as is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 VALID_FORMS = (
     "serial:PORT[?baud=921600]",
@@ -92,15 +92,14 @@ def parse_source_url(text: str) -> SourceUrl:
     options: dict[str, str] = {}
     probe = SourceUrl(text, scheme, target)
     if query:
-        try:
-            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-        except ValueError:
-            raise probe.error(f"cannot parse options {query!r} (use key=value&key=value)") from None
-        for key, value in pairs:
+        for item in query.split("&"):
+            key, eq, value = (unquote(part) for part in item.partition("="))
+            if not key:
+                raise probe.error(f"cannot parse options {query!r} (use key=value&key=value)")
             if key in options:
                 raise probe.error(f"option {key!r} given twice")
-            if value == "":
-                raise probe.error(f"option {key!r} needs a value")
+            if not eq or not value:
+                raise probe.error(f"option {key!r} needs a value ({key}=...)")
             options[key] = value
     if not target:
         raise probe.error(f"{scheme} needs a target")

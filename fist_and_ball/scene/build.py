@@ -58,19 +58,19 @@ MATERIALS: dict[str, tuple[tuple[float, float, float], float]] = {
     "skin": ((0.66, 0.40, 0.29), 0.0),
     "nail": ((0.85, 0.60, 0.52), 0.0),
     "ball": ((1.00, 0.17, 0.01), 0.0),
-    "ball_zone": ((1.00, 0.24, 0.02), 0.6),
-    "ball_held": ((1.00, 0.30, 0.04), 3.0),
-    "led_on": ((1.00, 0.04, 0.02), 8.0),
+    "ball_zone": ((1.00, 0.24, 0.02), 0.25),
+    "ball_held": ((1.00, 0.30, 0.04), 0.8),
+    "led_on": ((1.00, 0.04, 0.02), 2.5),
     "led_off": ((0.16, 0.015, 0.015), 0.0),
     "band": ((0.06, 0.06, 0.07), 0.0),
     "track": ((0.45, 0.47, 0.52), 0.0),
     "ring_off": ((0.22, 0.30, 0.28), 0.0),
-    "ring_on": ((0.20, 0.95, 0.40), 2.5),
+    "ring_on": ((0.20, 0.95, 0.40), 1.2),
     "text": ((0.92, 0.92, 0.92), 0.0),
-    "status": ((1.00, 0.80, 0.20), 0.5),
+    "status": ((1.00, 0.80, 0.20), 0.3),
     "sensor": ((0.15, 0.35, 0.85), 0.0),
-    "bar": ((0.20, 0.80, 0.90), 0.5),
-    "bar_max": ((1.00, 0.85, 0.15), 1.5),
+    "bar": ((0.20, 0.80, 0.90), 0.2),
+    "bar_max": ((1.00, 0.85, 0.15), 0.8),
     "forearm_ghost": ((0.55, 0.45, 0.40), 0.0),
 }
 WORLD_COLOUR = (0.035, 0.045, 0.06)
@@ -305,6 +305,9 @@ def _materials() -> dict[str, bpy.types.Material]:
     out: dict[str, bpy.types.Material] = {}
     for key, (rgb, emission) in MATERIALS.items():
         mat = bpy.data.materials.new(material_name(key))
+        # Swap-in materials (LED on, held ball...) may have no user when a .blend is
+        # saved; a fake user keeps them in the file. remove_scene deletes them.
+        mat.use_fake_user = True
         mat.diffuse_color = (*rgb, 1.0)  # type: ignore[assignment]
         # Soft highlights in Workbench, so the studio light does not wash colours out.
         mat.roughness = 0.5
@@ -588,11 +591,11 @@ def _build_camera_and_lights(
     scene.camera = cam
 
     key: Any = bpy.data.lights.new(f"{PREFIX}Key", "SUN")
-    key.energy = 3.5
+    key.energy = 2.0
     key_ob = _link(coll, bpy.data.objects.new(f"{PREFIX}Key", key))
     key_ob.rotation_euler = (math.radians(55), math.radians(-20), math.radians(-35))
     fill: Any = bpy.data.lights.new(f"{PREFIX}Fill", "AREA")
-    fill.energy = 40.0
+    fill.energy = 15.0
     fill.size = 0.8
     fill_ob = _link(coll, bpy.data.objects.new(f"{PREFIX}Fill", fill))
     fill_ob.location = (0.6, -0.6, 0.5)
@@ -620,3 +623,5 @@ def _setup_render_look(scene: bpy.types.Scene) -> None:
     shading.cavity_type = "WORLD"
     shading.show_specular_highlight = False
     scene.display.shadow_focus = 0.4
+    # Cycles/EEVEE: "Standard" keeps the ball orange and the LEDs red (AgX desaturates).
+    scene.view_settings.view_transform = "Standard"

@@ -71,6 +71,7 @@ def render_png(
         r.image_settings.file_format,
         r.image_settings.color_mode,
         r.image_settings.compression,
+        r.dither_intensity,
         scene.camera,
     )
     try:
@@ -80,6 +81,7 @@ def render_png(
         r.image_settings.file_format = "PNG"
         r.image_settings.color_mode = "RGB"
         r.image_settings.compression = 90
+        r.dither_intensity = 0.0  # dither noise makes PNGs several times larger
         r.filepath = str(out)
         if camera is not None:
             scene.camera = camera
@@ -102,6 +104,7 @@ def render_png(
             r.image_settings.file_format,
             r.image_settings.color_mode,
             r.image_settings.compression,
+            r.dither_intensity,
             scene.camera,
         ) = saved
     if not out.is_file() or out.stat().st_size == 0:

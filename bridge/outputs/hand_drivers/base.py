@@ -31,6 +31,8 @@ class HandDriver(ABC):
 
     name: str = "hand"
     has_wrist: bool = False
+    feedback_seq: int = 0
+    """Incremented whenever a new position report arrives (tells fresh from stale)."""
 
     @abstractmethod
     def connect(self) -> None:

@@ -112,4 +112,5 @@ class Generic5Driver(SerialLineDriver):
                 self.bad_lines += 1
             else:
                 self._feedback = pose
+                self.feedback_seq += 1
         return self._feedback

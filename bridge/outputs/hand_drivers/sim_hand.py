@@ -102,6 +102,7 @@ class SimHand(HandDriver):
 
     def feedback(self) -> Pose | None:
         self._check()
+        self.feedback_seq += 1  # the model reports on every poll
         return self.position()
 
     def close(self) -> None:

@@ -1,0 +1,72 @@
+"""`fist-and-ball demo`: the whole system on a simulated patient, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from bridge.cli.cmd_play import add_play_arguments, play, print_result
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="end-to-end demo on a virtual patient: bridge live view, a game session, a report",
+        description=(
+            "1) the bridge decoding a simulated forearm, with its live terminal view; "
+            "2) a 2-minute Fist & Ball session in real Blender played by a virtual patient "
+            "through the whole chain (simulator -> pty -> bridge -> websocket -> game -> score "
+            "log), with rendered frames; 3) the therapist report of the sessions so far."
+        ),
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("fist-and-ball-demo"),
+        help="folder for logs, frames and the report (default ./fist-and-ball-demo)",
+    )
+    p.add_argument("--live-seconds", type=float, default=5.0,
+                   help="seconds of the bridge's live view before the game (0 skips it)")  # fmt: skip
+    add_play_arguments(p)
+    p.set_defaults(func=run, fps=0.1, log_dir=None, render=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    args.log_dir = args.log_dir or out / "sessions"
+    args.render = args.render or out / "frames"
+    if args.live_seconds > 0:
+        print(f"== 1/3  bridge live view: simulated {args.layout} forearm, QG decoder "
+              f"({args.live_seconds:g} s)", flush=True)  # fmt: skip
+        _live_view(args.layout, args.live_seconds)
+    print(f"== 2/3  Fist & Ball, level {args.level}, {args.minutes} min, virtual patient "
+          f"'{args.patient}' through simulator -> pty -> bridge -> websocket -> Blender",
+          flush=True)  # fmt: skip
+    result = play(args)
+    print_result(result)
+    report = _report(args.log_dir, out / "report.html")
+    print("== done")
+    print(f"score log:  {result.log_json}")
+    print(f"frames:     {result.frames_dir} ({result.frames} PNG)")
+    if report:
+        print(f"report:     {report}")
+    return 0
+
+
+def _live_view(layout: str, seconds: float) -> None:
+    cmd = [sys.executable, "-m", "bridge.cli.main", "bridge", "--source", f"sim:{layout}",
+           "--port", "0", "--duration", str(seconds)]  # fmt: skip
+    done = subprocess.run(cmd, check=False)
+    if done.returncode != 0:
+        print(f"(the live view exited with code {done.returncode}; going on)", file=sys.stderr)
+
+
+def _report(log_dir: Path, out: Path) -> Path | None:
+    try:
+        from fist_and_ball.report import build_report  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    print("== 3/3  therapist report", flush=True)
+    return Path(build_report(log_dir, out))

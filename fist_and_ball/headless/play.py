@@ -1,0 +1,273 @@
+"""`fist-and-ball play`: a whole session in background Blender (bpy as a module).
+
+Two feeds:
+- a virtual patient (default): it watches the ball and drives the simulator, whose
+  frames go through a real bridge subprocess and come back as grades over the
+  websocket. Game time follows the simulated device clock, so a session runs faster
+  than real time and replays deterministically for a seed;
+- a running bridge (`--bridge ws://...`): grades from a real or simulated device in
+  real time.
+Timers never fire in background mode, so the runner calls the scene update itself
+for every sample, exactly what the live timer does.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.sim.config import SimConfig
+from fist_and_ball.core.autopilot import Autopilot
+from fist_and_ball.core.game import Game
+from fist_and_ball.core.levels import check_minutes, get_level
+from fist_and_ball.core.score_log import ScoreLog
+from fist_and_ball.core.view import GameView
+from fist_and_ball.headless.sim_chain import SimulatedChain
+from fist_and_ball.live.client import BridgeClient
+from fist_and_ball.live.mailbox import Mailbox
+
+Progress = Callable[[float, GameView, dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class PlayOptions:
+    """Everything a headless session needs; defaults match the demo."""
+
+    level: str = "easy"
+    minutes: int = 2
+    seed: int = 0
+    patient: str | None = "average"
+    patient_name: str = "virtual-patient"
+    bridge_url: str | None = None
+    intent_port: int | None = None
+    layout: str = "myo3"
+    decoder: str = "qg"
+    log_dir: Path = Path("fist-and-ball-sessions")
+    render_dir: Path | None = None
+    render_fps: float = 2.0
+    resolution: tuple[int, int] = (640, 360)
+    scene_updates: bool = True
+
+
+@dataclass(slots=True)
+class PlayResult:
+    """Where the session's outputs went and how it went."""
+
+    summary: dict[str, Any]
+    log_json: Path
+    log_timeline: Path
+    frames_dir: Path | None
+    frames: int
+    wall_s: float
+    samples: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SceneDriver:
+    """Builds the scene once and applies every view; renders frames at a fixed game fps."""
+
+    def __init__(self, opts: PlayOptions) -> None:
+        import bpy  # noqa: F401 - must come first: it provides mathutils to the scene code
+
+        from fist_and_ball.scene.apply import apply_view
+        from fist_and_ball.scene.build import build_scene
+
+        self._apply = apply_view
+        self.refs = build_scene()
+        self._dir = opts.render_dir
+        self._period = 1.0 / opts.render_fps if opts.render_fps > 0 else float("inf")
+        self._resolution = opts.resolution
+        self._next_t: float | None = None
+        self.frames = 0
+        if self._dir is not None:
+            self._dir.mkdir(parents=True, exist_ok=True)
+
+    def show(self, t: float, view: GameView) -> None:
+        self._apply(self.refs, view)
+        if self._dir is None:
+            return
+        if self._next_t is None:
+            self._next_t = t
+        if t + 1e-9 >= self._next_t:
+            from fist_and_ball.scene.render import render_png
+
+            render_png(self._dir / f"frame_{self.frames:05d}.png", self._resolution)
+            self.frames += 1
+            self._next_t += self._period
+
+
+def run_play(opts: PlayOptions, progress: Progress | None = None) -> PlayResult:
+    """Play one session headless and return where its log and frames are."""
+    check_minutes(opts.minutes)
+    get_level(opts.level)
+    scene = SceneDriver(opts) if opts.scene_updates else None
+    if opts.bridge_url:
+        return _play_from_bridge(opts, scene, progress)
+    if opts.patient is None:
+        raise ValueError("give a virtual patient skill or a bridge URL to play against")
+    return _play_virtual_patient(opts, scene, progress)
+
+
+def _open_log(opts: PlayOptions, decoder: str, source: str) -> ScoreLog:
+    return ScoreLog.open(
+        opts.log_dir,
+        patient=opts.patient_name,
+        level=opts.level,
+        minutes=opts.minutes,
+        decoder=decoder,
+        source=source,
+        seed=opts.seed,
+    )
+
+
+def _play_virtual_patient(
+    opts: PlayOptions, scene: SceneDriver | None, progress: Progress | None
+) -> PlayResult:
+    assert opts.patient is not None
+    config = SimConfig(layout=opts.layout, seed=opts.seed)
+    # the simulator's patient adds its own reaction delay: the policy must not add another
+    pilot = Autopilot(opts.patient, opts.seed, reaction_s=0.0)
+    game = Game(opts.level, opts.minutes, opts.seed)
+    t_wall = time.perf_counter()
+    samples = 0
+    with SimulatedChain(config, decoder=opts.decoder) as chain:
+        source = f"{chain.hello.get('source')} <- sim:{opts.layout} (patient {opts.patient})"
+        log = _open_log(opts, str(chain.hello.get("decoder", opts.decoder)), source)
+        try:
+            t0 = chain.sim.t_next_s
+            view = game.start(t0)
+            while not game.finished:
+                gesture, level = pilot.intent(chain.sim.t_next_s, view)
+                got = chain.exchange(gesture, level)
+                samples += 1
+                t = got.frame.t_s
+                view = game.step(t, got.grade, got.level, got.gesture)
+                log.append(t, game.row())
+                if scene is not None:
+                    scene.show(t, view)
+                if progress is not None:
+                    progress(t - t0, view, {"samples": samples})
+        except BaseException:
+            log.close(game.summary(), completed=False, end_reason="interrupted")
+            raise
+        summary = log.close(game.summary(), completed=game.completed)
+    return PlayResult(
+        summary=summary,
+        log_json=log.json_path,
+        log_timeline=log.timeline_path,
+        frames_dir=opts.render_dir,
+        frames=scene.frames if scene else 0,
+        wall_s=time.perf_counter() - t_wall,
+        samples=samples,
+    )
+
+
+def _play_from_bridge(
+    opts: PlayOptions, scene: SceneDriver | None, progress: Progress | None
+) -> PlayResult:
+    assert opts.bridge_url is not None
+    mailbox = Mailbox()
+    client = BridgeClient(opts.bridge_url, mailbox)
+    client.start()
+    intent = _IntentSender(opts.intent_port) if opts.intent_port else None
+    pilot = Autopilot(opts.patient, opts.seed, reaction_s=0.0) if intent and opts.patient else None
+    game = Game(opts.level, opts.minutes, opts.seed)
+    hello = _wait_for_hello(mailbox, opts.bridge_url)
+    log = _open_log(opts, str(hello.get("decoder", "?")), str(hello.get("source", opts.bridge_url)))
+    t_wall = time.perf_counter()
+    samples = 0
+    grade, level, gesture = 0, 0.0, "rest"
+    try:
+        view = game.start(time.monotonic())
+        while not game.finished:
+            time.sleep(1.0 / 60.0)
+            now = time.monotonic()
+            got = mailbox.drain()
+            samples += len(got.grades)
+            if got.latest_grade is not None:
+                msg = got.latest_grade
+                grade, level, gesture = int(msg["grade"]), float(msg["level"]), str(msg["gesture"])
+            if not got.connected and not game.paused:
+                game.pause(now, "bridge disconnected")
+            elif got.connected and game.paused:
+                game.resume(now)
+            view = game.step(now, grade, level, gesture, connected=got.connected)
+            if pilot is not None and intent is not None:
+                intent.send(*pilot.intent(now, view))
+            log.append(now, game.row())
+            if scene is not None:
+                scene.show(now, view)
+            if progress is not None:
+                progress(game.played_s, view, {"samples": samples, "connected": got.connected})
+    except BaseException:
+        log.close(game.summary(), completed=False, end_reason="interrupted")
+        raise
+    finally:
+        client.stop()
+        if intent is not None:
+            intent.close()
+    summary = log.close(game.summary(), completed=game.completed)
+    return PlayResult(
+        summary=summary,
+        log_json=log.json_path,
+        log_timeline=log.timeline_path,
+        frames_dir=opts.render_dir,
+        frames=scene.frames if scene else 0,
+        wall_s=time.perf_counter() - t_wall,
+        samples=samples,
+    )
+
+
+def _wait_for_hello(mailbox: Mailbox, url: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = mailbox.drain()
+        if got.hello is not None:
+            return got.hello
+        time.sleep(0.05)
+    raise ConnectionError(
+        f"no bridge answered at {url} within {timeout_s:.0f} s ({got.connection_detail})"
+    )
+
+
+class _IntentSender:
+    """Sends the autopilot's intent to `fist-and-ball simulate --intent-port P` over UDP."""
+
+    def __init__(self, port: int) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._addr = ("127.0.0.1", port)
+
+    def send(self, gesture: str, level: float) -> None:
+        payload = json.dumps({"gesture": gesture, "level": round(level, 4)}).encode()
+        self._sock.sendto(payload, self._addr)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def print_progress(minutes: int) -> Progress:
+    """A progress line on stderr, updated a few times per second of wall time."""
+    total = minutes * 60.0
+    last = [0.0]
+
+    def show(t: float, view: GameView, info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.25 and t < total:
+            return
+        last[0] = now
+        done = min(max(t / total, 0.0), 1.0)
+        bar = "#" * int(done * 30)
+        state = " PAUSED" if view.paused else ""
+        sys.stderr.write(
+            f"\r[{bar:<30}] {t:6.1f}/{total:.0f} s  score {view.score:7.1f}  "
+            f"grade {view.grade}  {'holding' if view.holding else '       '}{state}  "
+        )
+        sys.stderr.flush()
+
+    return show

@@ -1,0 +1,255 @@
+# mypy: disable-error-code="union-attr"
+# (fake-bpy-module types screen/areas/regions as Optional)
+"""The live runtime and the one `bpy.app.timers` callback that drives it (bpy, main thread).
+
+Threading model: `BridgeClient` runs the websocket on its own thread and only writes
+into the `Mailbox`. `tick()` runs on Blender's main thread at the scene's frame rate:
+it drains the mailbox, steps the `SessionController` (game core + score log), applies
+the view to the scene and tags the sidebar for redraw (at most `REDRAW_HZ`, and only
+when a displayed value changed). Timers never fire in background mode (`blender -b`,
+bpy as a module): headless code calls `tick()` itself.
+
+A tick never lets an exception out (it would kill the timer and print a traceback in
+Blender's console): errors are logged, throttled, and the timer keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from fist_and_ball.core.view import GameView
+from fist_and_ball.live.client import BridgeClient, ClientStats, check_url
+from fist_and_ball.live.mailbox import Mailbox
+from fist_and_ball.live.session_controller import SessionController
+
+log = logging.getLogger(__name__)
+
+REDRAW_HZ = 10.0
+"""Most panel redraws per second."""
+MIN_HZ, MAX_HZ = 20.0, 60.0
+"""The tick follows the scene's frame rate, clamped to this range."""
+REFS_RETRY_S = 1.0
+"""How often a missing game scene is looked for again (lookups by name are not free)."""
+ERROR_LOG_EVERY_S = 5.0
+
+
+class LiveRuntime:
+    """Everything live: mailbox, client, controller, scene handles and redraw throttle."""
+
+    def __init__(self) -> None:
+        self.mailbox = Mailbox()
+        self.client: BridgeClient | None = None
+        self.controller = SessionController()
+        self.refs: Any = None  # scene.refs.SceneRefs once the game scene is found
+        self.interval = 1.0 / 24.0
+        self.ticks = 0
+        self.errors = 0
+        self.last_error = ""
+        self.last_view: GameView | None = None
+        self.panel_draws = 0
+        """Incremented by the panel's draw(): lets a GUI test see the panel is on screen."""
+        self._refs_looked = -1e9
+        self._last_redraw = -1e9
+        self._last_key: tuple[Any, ...] | None = None
+        self._last_error_log = -1e9
+
+    # -- connection ---------------------------------------------------------------
+    def connect(self, url: str, *, token: str = "", allow_remote: bool = False) -> str | None:
+        """Start the network thread towards `url`; returns a problem text or None."""
+        problem = check_url(url, allow_remote)
+        if problem:
+            return problem
+        self.disconnect(keep_timer=True)
+        self.mailbox = Mailbox()
+        self.client = BridgeClient(url, self.mailbox, token=token, allow_remote=allow_remote)
+        self.client.start()
+        self.interval = frame_interval()
+        ensure_timer()
+        return None
+
+    def disconnect(self, *, keep_timer: bool = False) -> None:
+        """Stop the network thread (bounded wait). A running session pauses."""
+        client, self.client = self.client, None
+        if client is not None:
+            client.stop()
+            safe_tick(self, time.monotonic())  # show the disconnected state at once
+        if not keep_timer and not self.session_running:
+            stop_timer()
+
+    @property
+    def session_running(self) -> bool:
+        game = self.controller.game
+        return game is not None and not game.finished
+
+    def link_stats(self) -> ClientStats | None:
+        return self.client.stats() if self.client is not None else None
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Send a protocol message to the bridge; False when not connected."""
+        return self.client.send(message) if self.client is not None else False
+
+    # -- the tick -----------------------------------------------------------------
+    def tick_once(self, now: float) -> GameView:
+        """One frame: drain, step, draw. May raise; `tick()` guards it."""
+        self.ticks += 1
+        drained = self.mailbox.drain()
+        view = self.controller.update(drained, now, self.link_stats())
+        self.last_view = view
+        refs = self.scene_refs(now)
+        if refs is not None:
+            from fist_and_ball.scene.apply import apply_view
+
+            try:
+                apply_view(refs, view)
+            except ReferenceError:
+                self.refs = None  # the scene was deleted under us (undo, file load)
+        self._maybe_redraw(now)
+        return view
+
+    def scene_refs(self, now: float) -> Any:
+        """Handles to the game scene, looked up again at most once a second when lost."""
+        refs = self.refs
+        if refs is not None and refs.alive():
+            return refs
+        self.refs = None
+        if now - self._refs_looked < REFS_RETRY_S:
+            return None
+        self._refs_looked = now
+        from fist_and_ball.scene.build import find_scene_refs
+
+        self.refs = find_scene_refs(_game_scene())
+        return self.refs
+
+    def _maybe_redraw(self, now: float) -> None:
+        if now - self._last_redraw < 1.0 / REDRAW_HZ:
+            return
+        key = self.controller.status.display_key()
+        if key == self._last_key:
+            return
+        self._last_key = key
+        self._last_redraw = now
+        tag_sidebar_redraw()
+
+    def shutdown(self, reason: str) -> None:
+        """End the session (log closed, marked incomplete) and stop the thread."""
+        try:
+            self.controller.close(time.monotonic(), reason)
+        finally:
+            client, self.client = self.client, None
+            if client is not None:
+                client.stop()
+
+
+_runtime: LiveRuntime | None = None
+
+
+def get_runtime() -> LiveRuntime:
+    """The add-on's live runtime (created on first use)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = LiveRuntime()
+    return _runtime
+
+
+def peek_runtime() -> LiveRuntime | None:
+    """The runtime if one exists (the panel uses this: drawing creates nothing)."""
+    return _runtime
+
+
+def tick() -> float | None:
+    """The timer callback; call it directly in background mode. Returns the next interval
+    (None, which ends the timer, once the runtime is gone)."""
+    rt = _runtime
+    if rt is None:
+        return None
+    safe_tick(rt, time.monotonic())
+    return rt.interval
+
+
+def safe_tick(rt: LiveRuntime, now: float) -> bool:
+    """Run one tick; log (throttled) instead of raising. True when it went through."""
+    try:
+        rt.tick_once(now)
+        return True
+    except Exception as exc:  # keep the timer alive; a traceback in the console helps no one
+        rt.errors += 1
+        rt.last_error = f"{type(exc).__name__}: {exc}"
+        if now - rt._last_error_log >= ERROR_LOG_EVERY_S:
+            rt._last_error_log = now
+            log.error("Fist & Ball tick failed (%d so far): %s", rt.errors, rt.last_error)
+        return False
+
+
+def ensure_timer() -> None:
+    """Register the tick timer if it is not registered (persistent across file loads)."""
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=0.0, persistent=True)
+
+
+def stop_timer() -> None:
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+
+
+def shutdown(reason: str = "add-on disabled") -> None:
+    """Stop everything live: timer, session (log closed), network thread."""
+    global _runtime
+    stop_timer()
+    rt, _runtime = _runtime, None
+    if rt is not None:
+        rt.shutdown(reason)
+
+
+def frame_interval(scene: Any = None) -> float:
+    """Seconds between ticks: the scene's frame rate, clamped to MIN_HZ..MAX_HZ."""
+    scene = scene if scene is not None else _game_scene()
+    try:
+        fps = scene.render.fps / (scene.render.fps_base or 1.0)
+    except AttributeError:
+        fps = 24.0
+    return 1.0 / min(MAX_HZ, max(MIN_HZ, fps))
+
+
+def tag_sidebar_redraw() -> None:
+    """Ask every 3D view's sidebar to redraw (no-op without windows)."""
+    wm = bpy.context.window_manager
+    if wm is None:
+        return
+    for window in wm.windows:
+        screen = window.screen
+        if screen is None:
+            continue
+        for area in screen.areas:
+            if area.type == "VIEW_3D":
+                for region in area.regions:
+                    if region.type == "UI":
+                        region.tag_redraw()
+
+
+GAME_SCENE_NAME = "Fist & Ball"
+"""The add-on builds the game in its own scene so the user's scenes stay untouched."""
+
+
+def _game_scene() -> Any:
+    scene = bpy.data.scenes.get(GAME_SCENE_NAME)
+    return scene if scene is not None else bpy.context.scene
+
+
+def default_log_folder(addon_id: str) -> Path:
+    """Where score logs go unless the preferences name a folder.
+
+    Blender 4.2+: the extension's user folder; older Blender (legacy add-on) or a
+    non-extension install: `<user datafiles>/fist_and_ball`.
+    """
+    path_user = getattr(bpy.utils, "extension_path_user", None)
+    if path_user is not None and addon_id.startswith("bl_ext."):
+        try:
+            return Path(path_user(addon_id, create=True))
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.warning("no extension user folder for %s (%s); using datafiles", addon_id, exc)
+    return Path(bpy.utils.user_resource("DATAFILES", path="fist_and_ball", create=True))

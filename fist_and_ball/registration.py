@@ -1,0 +1,103 @@
+"""The add-on's one class list and its register/unregister (bpy).
+
+unregister leaves nothing behind: the tick timer is unregistered, the file-load
+handlers removed, a running session ends (its log closed as not completed) and the
+network thread is stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import bpy
+from bpy.app.handlers import persistent
+from bpy.props import PointerProperty
+
+from fist_and_ball.live import timer
+from fist_and_ball.ui import operators, panel
+from fist_and_ball.ui.preferences import FISTBALL_AddonPreferences
+from fist_and_ball.ui.properties import FISTBALL_PG_settings
+
+log = logging.getLogger(__name__)
+
+CLASSES: tuple[type, ...] = (
+    FISTBALL_AddonPreferences,
+    FISTBALL_PG_settings,
+    *operators.CLASSES,
+    *panel.CLASSES,
+)
+
+
+@persistent
+def _on_load_pre(*_args: Any) -> None:
+    """A file is about to replace the scene: end the session, forget scene handles."""
+    rt = timer.peek_runtime()
+    if rt is not None:
+        rt.controller.close(_now(), "file loaded")
+        rt.refs = None
+
+
+@persistent
+def _on_load_post(*_args: Any) -> None:
+    rt = timer.peek_runtime()
+    if rt is not None:
+        rt.refs = None  # found again by the next tick
+
+
+HANDLERS = (
+    (bpy.app.handlers.load_pre, _on_load_pre),
+    (bpy.app.handlers.load_post, _on_load_post),
+)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def register(addon_id: str = "fist_and_ball") -> None:
+    """Register every class under the add-on id Blender uses for this install."""
+    FISTBALL_AddonPreferences.bl_idname = addon_id
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.fist_and_ball = PointerProperty(type=FISTBALL_PG_settings)  # type: ignore[attr-defined]
+    for handlers, fn in HANDLERS:
+        if fn not in handlers:
+            handlers.append(fn)
+
+
+def unregister() -> None:
+    """Stop everything live, then unregister (safe to call after a failed register)."""
+    try:
+        timer.shutdown("add-on disabled")
+    except Exception as exc:  # never block unregistering
+        log.error("Fist & Ball: stopping the live session failed: %s", exc)
+    for handlers, fn in HANDLERS:
+        while fn in handlers:
+            handlers.remove(fn)
+    if hasattr(bpy.types.Scene, "fist_and_ball"):
+        del bpy.types.Scene.fist_and_ball  # type: ignore[attr-defined]
+    for cls in reversed(CLASSES):
+        if getattr(cls, "is_registered", False):
+            bpy.utils.unregister_class(cls)
+
+
+def leftovers() -> list[str]:
+    """What would survive an unregister (for tests): empty when clean."""
+    left = []
+    if bpy.app.timers.is_registered(timer.tick):
+        left.append("timer")
+    for handlers, fn in HANDLERS:
+        if fn in handlers:
+            left.append(f"handler {fn.__name__}")
+    rt = timer.peek_runtime()
+    if rt is not None:
+        left.append("runtime")
+        if rt.client is not None and rt.client.running:
+            left.append("client thread")
+    left += [c.__name__ for c in CLASSES if getattr(c, "is_registered", False)]
+    left += [f"thread {t.name}" for t in threading.enumerate() if t.name == "fistball-ws"]
+    return left

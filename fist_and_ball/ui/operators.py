@@ -1,0 +1,240 @@
+# mypy: disable-error-code="union-attr"
+# (fake-bpy-module types context.window/screen/space_data as Optional)
+"""Operators behind the panel's buttons (bpy). Each one is a thin call into the live
+runtime; failures are reported in Blender's status bar, never raised."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import bpy
+from bpy.props import BoolProperty, StringProperty
+
+from fist_and_ball.live.session_controller import SessionError
+from fist_and_ball.live.timer import (
+    GAME_SCENE_NAME,
+    ensure_timer,
+    frame_interval,
+    get_runtime,
+    peek_runtime,
+    safe_tick,
+)
+from fist_and_ball.ui.preferences import log_folder, settings
+from fist_and_ball.ui.properties import scene_settings
+
+Result = set[str]
+
+
+def online_access_allowed() -> bool:
+    """Blender 4.2+ asks the user whether add-ons may go online; older Blender has no
+    such setting, so nothing stops a remote bridge there (it still needs a token)."""
+    return bool(getattr(bpy.app, "online_access", True))
+
+
+class FISTBALL_OT_connect(bpy.types.Operator):
+    """Connect to the Fist & Ball bridge (runs in the background, reconnects by itself)"""
+
+    bl_idname = "fistball.connect"
+    bl_label = "Connect"
+    bl_options = {"REGISTER"}
+
+    url: StringProperty(  # type: ignore[valid-type]
+        name="URL", description="Bridge URL (empty: the one in the preferences)", default=""
+    )
+
+    def execute(self, context: Any) -> Result:
+        s = settings(context)
+        url = self.url.strip() or s.bridge_url
+        problem = get_runtime().connect(url, token=s.token, allow_remote=online_access_allowed())
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Connecting to {url}")
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_disconnect(bpy.types.Operator):
+    """Close the connection to the bridge (a running session pauses)"""
+
+    bl_idname = "fistball.disconnect"
+    bl_label = "Disconnect"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        rt = peek_runtime()
+        return rt is not None and rt.client is not None
+
+    def execute(self, context: Any) -> Result:
+        get_runtime().disconnect()
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_set_gesture(bpy.types.Operator):
+    """Tell the bridge which gesture the QG decoder should report (manual switch)"""
+
+    bl_idname = "fistball.set_gesture"
+    bl_label = "Set Gesture"
+    bl_options = {"REGISTER"}
+
+    name: StringProperty(name="Gesture", default="fingers")  # type: ignore[valid-type]
+
+    def execute(self, context: Any) -> Result:
+        if not get_runtime().send({"type": "gesture", "name": self.name}):
+            self.report({"ERROR"}, "Not connected to the bridge")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
+    """Build the game in its own scene ("Fist & Ball"), show it, aim the 3D views at it."""
+    from fist_and_ball.scene.build import build_scene
+
+    scene = bpy.data.scenes.get(GAME_SCENE_NAME) or bpy.data.scenes.new(GAME_SCENE_NAME)
+    refs = build_scene(scene)
+    window = getattr(context, "window", None)
+    if window is not None and window.scene != scene:
+        window.scene = scene
+    if frame_view and window is not None:
+        for area in window.screen.areas:
+            if area.type != "VIEW_3D":
+                continue
+            space = area.spaces.active
+            space.shading.type = "SOLID"
+            space.shading.color_type = "MATERIAL"
+            space.region_3d.view_perspective = "CAMERA"
+            area.tag_redraw()
+    rt = get_runtime()
+    rt.refs = refs
+    return refs
+
+
+class FISTBALL_OT_build_scene(bpy.types.Operator):
+    """Build the game scene (hand, ball, LEDs) in a scene of its own"""
+
+    bl_idname = "fistball.build_scene"
+    bl_label = "Build Game Scene"
+    bl_options = {"REGISTER", "UNDO"}
+
+    frame_view: BoolProperty(  # type: ignore[valid-type]
+        name="Look through the game camera", default=True
+    )
+
+    def execute(self, context: Any) -> Result:
+        build_game_scene(context, frame_view=self.frame_view)
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_start(bpy.types.Operator):
+    """Start a session with the chosen level and duration (needs a live signal)"""
+
+    bl_idname = "fistball.start"
+    bl_label = "Start"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: Any) -> Result:
+        rt = get_runtime()
+        if rt.client is None:
+            self.report({"ERROR"}, "Not connected: press Connect first")
+            return {"CANCELLED"}
+        safe_tick(rt, time.monotonic())  # take in whatever arrived since the last tick
+        if rt.refs is None or not rt.refs.alive():
+            from fist_and_ball.scene.build import find_scene_refs
+
+            rt.refs = find_scene_refs(bpy.data.scenes.get(GAME_SCENE_NAME))
+            if rt.refs is None:
+                build_game_scene(context)
+        game_scene = bpy.data.scenes.get(GAME_SCENE_NAME) or context.scene
+        opts = scene_settings(context.scene)
+        s = settings(context)
+        try:
+            folder = log_folder(s)
+            rt.controller.start(
+                time.monotonic(),
+                level=opts.level,
+                minutes=int(opts.minutes),
+                seed=opts.seed,
+                patient=s.patient,
+                log_folder=folder,
+            )
+        except (SessionError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        rt.interval = frame_interval(game_scene)
+        ensure_timer()
+        self.report({"INFO"}, f"Session started ({opts.level}, {opts.minutes} min)")
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_pause(bpy.types.Operator):
+    """Pause or resume the session"""
+
+    bl_idname = "fistball.pause"
+    bl_label = "Pause / Resume"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        rt = peek_runtime()
+        return rt is not None and rt.session_running
+
+    def execute(self, context: Any) -> Result:
+        try:
+            get_runtime().controller.toggle_pause(time.monotonic())
+        except SessionError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_stop(bpy.types.Operator):
+    """End the session now (it is logged as not completed)"""
+
+    bl_idname = "fistball.stop"
+    bl_label = "Stop"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        rt = peek_runtime()
+        return rt is not None and rt.session_running
+
+    def execute(self, context: Any) -> Result:
+        try:
+            summary = get_runtime().controller.stop(time.monotonic())
+        except SessionError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Session stopped: score {round(summary.get('score', 0))}")
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_open_log_folder(bpy.types.Operator):
+    """Open the folder with the score logs in the file browser of the system"""
+
+    bl_idname = "fistball.open_log_folder"
+    bl_label = "Open Log Folder"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: Any) -> Result:
+        try:
+            folder = log_folder(settings(context))
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.report({"ERROR"}, f"Cannot open the log folder: {exc}")
+            return {"CANCELLED"}
+        bpy.ops.wm.path_open(filepath=str(folder))
+        return {"FINISHED"}
+
+
+CLASSES: tuple[type, ...] = (
+    FISTBALL_OT_connect,
+    FISTBALL_OT_disconnect,
+    FISTBALL_OT_set_gesture,
+    FISTBALL_OT_build_scene,
+    FISTBALL_OT_start,
+    FISTBALL_OT_pause,
+    FISTBALL_OT_stop,
+    FISTBALL_OT_open_log_folder,
+)
