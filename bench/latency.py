@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -179,10 +180,14 @@ class BridgeProcess:
         if self.proc.poll() is None:
             os.kill(self.pid, signal.SIGTERM)
         try:
-            return self.proc.wait(20)
+            code = self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            code = self.proc.wait()
+        if self.pid != self.proc.pid:  # profiled: never leave the bridge orphaned
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        return code
 
 
 class Writer(threading.Thread):

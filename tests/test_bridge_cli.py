@@ -215,9 +215,12 @@ def test_end_to_end_simulator_pty_serial_bridge_client(tmp_path: Path) -> None:
     assert got.min() == 0 and got.max() == 8  # the full range is reached
 
 
-def test_sim_source_runs_with_no_calibration_file() -> None:
+def test_sim_source_runs_with_no_calibration_file_and_records(tmp_path: Path) -> None:
     pytest.importorskip("bridge.sources.sim_source")
-    bridge = _Bridge(["--source", "sim:myo3", "--port", "0", "--quiet", "--duration", "20"])
+    rec = tmp_path / "rec.csv"
+    bridge = _Bridge(
+        ["--source", "sim:myo3", "--port", "0", "--quiet", "--duration", "20", "--record", str(rec)]
+    )
     try:
         url = bridge.wait_url(60)
 
@@ -237,3 +240,7 @@ def test_sim_source_runs_with_no_calibration_file() -> None:
     assert exit_code == 0, "".join(bridge.lines)
     assert hello["decoder"] == "qg" and hello["n_sensors"] == 3
     assert all(0 <= g["grade"] <= 8 for g in grades)
+    rows = rec.read_text().splitlines()
+    assert rows[0].startswith("t_s,seq,b0_x,b0_y,b0_z")
+    assert len(rows) > len(grades)  # every sample recorded, header included
+    assert rec.with_suffix(".json").exists()

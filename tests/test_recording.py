@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -377,3 +378,37 @@ def test_record_cli_rejects_non_csv(tmp_path: Path) -> None:
     res = _run_cli("record", "--source", "udp://:0", "--out", str(tmp_path / "x.txt"))
     assert res.returncode == 2 and "--out must name a .csv file" in res.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> None:
+    from bridge.outputs.recorder import DECODED_COLUMNS, RecorderOutput
+    from bridge.sample import Decoded
+
+    path = tmp_path / "served.csv"
+    out = RecorderOutput(path, _info(2))
+    assert not path.exists()  # opens at the first sample, when n is known
+    samples = _samples(30, 2)
+    for i, s in enumerate(samples):
+        decoded = Decoded(s.seq, 0.0, "fingers", i % 9, (i % 9) / 8, 0.9) if i % 2 else None
+        out.on_sample(s, decoded)
+        if i == 10:
+            out.on_status({})
+            assert out.status_extra()["recorder"]["rows"] == 11
+    out.close()
+    assert out.error is None
+    rec = read_recording(path)
+    assert len(rec) == 30 and set(DECODED_COLUMNS) <= set(rec.extra)
+    np.testing.assert_array_equal(rec.extra["grade_decoded"][1::2], np.arange(1, 30, 2) % 9)
+    assert np.isnan(rec.extra["grade_decoded"][0::2]).all()
+    with pytest.raises(FileExistsError, match="exists"):
+        RecorderOutput(path, _info(2))
+    # a sensor count that changes mid-run stops the recording, never the pipeline
+    log = io.StringIO()
+    again = RecorderOutput(path, _info(2), overwrite=True, log=log)
+    again.on_sample(samples[0], None)
+    again.on_sample(_samples(1, 3)[0], None)
+    assert again.error is not None and "3 sensors" in again.error
+    assert log.getvalue().startswith("recorder: recording to")
+    again.on_sample(samples[1], None)  # ignored, no exception
+    again.close()
+    assert len(read_recording(path)) == 1

@@ -23,6 +23,7 @@ from fist_and_ball.scene.decoder_view import (  # noqa: E402
     apply_decoder_view,
     build_decoder_view,
     remove_decoder_view,
+    set_decoder_visible,
 )
 from fist_and_ball.scene.hand_geometry import (  # noqa: E402
     FINGERS,
@@ -208,6 +209,10 @@ def test_decoder_view_bars_follow_magnitudes(refs: SceneRefs) -> None:
     assert found is not None and found.decoder is not None and len(found.decoder.bars) == 16
     with pytest.raises(ValueError, match="3 finite numbers"):
         build_decoder_view(refs, [(0.0, 1.0)])
+    set_decoder_visible(refs, False)
+    assert dec.collection.hide_render and dec.collection.hide_viewport
+    set_decoder_visible(refs, True)
+    assert not dec.collection.hide_render
     remove_decoder_view(refs)
     assert refs.decoder is None
     assert not [o for o in bpy.data.objects if o.name.startswith(("FB_Bar", "FB_Sensor"))]

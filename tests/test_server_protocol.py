@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 
+import pytest
 from test_server_kit import (
     PushSource,
     StepDecoder,
@@ -31,9 +32,12 @@ HELLO_FIELDS = {
 GRADE_FIELDS = {"seq", "t", "gesture", "grade", "level", "confidence"}
 
 
-def test_hello_then_grades_match_decoder() -> None:
+@pytest.mark.parametrize("direct_write", [True, False], ids=["fast-path", "sender-task"])
+def test_hello_then_grades_match_decoder(direct_write: bool) -> None:
     decoder = StepDecoder()
-    with running_bridge(decoder=decoder, source=PushSource(n_sensors=3, rate_hz=42.7)) as (
+    with running_bridge(
+        decoder=decoder, source=PushSource(n_sensors=3, rate_hz=42.7), direct_write=direct_write
+    ) as (
         _p,
         server,
         src,

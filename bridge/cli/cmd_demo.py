@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder for logs, frames and the report (default ./fist-and-ball-demo)",
     )
     p.add_argument("--live-seconds", type=float, default=5.0,
-                   help="seconds of the bridge's live view before the game (0 skips it)")  # fmt: skip
+                   help="seconds of live view before the game (0 skips it)")  # fmt: skip
     add_play_arguments(p)
     p.set_defaults(func=run, fps=0.1, log_dir=None, render=None)
 
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     print_result(result)
     report = _report(args.log_dir, out / "report.html")
     print("== done")
-    print(f"score log:  {result.log_json}")
-    print(f"frames:     {result.frames_dir} ({result.frames} PNG)")
+    print(f"score log:  {result.log_json.resolve()}")
+    print(f"frames:     {result.frames_dir.resolve()} ({result.frames} PNG)")
     if report:
-        print(f"report:     {report}")
+        print(f"report:     {report.resolve()}")
     return 0
 
 

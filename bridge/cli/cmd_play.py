@@ -122,7 +122,7 @@ def print_result(result) -> None:  # type: ignore[no-untyped-def]
         f"catches {s.get('catches')}, misses {s.get('misses')}, score {s.get('score')}"
     )
     print(f"{result.samples} samples in {result.wall_s:.1f} s of wall time")
-    print(f"score log: {result.log_json}")
-    print(f"timeline:  {result.log_timeline}")
+    print(f"score log: {result.log_json.resolve()}")
+    print(f"timeline:  {result.log_timeline.resolve()}")
     if result.frames_dir is not None:
-        print(f"frames:    {result.frames_dir} ({result.frames} PNG)")
+        print(f"frames:    {result.frames_dir.resolve()} ({result.frames} PNG)")

@@ -39,7 +39,7 @@ class RecorderOutput(Output):
         if not overwrite:
             for p in (self.path, sidecar_path(self.path)):
                 if p.exists():
-                    raise FileExistsError(f"{p} exists (allow overwriting to replace it)")
+                    raise FileExistsError(f"{p} exists; choose another name or remove it")
         self.info = info
         self.record_decoded = record_decoded
         self.writer: RecordingWriter | None = None
@@ -67,6 +67,11 @@ class RecorderOutput(Output):
             self.error = f"recording to {self.path} stopped: {exc}"
             print(f"recorder: {self.error}", file=self._log)
             self.close()
+
+    def status_extra(self) -> dict[str, Any]:
+        """What the pipeline adds to its status dict about the recording."""
+        rows = self.writer.rows if self.writer is not None else 0
+        return {"recorder": {"path": str(self.path), "rows": rows, "error": self.error}}
 
     def on_status(self, status: dict[str, Any]) -> None:
         if self.writer is not None and self.error is None:

@@ -13,11 +13,13 @@ for every sample, exactly what the live timer does.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,9 +99,23 @@ class SceneDriver:
         if t + 1e-9 >= self._next_t:
             from fist_and_ball.scene.render import render_png
 
-            render_png(self._dir / f"frame_{self.frames:05d}.png", self._resolution)
+            with _quiet_stdout():  # Blender prints a line per saved render on fd 1
+                render_png(self._dir / f"frame_{self.frames:05d}.png", self._resolution)
             self.frames += 1
             self._next_t += self._period
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_play(opts: PlayOptions, progress: Progress | None = None) -> PlayResult:

@@ -339,11 +339,35 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 # -- trends ---------------------------------------------------------------------------------
+def group_key(row: SessionRow) -> tuple[str, int | None]:
+    """Sessions are compared within a level *and* a session length: the score grows with
+    the length, so a 4-min score is not comparable with a 2-min one."""
+    return (row.level, _int(row.minutes))
+
+
+def group_label(key: tuple[str, int | None]) -> str:
+    """`medium · 4 min` (or just the level if the length is unknown)."""
+    level, minutes = key
+    return level if minutes is None else f"{level} · {minutes} min"
+
+
+def ordered_groups(rows: list[SessionRow]) -> list[tuple[str, int | None]]:
+    """The (level, minutes) groups present, easy to hard, short to long."""
+
+    def order(key: tuple[str, int | None]) -> tuple[int, str, int]:
+        level, minutes = key
+        rank = LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER)
+        return (rank, level, minutes or 0)
+
+    return sorted({group_key(r) for r in rows}, key=order)
+
+
 @dataclass(frozen=True, slots=True)
 class Trend:
-    """How one patient's results at one level changed over time."""
+    """How one patient's results at one level and session length changed over time."""
 
     level: str
+    minutes: int | None
     sessions: int
     first: datetime | None
     last: datetime | None
@@ -354,6 +378,10 @@ class Trend:
     """Least-squares slope of score against date, points per week (None: < 2 dates)."""
     held_pct_per_week: float | None
     """Same for the held share of play time, percentage points per week."""
+
+    @property
+    def label(self) -> str:
+        return group_label((self.level, self.minutes))
 
 
 def _slope_per_week(days: list[float], values: list[float]) -> float | None:
@@ -366,15 +394,11 @@ def _slope_per_week(days: list[float], values: list[float]) -> float | None:
 
 
 def level_trends(rows: list[SessionRow]) -> list[Trend]:
-    """Per level: session count, mean/first/last score, and weekly slopes (completed
-    sessions only, since a cut-short session's score is not comparable)."""
+    """Per (level, session length): session count, mean/first/last score and weekly
+    slopes, over completed sessions only (a cut-short session's score is not comparable)."""
     out: list[Trend] = []
-    levels = sorted(
-        {r.level for r in rows},
-        key=lambda lv: (LEVEL_ORDER.index(lv) if lv in LEVEL_ORDER else 9, lv),
-    )
-    for level in levels:
-        done = [r for r in rows if r.level == level and r.completed]
+    for key in ordered_groups(rows):
+        done = [r for r in rows if group_key(r) == key and r.completed]
         if not done:
             continue
         dated = [r for r in done if r.started is not None]
@@ -382,7 +406,8 @@ def level_trends(rows: list[SessionRow]) -> list[Trend]:
         held = [100.0 * (r.held_fraction or 0.0) for r in dated]
         out.append(
             Trend(
-                level=level,
+                level=key[0],
+                minutes=key[1],
                 sessions=len(done),
                 first=dated[0].started if dated else None,
                 last=dated[-1].started if dated else None,

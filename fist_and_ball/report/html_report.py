@@ -23,12 +23,14 @@ import numpy as np
 from fist_and_ball.core.levels import MAX_GRADE
 from fist_and_ball.core.score_log import SOFTWARE_VERSION
 from fist_and_ball.report.history import (
-    LEVEL_ORDER,
     History,
     Progress,
     SessionRow,
+    group_key,
+    group_label,
     level_trends,
     load_history,
+    ordered_groups,
     write_csv,
     write_text_atomic,
 )
@@ -54,11 +56,12 @@ def _level_color(level: str) -> str:
     return LEVEL_COLORS.get(level, OTHER_LEVEL_COLOR)
 
 
-def _levels(rows: list[SessionRow]) -> list[str]:
-    return sorted(
-        {r.level for r in rows},
-        key=lambda lv: (LEVEL_ORDER.index(lv) if lv in LEVEL_ORDER else 9, lv),
-    )
+_LENGTH_DASH = {2: None, 4: "7 4", 6: "2 3"}
+"""Line style per session length in the trend charts (colour is the level)."""
+
+
+def _group_dash(minutes: int | None) -> str | None:
+    return _LENGTH_DASH.get(minutes or 2, "4 2 1 2")
 
 
 def _slug(text: str) -> str:
@@ -132,7 +135,7 @@ def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
                 width=0.9,
                 dash="3 3",
             ),
-            Series("", a.tp[sel], a.target[sel] - tol, TARGET_COLOR, width=0.9, dash="3 3"),
+            Series(f"catch zone ±{tol:g}", a.tp[sel], a.target[sel] - tol, TARGET_COLOR, width=0.9, dash="3 3"),
         ]
     zoom = line_chart(
         zoom_series,
@@ -191,6 +194,8 @@ h3 { margin:22px 0 8px; font-size:15px; color:#334155; text-transform:uppercase;
 .kpi .v { font-size:20px; font-weight:650; font-variant-numeric:tabular-nums; }
 .kpi .l { color:var(--muted); font-size:12px; }
 .kpi .lv { display:inline-block; width:9px; height:9px; border-radius:50%; margin-right:5px; }
+.legend { display:flex; flex-wrap:wrap; gap:6px 20px; font-size:13px; margin:2px 0 8px; }
+.legend span { display:inline-flex; align-items:center; gap:6px; }
 .charts { display:grid; grid-template-columns:repeat(2, minmax(0, 1fr)); gap:10px 18px; }
 .charts svg, .detail svg { width:100%; height:auto; display:block; }
 table { border-collapse:collapse; width:100%; font-size:13px; }
@@ -289,8 +294,10 @@ def _trend_table(rows: list[SessionRow]) -> str:
         first = f"{t.first:%d %b %Y}" if t.first else "—"
         last = f"{t.last:%d %b %Y}" if t.last else "—"
         parts.append(
-            f'<tr data-level="{escape(t.level)}" data-mean-score="{t.mean_score:.2f}">'
-            f"<td>{_level_tag(t.level)}</td><td>{t.sessions}</td><td>{first}</td>"
+            f'<tr data-level="{escape(t.level)}" data-minutes="{t.minutes or ""}" '
+            f'data-mean-score="{t.mean_score:.2f}">'
+            f"<td>{_level_tag(t.level)} {_minutes_text(t.minutes)}</td><td>{t.sessions}</td>"
+            f"<td>{first}</td>"
             f"<td>{last}</td><td>{t.first_score:.0f}</td><td>{t.last_score:.0f}</td>"
             f"<td><b>{t.mean_score:.0f}</b></td>"
             f"<td>{_signed(t.score_per_week, ' /wk')}</td>"
@@ -298,17 +305,25 @@ def _trend_table(rows: list[SessionRow]) -> str:
         )
     body = "".join(parts)
     return (
-        '<div class="tablewrap"><table class="trend"><thead><tr><th>Level</th><th>Complete '
+        '<div class="tablewrap"><table class="trend"><thead><tr><th>Level · length</th>'
+        "<th>Complete "
         "sessions</th><th>First</th><th>Last</th><th>First score</th><th>Last score</th>"
         "<th>Mean score</th><th>Score trend</th><th>Held-time trend</th></tr></thead>"
         f"<tbody>{body}</tbody></table></div>"
         '<p class="note">Trends are least-squares slopes over the dates of the complete '
         "sessions at each level (points per week; percentage points of play time held per "
-        "week). Levels are not comparable with each other: compare a level with itself.</p>"
+        "week). Scores depend on the level and the session length: compare a row with itself, "
+        "not with the other rows.</p>"
     )
 
 
+def _minutes_text(minutes: int | None) -> str:
+    return "" if minutes is None else f"· {minutes} min"
+
+
 def _trend_charts(rows: list[SessionRow]) -> str:
+    groups = ordered_groups(rows)
+
     def chart(
         title: str,
         y_label: str,
@@ -317,29 +332,29 @@ def _trend_charts(rows: list[SessionRow]) -> str:
         y_max: float | None = None,
     ) -> str:
         series: list[Series] = []
-        for level in _levels(rows):
+        for key in groups:
             pts: list[tuple[SessionRow, float]] = []
             for r in rows:
                 v = value(r)
-                if r.level == level and r.started is not None and v is not None:
+                if group_key(r) == key and r.started is not None and v is not None:
                     pts.append((r, v))
-            color = _level_color(level)
             done = [(r, v) for r, v in pts if r.completed]
             cut = [(r, v) for r, v in pts if not r.completed]
-            for group, name, hollow in ((done, level, False), (cut, "", True)):
+            for group, hollow in ((done, False), (cut, True)):
                 if not group:
                     continue
                 series.append(
                     Series(
-                        name,
+                        group_label(key),
                         [to_days(r.started) for r, _ in group if r.started is not None],
                         [v for _, v in group],
-                        color,
+                        _level_color(key[0]),
                         style="points" if hollow else "linepoints",
-                        width=1.6,
+                        width=1.8,
+                        dash=_group_dash(key[1]),
                         hollow=[hollow] * len(group),
                         labels=[
-                            f"{r.date_text} {r.level}: {v:.3g}"
+                            f"{r.date_text} {group_label(key)}: {v:.3g}"
                             + ("" if r.completed else " (incomplete)")
                             for r, v in group
                         ],
@@ -354,14 +369,16 @@ def _trend_charts(rows: list[SessionRow]) -> str:
             y_max=y_max,
             width=580,
             height=250,
+            legend=False,
             empty_text="no dated sessions",
         )
 
-    def rms(r: SessionRow) -> float | None:
-        return r.metrics.rms_error if r.metrics is not None else None
+    def metric(name: str) -> Callable[[SessionRow], float | None]:
+        def get(r: SessionRow) -> float | None:
+            value = getattr(r.metrics, name, None) if r.metrics is not None else None
+            return float(value) if value is not None else None
 
-    def catch_time(r: SessionRow) -> float | None:
-        return r.metrics.time_to_catch_median_s if r.metrics is not None else None
+        return get
 
     charts = [
         chart("Score", "points", lambda r: r.score),
@@ -373,21 +390,37 @@ def _trend_charts(rows: list[SessionRow]) -> str:
             100.0,
         ),
         chart("Catches per session", "catches", lambda r: float(r.catches)),
-        chart("Grade-tracking error (RMS, lower is better)", "grades", rms),
+        chart("Grade-tracking error, RMS (lower is better)", "grades", metric("rms_error")),
     ]
-    if any(catch_time(r) is not None for r in rows):
-        charts.append(chart("Time to catch (median, lower is better)", "seconds", catch_time))
+    if any(r.metrics is not None for r in rows):
         charts.append(
             chart(
-                "Hold stability (SD while holding, lower is better)",
-                "grades",
-                lambda r: r.metrics.hold_sd if r.metrics is not None else None,
+                "Time to catch, median (lower is better)",
+                "seconds",
+                metric("time_to_catch_median_s"),
             )
         )
+        charts.append(
+            chart("Hold stability, SD while holding (lower is better)", "grades", metric("hold_sd"))
+        )
+    legend = "".join(
+        f'<span><svg width="30" height="12" aria-hidden="true"><line x1="1" x2="29" y1="6" '
+        f'y2="6" stroke="{_level_color(k[0])}" stroke-width="2.5"'
+        + (f' stroke-dasharray="{_group_dash(k[1])}"' if _group_dash(k[1]) else "")
+        + f'/><circle cx="15" cy="6" r="3.5" fill="{_level_color(k[0])}"/></svg>'
+        f"{escape(group_label(k))}</span>"
+        for k in groups
+    )
+    legend += (
+        '<span><svg width="14" height="12" aria-hidden="true"><circle cx="7" cy="6" r="4" '
+        'fill="#fff" stroke="#6b7280" stroke-width="1.8"/></svg>incomplete session</span>'
+    )
     return (
-        '<div class="charts">' + "".join(f"<div>{c}</div>" for c in charts) + "</div>"
-        '<p class="note">Filled dots: complete sessions (joined per level). Open circles: '
-        "incomplete sessions (their figures are not comparable).</p>"
+        f'<div class="legend">{legend}</div><div class="charts">'
+        + "".join(f"<div>{c}</div>" for c in charts)
+        + "</div>"
+        '<p class="note">Each line joins the complete sessions of one level and session '
+        "length. Open circles: incomplete sessions (their figures are not comparable).</p>"
     )
 
 

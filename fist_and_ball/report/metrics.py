@@ -68,13 +68,15 @@ class TimelineArrays:
 @dataclass(frozen=True, slots=True)
 class Move:
     """One monotonic stretch of the target: rows `i0` (turning point it leaves) to `i1`
-    (turning point it reaches), direction +1 (rise, closing) or -1 (fall, opening)."""
+    (turning point it reaches), direction +1 (rise, closing) or -1 (fall, opening).
+    `complete` is False for a last move still under way when the timeline ends."""
 
     i0: int
     i1: int
     direction: int
     start: float
     end: float
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,9 @@ def segment_moves(target: np.ndarray) -> list[Move]:
             moves.append(Move(i0, i1, cur, float(target[i0]), float(target[i1])))
         cur, i0, i1 = s, int(k), int(k) + 1
     if cur != 0:
-        moves.append(Move(i0, i1, cur, float(target[i0]), float(target[i1])))
+        # Still moving at the last row: the session ended inside this move.
+        done = i1 < len(target) - 1
+        moves.append(Move(i0, i1, cur, float(target[i0]), float(target[i1]), done))
     return moves
 
 
@@ -232,11 +236,11 @@ def find_trials(a: TimelineArrays, moves: list[Move]) -> list[Trial]:
     after its first row; a hold already on at that first row is *carried*.
     """
     n = len(a)
-    ends = [m.i1 for m in moves if m.direction < 0]
+    ends = [m.i1 for m in moves if m.direction < 0 and m.complete]
     bounds = [0, *ends]
+    complete_last = bounds[-1] == n - 1 and len(bounds) > 1
     if bounds[-1] != n - 1:
         bounds.append(n - 1)
-    complete_last = bool(ends) and ends[-1] == n - 1
     catches = _events(a.holding, rising=True)
     trials: list[Trial] = []
     for j in range(len(bounds) - 1):
@@ -281,6 +285,8 @@ def overshoots(a: TimelineArrays, moves: list[Move]) -> list[float]:
     out: list[float] = []
     n = len(a)
     for k, m in enumerate(moves):
+        if not m.complete:
+            continue
         r = _nearest_grade(m.end)
         if (m.direction > 0 and r >= MAX_GRADE) or (m.direction < 0 and r <= 0):
             continue  # censored: the grade range ends here
@@ -306,6 +312,8 @@ def path_efficiency(a: TimelineArrays, moves: list[Move]) -> tuple[float | None,
     used = 0
     n = len(a)
     for k, m in enumerate(moves):
+        if not m.complete:
+            continue
         stop = moves[k + 1].i0 if k + 1 < len(moves) else n - 1
         if not a.in_zone[stop]:
             continue

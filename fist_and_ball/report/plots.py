@@ -197,10 +197,10 @@ def _axes(
         )
 
 
-def _legend(fr: Frame, items: list[tuple[str, str, str]]) -> None:
-    """Legend entries (name, color, style) right-aligned on the title row."""
+def _legend(fr: Frame, items: list[tuple[str, str, str, str | None]]) -> None:
+    """Legend entries (name, color, style, dash) right-aligned on the title row."""
     x = fr.width - fr.right
-    for name, color, style in reversed(items):
+    for name, color, style, dash in reversed(items):
         w = 7.0 * len(name) + 26
         x -= w
         if style in ("points", "band"):
@@ -209,9 +209,10 @@ def _legend(fr: Frame, items: list[tuple[str, str, str]]) -> None:
                 f'fill-opacity="{0.25 if style == "band" else 1}" rx="2"/>'
             )
         else:
+            dashed = f' stroke-dasharray="{dash}"' if dash else ""
             mark = (
                 f'<line x1="{_f(x)}" x2="{_f(x + 14)}" y1="15" y2="15" stroke="{color}" '
-                f'stroke-width="2.5"/>'
+                f'stroke-width="2.5"{dashed}/>'
             )
         fr.parts.append(
             f'{mark}<text x="{_f(x + 18)}" y="19" font-size="11" fill="{INK}">{escape(name)}</text>'
@@ -372,19 +373,24 @@ def line_chart(
         fr.parts.append(f'<g fill="{band_color}" fill-opacity="0.16">{"".join(rects)}</g>')
     _axes(fr, xt, yt, x_label, y_label, y_fmt)
     clip = _chart_id(fr, title, desc)
+    # Lines are clipped to the plot area; points get a margin so edge markers stay whole.
+    m = 5.0 if any(s.style in ("points", "linepoints") for s in series) else 0.0
     fr.parts.append(
-        f'<clipPath id="k{clip}"><rect x="{_f(fr.left - 5)}" y="{_f(fr.top - 5)}" '
-        f'width="{_f(fr.width - fr.left - fr.right + 10)}" '
-        f'height="{_f(fr.height - fr.top - fr.bottom + 10)}"/></clipPath>'
+        f'<clipPath id="k{clip}"><rect x="{_f(fr.left - m)}" y="{_f(fr.top - m)}" '
+        f'width="{_f(fr.width - fr.left - fr.right + 2 * m)}" '
+        f'height="{_f(fr.height - fr.top - fr.bottom + 2 * m)}"/></clipPath>'
         f'<g clip-path="url(#k{clip})">'
     )
     for s in series:
         _series(fr, s, max_points)
     fr.parts.append("</g>")
     if legend:
-        items = [(s.name, s.color, s.style) for s in series if s.name]
+        items: list[tuple[str, str, str, str | None]] = []
+        for s in series:
+            if s.name and s.name not in [i[0] for i in items]:
+                items.append((s.name, s.color, s.style, s.dash))
         if bands and band_name:
-            items.append((band_name, band_color, "band"))
+            items.append((band_name, band_color, "band", None))
         _legend(fr, items)
     svg.extend(fr.parts)
     svg.append("</svg>")

@@ -1,0 +1,187 @@
+"""SessionController: mailbox -> game core -> score log, pause on signal loss (no bpy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fist_and_ball.core.score_reader import list_sessions, read_timeline
+from fist_and_ball.live.mailbox import Mailbox
+from fist_and_ball.live.session_controller import (
+    REASON_DISCONNECTED,
+    REASON_NO_SIGNAL,
+    SessionController,
+    SessionError,
+)
+
+HELLO = {"type": "hello", "protocol": 1, "source": "sim:myo3", "decoder": "qg",
+         "gestures": ["fingers"], "bridge": "0.1.0"}  # fmt: skip
+
+
+class Feed:
+    """Plays the network thread: puts grades into a real Mailbox at given times."""
+
+    def __init__(self) -> None:
+        self.mb = Mailbox()
+        self.mb.set_connection(True, "connected")
+        self.mb.put_hello(dict(HELLO))
+
+    def grade(self, t: float, g: int, gesture: str = "fingers", level: float | None = None) -> None:
+        lv = g / 8 if level is None else level
+        self.mb.put_grade({"type": "grade", "grade": g, "level": lv, "gesture": gesture,
+                           "_rx": t})  # fmt: skip
+
+
+def tick(c: SessionController, feed: Feed, now: float) -> Any:
+    return c.update(feed.mb.drain(), now)
+
+
+def play(c: SessionController, feed: Feed, t0: float, t1: float, g: int, dt: float = 1 / 30) -> float:
+    """Grades every dt arriving just before each tick, from t0 to t1."""
+    t = t0
+    while t < t1:
+        t += dt
+        feed.grade(t - dt / 2, g)
+        tick(c, feed, t)
+    return t
+
+
+def test_idle_view_follows_the_grade_and_needs_signal_to_start(tmp_path: Path) -> None:
+    c, feed = SessionController(), Feed()
+    with pytest.raises(SessionError, match="no signal"):
+        c.start(0.0, level="easy", minutes=2, log_folder=tmp_path)
+    feed.grade(10.0, 5)
+    view = tick(c, feed, 10.02)
+    assert (view.grade, view.leds_lit, view.connected) == (5, 6, True)
+    assert c.status.signal and c.status.grade == 5 and c.status.gestures == ("fingers",)
+    assert c.status.source == "sim:myo3" and c.status.decoder == "qg"
+    assert c.status.grades_received == 1
+    # Stale: no grade for longer than stale_after_s -> no signal, LEDs off.
+    view = tick(c, feed, 11.5)
+    assert not c.status.signal and view.leds_lit == 0 and not view.connected
+
+
+def test_session_steps_logs_and_finishes(tmp_path: Path) -> None:
+    c, feed = SessionController(), Feed()
+    feed.grade(0.0, 0)
+    tick(c, feed, 0.01)
+    game = c.start(0.01, level="easy", minutes=2, seed=3, patient="P01", log_folder=tmp_path)
+    assert c.status.state == "running" and c.status.session_id
+    t = play(c, feed, 0.01, 30.0, 0)
+    assert game.played_s == pytest.approx(30.0 - 0.01, abs=0.05)
+    assert c.status.time_left_s == pytest.approx(120 - game.played_s, abs=1e-6)
+    t = play(c, feed, t, 125.0, 0)
+    assert game.finished and game.completed and c.status.state == "finished"
+    assert c.score_log is None  # closed at the end
+    (rec,) = list_sessions(tmp_path)
+    assert rec.status == "complete" and rec.summary["patient"] == "P01"
+    assert rec.summary["source"] == "sim:myo3" and rec.summary["decoder"] == "qg"
+    assert rec.summary["seed"] == 3 and rec.summary["score"] == c.status.last_summary["score"]
+    rows = read_timeline(tmp_path / rec.summary["timeline"])
+    assert len(rows) > 30 * 100  # one row per tick
+    # A resting hand on easy holds the ball at the bottom turning points: some score.
+    assert rec.summary["held_s"] > 0
+
+
+def test_disconnect_pauses_at_last_grade_and_reconnect_resumes(tmp_path: Path) -> None:
+    c, feed = SessionController(), Feed()
+    feed.grade(0.0, 0)
+    tick(c, feed, 0.01)
+    game = c.start(0.01, level="medium", minutes=2, seed=1, log_folder=tmp_path)
+    t = play(c, feed, 0.01, 5.0, 2)
+    feed.mb.set_connection(False, "connection closed; retrying")
+    view = tick(c, feed, t + 0.2)
+    assert game.paused and view.paused and not view.connected and view.leds_lit == 0
+    assert c.status.state == "paused" and c.status.pause_reason == REASON_DISCONNECTED
+    # The tick that noticed the loss (0.2 s later) added no play time: the game stopped
+    # where it was when the last grade came in.
+    played = game.played_s
+    assert played == pytest.approx(t - 0.01, abs=1e-6)
+    for k in range(30):
+        tick(c, feed, t + 0.3 + k * 0.1)
+    assert game.played_s == played
+    feed.mb.set_connection(True, "connected")
+    t2 = t + 10.0
+    feed.grade(t2, 4)
+    tick(c, feed, t2 + 0.01)
+    assert not game.paused and c.status.state == "running" and c.status.pause_reason == ""
+    play(c, feed, t2 + 0.01, t2 + 3.0, 4)
+    assert game.played_s == pytest.approx(played + 3.0, abs=0.05)
+    summary = c.stop(t2 + 3.0)
+    assert summary["pause_reasons"] == [REASON_DISCONNECTED]
+    assert summary["completed"] is False
+    saved = json.loads((tmp_path / f"{c.status.session_id}.json").read_text())
+    assert saved["completed"] is False and saved["state"] == "closed"
+
+
+def test_connected_but_silent_bridge_pauses_as_no_signal() -> None:
+    c, feed = SessionController(stale_after_s=0.5), Feed()
+    feed.grade(0.0, 3)
+    tick(c, feed, 0.01)
+    game = c.start(0.01, level="easy", minutes=2)
+    tick(c, feed, 0.3)
+    assert not game.paused
+    tick(c, feed, 0.6)
+    assert game.paused and c.status.pause_reason == REASON_NO_SIGNAL
+    feed.grade(0.7, 3)
+    tick(c, feed, 0.71)
+    assert not game.paused
+
+
+def test_user_pause_survives_reconnect() -> None:
+    c, feed = SessionController(), Feed()
+    feed.grade(0.0, 3)
+    tick(c, feed, 0.01)
+    game = c.start(0.01, level="easy", minutes=2)
+    assert c.toggle_pause(0.5) is True and game.paused and c.status.pause_reason == "user"
+    feed.mb.set_connection(False, "gone")
+    tick(c, feed, 0.6)
+    feed.mb.set_connection(True, "back")
+    feed.grade(0.7, 3)
+    tick(c, feed, 0.71)
+    assert game.paused  # still the user's pause
+    assert c.toggle_pause(0.8) is False
+    feed.grade(0.85, 3)
+    tick(c, feed, 0.86)
+    assert not game.paused
+
+
+def test_bad_messages_never_raise_and_second_start_is_refused() -> None:
+    c, feed = SessionController(), Feed()
+    feed.mb.put_grade({"type": "grade", "grade": "x", "level": None, "_rx": 0.0})
+    feed.mb.put_error({"code": "gesture_rejected", "detail": "gesture 'wrist' is not calibrated"})
+    view = tick(c, feed, 0.01)
+    assert view.grade == 0 and "not calibrated" in c.status.last_error
+    c.start(0.01, level="hard", minutes=2)
+    with pytest.raises(SessionError, match="already running"):
+        c.start(0.02, level="hard", minutes=2)
+    with pytest.raises(SessionError, match="2, 4 or 6"):
+        SessionController().start(0.0, level="easy", minutes=3, require_signal=False)
+    c.stop(0.5)
+    with pytest.raises(SessionError, match="no session"):
+        c.stop(0.6)
+
+
+def test_unwritable_log_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    c = SessionController()
+    with pytest.raises(SessionError, match="cannot create"):
+        c.start(0.0, level="easy", minutes=2, log_folder=blocker / "sub", require_signal=False)
+    assert c.game is None
+
+
+def test_display_key_changes_only_with_shown_values() -> None:
+    c, feed = SessionController(), Feed()
+    feed.grade(0.0, 3)
+    tick(c, feed, 0.01)
+    k1 = c.status.display_key()
+    feed.grade(0.02, 3, level=0.376)
+    tick(c, feed, 0.03)
+    assert c.status.display_key() == k1
+    feed.grade(0.04, 4)
+    tick(c, feed, 0.05)
+    assert c.status.display_key() != k1
