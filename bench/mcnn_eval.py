@@ -30,7 +30,10 @@ SESSIONS: list[tuple[str, dict[str, Any]]] = [
     ("displaced", {"shift_mm": 5.0, "rotation_deg": 10.0}),
     ("displaced-", {"shift_mm": -5.0, "rotation_deg": -10.0}),
     ("earth", {"arm_roll_deg": 90.0, "arm_pitch_deg": 30.0}),
-    ("displaced+earth", {"shift_mm": 5.0, "rotation_deg": 10.0, "arm_roll_deg": 90.0, "arm_pitch_deg": 30.0}),
+    (
+        "displaced+earth",
+        {"shift_mm": 5.0, "rotation_deg": 10.0, "arm_roll_deg": 90.0, "arm_pitch_deg": 30.0},
+    ),
 ]
 
 
@@ -55,7 +58,10 @@ def summary_row(name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
             "type_acc_moving": o["type_acc_moving"] if r["detects_type"] else None,
             "mae": o["grade_truth"]["mae"],
             "per_movement": {
-                k: {"type_acc_moving": v["type_acc_moving"] if r["detects_type"] else None, "mae": v["grade_truth"]["mae"]}
+                k: {
+                    "type_acc_moving": v["type_acc_moving"] if r["detects_type"] else None,
+                    "mae": v["grade_truth"]["mae"],
+                }
                 for k, v in r["movements"].items()
             },
         }
@@ -83,16 +89,23 @@ def markdown(rows: list[dict[str, Any]], model: str) -> str:
     lines += ["| session | wrist | fingers | thumb |", "|---|---:|---:|---:|"]
     for r in rows:
         pm = r["MCNN-TG"]["per_movement"]
-        cells = [f"{_pct(pm[m]['type_acc_moving'])} / {pm[m]['mae']:.3f}" for m in ("wrist", "fingers", "thumb")]
+        cells = [
+            f"{_pct(pm[m]['type_acc_moving'])} / {pm[m]['mae']:.3f}"
+            for m in ("wrist", "fingers", "thumb")
+        ]
         lines.append(f"| {r['session']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default=str(ROOT / "assets/models/mcnn-socket16"))
     ap.add_argument("--work", default=str(ROOT / "build/bench/mcnn"), help="recordings and results")
-    ap.add_argument("--samples", type=int, default=2500, help="labelled samples per movement per session")
+    ap.add_argument(
+        "--samples", type=int, default=2500, help="labelled samples per movement per session"
+    )
     ap.add_argument("--seed", type=int, default=101, help="seed of the first session (others +1)")
     ap.add_argument("--markdown", help="also write the summary table here")
     ap.add_argument("--sessions", help="comma list of session names to run (default all)")
@@ -120,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     md = markdown(rows, args.model)
     print(md)
-    save_json(work / "sessions.json", {"model": args.model, "sessions": rows, "changes": dict(SESSIONS)})
+    save_json(
+        work / "sessions.json", {"model": args.model, "sessions": rows, "changes": dict(SESSIONS)}
+    )
     if args.markdown:
         Path(args.markdown).write_text(md, encoding="utf-8")
     json.dumps(rows)  # fail loudly here if something is not serialisable

@@ -59,7 +59,9 @@ def predictions_from_arrays(
 ) -> tuple[Predictions, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Sequence[str]]:
     """Arguments of `evaluate` for batch-decoded outputs over training-style Arrays."""
     gest, level, conf = decoded
-    pred = Predictions(name, np.asarray(gest, dtype=object), np.asarray(level, dtype=np.float64), np.asarray(conf))
+    pred = Predictions(
+        name, np.asarray(gest, dtype=object), np.asarray(level, dtype=np.float64), np.asarray(conf)
+    )
     type_labels = np.asarray(classes, dtype=object)[arrays.y_type]
     mask = np.ones(len(arrays), dtype=bool)
     return (
@@ -96,14 +98,22 @@ def _grade_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     e = pred[ok] - truth[ok]
     mae = float(np.mean(np.abs(e)))
     rmse = float(np.sqrt(np.mean(e * e)))
-    return {"n": int(ok.sum()), "mae": mae, "rmse": rmse, "mae_deg": mae * DEGREES_PER_GRADE, "rmse_deg": rmse * DEGREES_PER_GRADE}
+    return {
+        "n": int(ok.sum()),
+        "mae": mae,
+        "rmse": rmse,
+        "mae_deg": mae * DEGREES_PER_GRADE,
+        "rmse_deg": rmse * DEGREES_PER_GRADE,
+    }
 
 
 def _acc(hit: np.ndarray, mask: np.ndarray) -> float:
     return float(np.mean(hit[mask])) if mask.any() else float("nan")
 
 
-def confusion_matrix(true: Sequence[str], pred: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+def confusion_matrix(
+    true: Sequence[str], pred: Sequence[str], classes: Sequence[str]
+) -> np.ndarray:
     """Counts[i, j] = samples of true class i predicted as class j (unknown names dropped)."""
     idx = {c: i for i, c in enumerate(classes)}
     m = np.zeros((len(classes), len(classes)), dtype=np.int64)
@@ -176,6 +186,22 @@ def _num(x: float | None, fmt: str = "{:.3f}") -> str:
     return "n/a" if x is None or not math.isfinite(x) else fmt.format(x)
 
 
+def _table_row(title: str, m: dict[str, Any], manual: bool) -> str:
+    gt, gl = m["grade_truth"], m["grade_labels"]
+    cells = [
+        title,
+        str(m["n"]),
+        _pct(m["type_acc_moving"], manual),
+        _pct(m["type_acc_all"], manual),
+        _num(gt["mae"]),
+        _num(gt["rmse"]),
+        _num(gt["mae_deg"], "{:.2f}"),
+        _num(gt["rmse_deg"], "{:.2f}"),
+        _num(gl["mae"]),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def table2_markdown(results: list[dict[str, Any]], title: str = "") -> str:
     """Markdown: one Table 2 per decoder, then a side-by-side summary and confusion matrices."""
     lines: list[str] = []
@@ -194,21 +220,11 @@ def table2_markdown(results: list[dict[str, Any]], title: str = "") -> str:
         ]
         for name, _title in MOVEMENTS:
             m = r["movements"][name]
-            gt, gl = m["grade_truth"], m["grade_labels"]
-            lines.append(
-                f"| {m['title']} | {m['n']} | {_pct(m['type_acc_moving'], manual)} | "
-                f"{_pct(m['type_acc_all'], manual)} | {_num(gt['mae'])} | {_num(gt['rmse'])} | "
-                f"{_num(gt['mae_deg'], '{:.2f}')} | {_num(gt['rmse_deg'], '{:.2f}')} | {_num(gl['mae'])} |"
-            )
-        o = r["overall"]
-        gt, gl = o["grade_truth"], o["grade_labels"]
-        lines.append(
-            f"| all movements | {o['n']} | {_pct(o['type_acc_moving'], manual)} | "
-            f"{_pct(o['type_acc_all'], manual)} | {_num(gt['mae'])} | {_num(gt['rmse'])} | "
-            f"{_num(gt['mae_deg'], '{:.2f}')} | {_num(gt['rmse_deg'], '{:.2f}')} | {_num(gl['mae'])} |"
-        )
+            lines.append(_table_row(m["title"], m, manual))
+        lines.append(_table_row("all movements", r["overall"], manual))
         if r["rest"]["n"]:
-            lines.append(f"| rest (cue) | {r['rest']['n']} | {_pct(r['rest']['type_acc'], manual)} (as rest) | | | | | | |")
+            acc = _pct(r["rest"]["type_acc"], manual)
+            lines.append(f"| rest (cue) | {r['rest']['n']} | {acc} (as rest) | | | | | | |")
         lines.append("")
     if len(results) > 1:
         names = [r["decoder"] for r in results]
@@ -222,7 +238,8 @@ def table2_markdown(results: list[dict[str, Any]], title: str = "") -> str:
             cells = []
             for r in results:
                 m = r["movements"][name]
-                cells.append(f"{_pct(m['type_acc_moving'], not r['detects_type'])} / {_num(m['grade_truth']['mae'])}")
+                acc = _pct(m["type_acc_moving"], not r["detects_type"])
+                cells.append(f"{acc} / {_num(m['grade_truth']['mae'])}")
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
         lines.append("")
     for r in results:
@@ -243,7 +260,9 @@ def table2_markdown(results: list[dict[str, Any]], title: str = "") -> str:
 
 
 def save_json(path: str | Path, data: Any) -> None:
-    Path(path).write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    Path(path).write_text(
+        json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
 
 
 def _pyplot() -> Any:
@@ -266,7 +285,15 @@ def plot_confusion(path: str | Path, result: dict[str, Any]) -> None:
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(cls)):
         for j in range(len(cls)):
-            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", color="black" if norm[i, j] < 0.6 else "white", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{int(m[i, j])}",
+                ha="center",
+                va="center",
+                color="black" if norm[i, j] < 0.6 else "white",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(cls)), cls)
     ax.set_yticks(range(len(cls)), cls)
     ax.set_xlabel("predicted")
@@ -311,7 +338,9 @@ def plot_grade_timeline(
             if idx.size:
                 sel[idx[t[idx] - t[idx[0]] <= per]] = True
     idx = np.flatnonzero(sel)
-    fig, axes = plt.subplots(len(preds), 1, figsize=(10, 2.2 * len(preds) + 0.4), dpi=100, sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(preds), 1, figsize=(10, 2.2 * len(preds) + 0.4), dpi=100, sharex=True, squeeze=False
+    )
     xs = np.arange(idx.size, dtype=np.float64)  # sample index: windows are concatenated
     for ax, p in zip(axes[:, 0], preds, strict=True):
         _shade_cues(ax, xs, cues[idx])
@@ -321,7 +350,9 @@ def plot_grade_timeline(
         ax.set_ylabel("grade")
         ax.set_title(p.name, fontsize=9, loc="left")
         ax.legend(loc="upper right", fontsize=7)
-    axes[-1, 0].set_xlabel("sample (first part of each movement; shading: orange fingers, green wrist, violet thumb)")
+    axes[-1, 0].set_xlabel(
+        "sample (first part of each movement; shading: orange fingers, green wrist, violet thumb)"
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -365,7 +396,9 @@ def plot_labels(
         ax2 = axes[1, col]
         if grade_true is not None and np.isfinite(grade_true[a:b]).any():
             ax2.plot(tt[keep], grade_true[a:b][keep], color="black", lw=1.2, label="grade_true")
-        ax2.plot(tt[keep], grade[a:b][keep], color="tab:orange", lw=1.0, label="derived (half cosine)")
+        ax2.plot(
+            tt[keep], grade[a:b][keep], color="tab:orange", lw=1.0, label="derived (half cosine)"
+        )
         ax2.set_ylim(-0.5, 8.5)
         ax2.set_xlabel("time in segment (s)")
         ax2.set_ylabel("grade")
@@ -462,7 +495,9 @@ def run_evaluation(
     info_layout = rec.meta.get("layout")
     from bridge.sources.base import SourceInfo
 
-    info = SourceInfo(n_sensors=rec.n_sensors, rate_hz=rec.rate_hz, layout=info_layout, source=str(recording))
+    info = SourceInfo(
+        n_sensors=rec.n_sensors, rate_hz=rec.rate_hz, layout=info_layout, source=str(recording)
+    )
     dec = McnnDecoder.load(model_dir, info)
     trained_on = {r.get("sha256") for r in meta.get("training", {}).get("recordings", [])}
     if part == "auto":
@@ -494,14 +529,26 @@ def run_evaluation(
     results = [evaluate(*recording_args(p, rec, mask, CLASSES)) for p in preds]
     md = table2_markdown(results, title=f"Table 2 on {Path(recording).name}")
     md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    out: dict[str, Any] = {"results": results, "markdown": md, "part": part, "notes": notes, "files": []}
+    out: dict[str, Any] = {
+        "results": results,
+        "markdown": md,
+        "part": part,
+        "notes": notes,
+        "files": [],
+    }
     if out_dir is not None:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         (d / "table2.md").write_text(md, encoding="utf-8")
         save_json(
             d / "table2.json",
-            {"model_dir": str(model_dir), "recording": str(recording), "part": part, "notes": notes, "results": results},
+            {
+                "model_dir": str(model_dir),
+                "recording": str(recording),
+                "part": part,
+                "notes": notes,
+                "results": results,
+            },
         )
         plot_confusion(d / "confusion.png", results[0])
         truth = rec.grade_true if np.isfinite(rec.grade_true).any() else rec.labels.grade
@@ -511,7 +558,12 @@ def run_evaluation(
             rec.t_s[sel],
             cues[sel],
             truth[sel],
-            [Predictions(p.name, p.gesture[sel], p.level[sel], p.confidence[sel], p.detects_type) for p in preds],
+            [
+                Predictions(p.name, p.gesture[sel], p.level[sel], p.confidence[sel], p.detects_type)
+                for p in preds
+            ],
         )
-        out["files"] = [str(d / f) for f in ("table2.md", "table2.json", "confusion.png", "grade_timeline.png")]
+        out["files"] = [
+            str(d / f) for f in ("table2.md", "table2.json", "confusion.png", "grade_timeline.png")
+        ]
     return out

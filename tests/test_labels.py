@@ -24,7 +24,9 @@ from bridge.sim.simulator import Simulator
 RATE = 42.7
 
 
-def stroke_grade(n_rest: int, n_ramp: int, n_hold: int, n_settle: int, peak: float = 8.0) -> np.ndarray:
+def stroke_grade(
+    n_rest: int, n_ramp: int, n_hold: int, n_settle: int, peak: float = 8.0
+) -> np.ndarray:
     """One cued stroke: rest, raised-cosine flexion, hold, raised-cosine extension, settle."""
     up = peak * 0.5 * (1 - np.cos(np.pi * np.arange(n_ramp) / n_ramp))
     down = up[::-1]
@@ -91,7 +93,9 @@ def test_synthetic_labels_match_truth(sign: float) -> None:
     err = grade_error(lab.grade, grade)
     assert err["mae"] < 0.15, err
     rest = np.array([c == "rest" for c in cues])
-    assert np.all(lab.grade[rest] == 0) and all(lab.gesture[i] == "rest" for i in np.flatnonzero(rest))
+    assert np.all(lab.grade[rest] == 0) and all(
+        lab.gesture[i] == "rest" for i in np.flatnonzero(rest)
+    )
     # cued samples near the open pose are relabelled rest, flexed ones keep the cue
     assert lab.gesture[int(np.argmax(grade))] == "fingers"
 
@@ -131,7 +135,9 @@ def write_sim_recording(path: Path, **changes) -> None:
             w.write(Simulator.to_sample(f, 0.0))
 
 
-def test_simulated_recording_labels_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulated_recording_labels_and_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rec = tmp_path / "sim.csv"
     write_sim_recording(rec)
     out = tmp_path / "labels.csv"
@@ -142,7 +148,9 @@ def test_simulated_recording_labels_and_cli(tmp_path: Path, capsys: pytest.Captu
     rows = out.read_text().splitlines()
     assert rows[0] == "t_s,seq,cue,type_label,grade_label,in_span,grade_true"
     body = [r.split(",") for r in rows[1:]]
-    moving = [(float(r[4]), float(r[6])) for r in body if r[2] not in ("rest", "") and r[4] and r[6]]
+    moving = [
+        (float(r[4]), float(r[6])) for r in body if r[2] not in ("rest", "") and r[4] and r[6]
+    ]
     d, t = np.array(moving).T
     assert np.mean(np.abs(d - t)) < 0.3, "derived grades must track the simulator's ground truth"
     assert {r[3] for r in body} >= {"rest", "fingers", "wrist", "thumb"}

@@ -27,7 +27,18 @@ def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     rec = tmp_path / "train.csv"
     write_sim(rec, seed=11)
     model = tmp_path / "model"
-    args = ["train", str(rec), "--out", str(model), "--epochs", "6", "--batch", "256", "--threads", "1"]
+    args = [
+        "train",
+        str(rec),
+        "--out",
+        str(model),
+        "--epochs",
+        "6",
+        "--batch",
+        "256",
+        "--threads",
+        "1",
+    ]
     assert cli_main(args) == 0
     cap = capsys.readouterr()
     assert "held-out type accuracy" in cap.out

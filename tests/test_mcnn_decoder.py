@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bridge.decoders.factory import open_decoder
-from bridge.decoders.mcnn import ModelBundleError, McnnDecoder
+from bridge.decoders.mcnn import McnnDecoder, ModelBundleError
 from bridge.recording import RecordingWriter
 from bridge.sample import N_GRADES, Sample
 from bridge.sim.config import SimConfig
@@ -48,8 +48,18 @@ def info16(layout: str | None = "socket16", n: int = 16) -> SourceInfo:
 
 def test_bundle_files_and_metadata(bundle: Path) -> None:
     meta = json.loads((bundle / "model.json").read_text())
-    for key in ("layout", "n_sensors", "normalisation", "gestures", "grade_scale", "metrics",
-                "training", "software", "created_at", "model_sha256"):
+    for key in (
+        "layout",
+        "n_sensors",
+        "normalisation",
+        "gestures",
+        "grade_scale",
+        "metrics",
+        "training",
+        "software",
+        "created_at",
+        "model_sha256",
+    ):
         assert key in meta, key
     assert meta["layout"] == "socket16" and meta["n_sensors"] == 16
     assert meta["training"]["epochs"] == 15 and meta["training"]["seed"] == 0

@@ -35,7 +35,9 @@ def test_minmax_per_step() -> None:
     # each step on its own: scaling or offsetting one row does not change it
     r = np.random.default_rng(0).uniform(20, 80, (50, 16))
     assert np.allclose(minmax_per_step(r * 3.0 + 7.0), minmax_per_step(r))
-    assert np.allclose(minmax_per_step(r).min(axis=1), 0) and np.allclose(minmax_per_step(r).max(axis=1), 1)
+    assert np.allclose(minmax_per_step(r).min(axis=1), 0) and np.allclose(
+        minmax_per_step(r).max(axis=1), 1
+    )
     buf = np.zeros((1, 16), np.float32)
     for row in (r[0], np.where(np.arange(16) == 3, np.nan, r[1])):
         minmax_one(row, buf)

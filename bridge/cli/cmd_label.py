@@ -28,7 +28,10 @@ def register(sub: Any) -> None:
     p.add_argument("--plot", help="PNG figure of the labelling (optional)")
     p.add_argument("--smooth-s", type=float, default=0.4, help="smoothing window in seconds (0.4)")
     p.add_argument(
-        "--prominence", type=float, default=0.3, help="extremum hysteresis, fraction of peak-to-peak (0.3)"
+        "--prominence",
+        type=float,
+        default=0.3,
+        help="extremum hysteresis, fraction of peak-to-peak (0.3)",
     )
     p.add_argument(
         "--paper-extrema",
@@ -76,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     for s in lab.segments:
         if s.cue in ("", "rest"):
             continue
-        sign = "-" if s.rises_with_flexion is None else ("rises" if s.rises_with_flexion else "falls")
+        sign = (
+            "-" if s.rises_with_flexion is None else ("rises" if s.rises_with_flexion else "falls")
+        )
         sensor = "-" if s.sensor is None else str(s.sensor)
         print(
             f"{s.cue:<8} @{s.start:<7} {s.stop - s.start:>7}  {sensor:>6}  {sign:>14}  "
@@ -86,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         moving = np.array([c not in ("", "rest") for c in rec.cues])
         e = grade_error(lab.grade, rec.grade_true, moving)
         print(
-            f"derived vs grade_true over movements: MAE {e['mae']:.3f} grade ({e['mae_deg']:.1f} deg), "
-            f"RMSE {e['rmse']:.3f} grade, n={e['n']}"
+            f"derived vs grade_true over movements: MAE {e['mae']:.3f} grade "
+            f"({e['mae_deg']:.1f} deg), RMSE {e['rmse']:.3f} grade, n={e['n']}"
         )
         for name in ("fingers", "wrist", "thumb"):
             sel = np.array([c == name for c in rec.cues])

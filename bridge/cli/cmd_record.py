@@ -83,11 +83,11 @@ class _Recorder:
             self.source.close()
 
 
-def _progress(rec: _Recorder, rate: float) -> str:
+def _progress(rec: _Recorder, elapsed: float, rate: float) -> str:
     st = rec.source.status
     state = st.state.value if st.state.value == "connected" else st.detail or st.state.value
     return (
-        f"{rec.t_s:7.1f} s  {rec.rows:8d} frames  {rate:7.1f} Hz  "
+        f"{elapsed:6.1f} s  {rec.rows:7d} frames ({rec.t_s:.1f} s of signal)  {rate:6.1f} Hz  "
         f"dropped {st.dropped}  bad {st.bad_frames}  {state}"
     )
 
@@ -96,17 +96,19 @@ def _watch(rec: _Recorder, err: TextIO) -> bool:
     """Show progress until the worker ends; return True when interrupted by Ctrl-C."""
     tty = err.isatty()
     last_rows, last_t = 0, time.monotonic()
-    last_plain = last_t
+    start = last_plain = last_t
     rate = 0.0
     width = 0
     try:
         while rec.thread.is_alive():
             rec.thread.join(PROGRESS_INTERVAL_S)
             now = time.monotonic()
-            if now - last_t >= 0.9:  # rate over about a second, smoother than per update
+            # rate over about a second (steadier than per update); a first guess sooner
+            if now - last_t >= 0.9 or rate == 0.0:
                 rate = (rec.rows - last_rows) / (now - last_t)
+            if now - last_t >= 0.9:
                 last_rows, last_t = rec.rows, now
-            line = _progress(rec, rate)
+            line = _progress(rec, now - start, rate)
             if tty:
                 width = max(width, len(line))
                 err.write("\r" + line.ljust(width))

@@ -18,9 +18,13 @@ def _channels(text: str) -> tuple[int, int, int]:
     try:
         parts = tuple(int(p) for p in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected three integers like 8,16,16, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected three integers like 8,16,16, got {text!r}"
+        ) from None
     if len(parts) != 3 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected three positive integers like 8,16,16, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected three positive integers like 8,16,16, got {text!r}"
+        )
     return parts  # type: ignore[return-value]
 
 
@@ -40,8 +44,15 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--batch", type=int, default=1024, help="batch size (1024)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (0.001)")
-    p.add_argument("--grade-weight", type=float, default=10.0, help="weight of the grade MSE in the loss (10)")
-    p.add_argument("--channels", type=_channels, default=(8, 16, 16), help="conv channels of the three packs (8,16,16)")
+    p.add_argument(
+        "--grade-weight", type=float, default=10.0, help="weight of the grade MSE in the loss (10)"
+    )
+    p.add_argument(
+        "--channels",
+        type=_channels,
+        default=(8, 16, 16),
+        help="conv channels of the three packs (8,16,16)",
+    )
     p.add_argument("--hidden", type=int, default=32, help="hidden units of each head (32)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
     p.add_argument("--split", type=float, default=0.8, help="training fraction of each cue (0.8)")
@@ -88,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         meta = train_bundle(
-            list(args.recordings), str(out), cfg, mcfg, split=args.split, progress=ProgressBar(), log=log
+            list(args.recordings),
+            str(out),
+            cfg,
+            mcfg,
+            split=args.split,
+            progress=ProgressBar(),
+            log=log,
         )
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None

@@ -4,7 +4,8 @@ Type: linear discriminant analysis (shared covariance, ridge-regularised; softma
 discriminants gives a confidence). Grade: ridge least squares of level (grade / 8) on the
 16 normalised magnitudes, one map per gesture class, applied after the type decision (a
 single map across gestures cannot be right: the same sensor rises for one movement and
-falls for another; the likeliest movement's map is used even when `rest` wins). Fitted in closed form with numpy; saved as JSON.
+falls for another; the likeliest movement's map is used even when `rest` wins). Fitted
+in closed form with numpy; saved as JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from bridge.decoders.base import Decoder
 from bridge.decoders.mcnn import types_from_outputs
 from bridge.sample import N_GRADES, Decoded, Sample
-from bridge.signal.normalise import minmax_per_step
+from bridge.signal.normalise import minmax_one, minmax_per_step
 from bridge.sources.base import SourceInfo
 
 LINEAR_FORMAT = "fist-and-ball-linear"
@@ -112,7 +113,9 @@ class LinearModel:
         p /= p.sum(axis=1, keepdims=True)
         # The grade map of the likeliest movement, even where `rest` wins the type vote:
         # rest's own map would make the grade jump at every type switch.
-        moving = [i for i, g in enumerate(self.gestures) if g != REST] or list(range(len(self.gestures)))
+        moving = [i for i, g in enumerate(self.gestures) if g != REST] or list(
+            range(len(self.gestures))
+        )
         k = np.asarray(moving)[p[:, moving].argmax(axis=1)]
         w = self.grade_coef[k]
         level = np.einsum("mn,mn->m", x, w[:, :-1]) + w[:, -1]
@@ -186,6 +189,11 @@ class LinearDecoder(Decoder):
         self.gestures = model.gestures
         self._rest = self.gestures.index(REST) if REST in self.gestures else -1
         self.rest_below_level = 0.5 / (N_GRADES - 1)
+        self._buf = np.zeros(model.n_sensors)
+        moving = [i for i, g in enumerate(self.gestures) if g != REST] or list(
+            range(len(self.gestures))
+        )
+        self._moving = np.asarray(moving)
 
     @staticmethod
     def load(path: str | Path, info: SourceInfo | None = None) -> LinearDecoder:
@@ -193,7 +201,8 @@ class LinearDecoder(Decoder):
         model = LinearModel.load(path)
         if info is not None and info.n_sensors is not None and info.n_sensors != model.n_sensors:
             raise LinearModelError(
-                f"linear model {path} expects {model.n_sensors} sensors, the source has {info.n_sensors}"
+                f"linear model {path} expects {model.n_sensors} sensors, "
+                f"the source has {info.n_sensors}"
             )
         lay = model.meta.get("layout")
         if info is not None and lay and info.layout and lay != info.layout:
@@ -211,10 +220,17 @@ class LinearDecoder(Decoder):
         n_dead = int(np.isnan(mags).sum())
         if n_dead == mags.shape[0]:
             return Decoded(sample.seq, sample.t_host, REST, 0, 0.0, 0.0)
-        p, level = self.model.predict(minmax_per_step(mags.reshape(1, -1)))
-        k = int(p[0].argmax())
-        lv = float(level[0])
-        conf = float(p[0, k]) * (1.0 - n_dead / mags.shape[0])
+        x = minmax_one(mags, self._buf)
+        m = self.model
+        s = m.lda_coef @ x + m.lda_intercept
+        s -= s.max()
+        e = np.exp(s)
+        p = e / e.sum()
+        k = int(p.argmax())
+        km = self._moving[int(p[self._moving].argmax())]  # the likeliest movement's grade map
+        w = m.grade_coef[km]
+        lv = min(max(float(w[:-1] @ x + w[-1]), 0.0), 1.0)
+        conf = float(p[k]) * (1.0 - n_dead / mags.shape[0])
         gesture = REST if (k == self._rest or lv < self.rest_below_level) else self.gestures[k]
         if math.isnan(lv):
             lv, conf = 0.0, 0.0

@@ -37,6 +37,15 @@ class Entry:
     t_host: float  # sample time for KMG/GRADE (latency reference); 0 for control
 
 
+_orders = itertools.count()
+"""Put order shared by all queues: an entry made once can be queued for every client."""
+
+
+def make_entry(kind: Kind, data: bytes, t_host: float) -> Entry:
+    """A queue entry; the server makes one per message and shares it between clients."""
+    return Entry(next(_orders), kind, data, t_host)
+
+
 class ClientQueue:
     """A bounded, kind-aware FIFO; O(1) put, drop and pop."""
 
@@ -48,7 +57,6 @@ class ClientQueue:
         # One FIFO per kind plus a global order number: dropping the oldest message of
         # a kind is a popleft, and the sender merges the three heads by order.
         self._queues: tuple[deque[Entry], deque[Entry], deque[Entry]] = (deque(), deque(), deque())
-        self._order = itertools.count()
         self._len = 0
         self.ready = asyncio.Event()
         self.dropped = [0, 0, 0]  # per Kind
@@ -63,11 +71,15 @@ class ClientQueue:
 
     def put(self, kind: Kind, data: bytes, t_host: float, now: float) -> None:
         """Queue a message, dropping per the policy when full. Never blocks."""
+        self.put_entry(make_entry(kind, data, t_host), now)
+
+    def put_entry(self, entry: Entry, now: float) -> None:
+        """Queue an entry made by `make_entry` (one entry may go to many queues)."""
         if self._len >= self.max_messages:
             self._drop_one()
             if self.full_since is None:
                 self.full_since = now
-        self._queues[kind].append(Entry(next(self._order), kind, data, t_host))
+        self._queues[entry.kind].append(entry)
         self._len += 1
         self.ready.set()
 

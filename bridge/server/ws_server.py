@@ -32,7 +32,7 @@ from bridge.outputs.base import Output
 from bridge.sample import Decoded, Sample
 from bridge.server import protocol
 from bridge.server.auth import AuthDecision, AuthPolicy, decide
-from bridge.server.client_queue import ClientQueue, Kind
+from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
 from bridge.server.latency import LatencyTracker
 
 log = logging.getLogger("bridge.server")
@@ -304,13 +304,21 @@ class WebSocketServer(Output):
         if not clients:
             return
         now = time.monotonic()
+        # One entry per message, shared by every client's queue; `everything` (for kmg
+        # subscribers) keeps each sample's grade and kmg together, in order.
+        grades: list[Entry] = []
+        everything: list[Entry] = []
+        for t_host, grade, kmg in batch:
+            if grade is not None:
+                e = make_entry(Kind.GRADE, grade, t_host)
+                grades.append(e)
+                everything.append(e)
+            if kmg is not None:
+                everything.append(make_entry(Kind.KMG, kmg, t_host))
         for c in clients:
-            put = c.queue.put
-            for t_host, grade, kmg in batch:
-                if grade is not None:
-                    put(Kind.GRADE, grade, t_host, now)
-                if kmg is not None and c.kmg:
-                    put(Kind.KMG, kmg, t_host, now)
+            put = c.queue.put_entry
+            for e in everything if c.kmg else grades:
+                put(e, now)
             self._pump(c)
         self._check_hopeless(now)
 

@@ -130,7 +130,9 @@ def smooth(x: np.ndarray, window: int) -> np.ndarray:
     n = x.shape[0]
     w = min(w | 1, n if n % 2 else n - 1)  # odd, and no wider than the signal
     half = w // 2
-    pad = np.pad(np.asarray(x, dtype=np.float64), [(half, half)] + [(0, 0)] * (x.ndim - 1), mode="reflect")
+    pad = np.pad(
+        np.asarray(x, dtype=np.float64), [(half, half)] + [(0, 0)] * (x.ndim - 1), mode="reflect"
+    )
     c = np.cumsum(pad, axis=0)
     c = np.concatenate([np.zeros((1, *x.shape[1:])), c], axis=0)
     return (c[w:] - c[:-w]) / w
@@ -209,7 +211,9 @@ def zigzag_extrema(xs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nda
     return np.asarray(idx, dtype=np.int64), np.asarray(kind, dtype=np.int64)
 
 
-def plateaus(xs: np.ndarray, idx: np.ndarray, kinds: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def plateaus(
+    xs: np.ndarray, idx: np.ndarray, kinds: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The flat top (hold) around each extremum: (first, last) sample index per extremum.
 
     The run of samples within `tol` of the plateau level (first the extreme value, then
@@ -260,7 +264,10 @@ def choose_sensor(
     best = float(np.max(p2p))
     cand = np.flatnonzero(p2p >= params.candidate_frac * best)
     turns = np.array(
-        [sum(zigzag_extrema(sm[:, c], params.prominence * p2p[c])[0].size for sm in smoothed) for c in cand]
+        [
+            sum(zigzag_extrema(sm[:, c], params.prominence * p2p[c])[0].size for sm in smoothed)
+            for c in cand
+        ]
     )
     # Fewest turning points first (monotonic in the grade), then the least rough.
     order = np.lexsort((rough[cand], turns))
@@ -370,7 +377,9 @@ def _label_movement(
         if idx.size < 2:
             seg.note = "no movement found (fewer than two extrema)"
             continue
-        g, span, turns, g_ext = _stroke_grades(x[:, k], idx, kinds, flexed_kind, tol, open_lvl, flex_lvl, ref)
+        g, span, turns, g_ext = _stroke_grades(
+            x[:, k], idx, kinds, flexed_kind, tol, open_lvl, flex_lvl, ref
+        )
         grade[seg.start : seg.stop] = g
         in_span[seg.start : seg.stop] = span
         seg.extrema = [t + seg.start for t in turns]
@@ -422,13 +431,21 @@ def label_recording(
     return Labels(gesture=gesture, grade=grade, in_span=in_span, segments=segments)
 
 
-def grade_error(derived: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
+def grade_error(
+    derived: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
+) -> dict[str, float]:
     """MAE and RMSE (grades and degrees) of derived labels against a ground truth."""
     ok = ~np.isnan(derived) & ~np.isnan(truth)
     if mask is not None:
         ok &= mask
     if not ok.any():
-        return {"n": 0, "mae": float("nan"), "rmse": float("nan"), "mae_deg": float("nan"), "rmse_deg": float("nan")}
+        return {
+            "n": 0,
+            "mae": float("nan"),
+            "rmse": float("nan"),
+            "mae_deg": float("nan"),
+            "rmse_deg": float("nan"),
+        }
     e = derived[ok] - truth[ok]
     mae = float(np.mean(np.abs(e)))
     rmse = float(np.sqrt(np.mean(e * e)))

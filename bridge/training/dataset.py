@@ -102,7 +102,7 @@ def chronological_split(cues: list[str], frac: float = 0.8) -> tuple[np.ndarray,
         if cue == "":
             continue
         idx = np.flatnonzero(arr == cue)
-        k = int(round(frac * idx.size))
+        k = round(frac * idx.size)
         train[idx[:k]] = True
     has_cue = arr != ""
     return train, has_cue & ~train
@@ -143,7 +143,9 @@ def load_labelled(
     )
 
 
-def build_arrays(recs: list[LabelledRecording], part: Part, classes: tuple[str, ...] = CLASSES) -> Arrays:
+def build_arrays(
+    recs: list[LabelledRecording], part: Part, classes: tuple[str, ...] = CLASSES
+) -> Arrays:
     """Stack the chosen part of each recording, keeping only samples with valid labels."""
     cls_index = {c: i for i, c in enumerate(classes)}
     xs, ys, ls, gts, cues, spans, raw = [], [], [], [], [], [], []

@@ -50,7 +50,11 @@ def _export(wrapper: torch.nn.Module, dummy: torch.Tensor, path: str | Path) -> 
         str(path),
         input_names=[INPUT_NAME],
         output_names=[PROBS_OUTPUT, LEVEL_OUTPUT],
-        dynamic_axes={INPUT_NAME: {0: "batch"}, PROBS_OUTPUT: {0: "batch"}, LEVEL_OUTPUT: {0: "batch"}},
+        dynamic_axes={
+            INPUT_NAME: {0: "batch"},
+            PROBS_OUTPUT: {0: "batch"},
+            LEVEL_OUTPUT: {0: "batch"},
+        },
         opset_version=OPSET,
         do_constant_folding=True,
         dynamo=False,
@@ -120,8 +124,16 @@ def write_bundle(
             LEVEL_OUTPUT: "grade / 8 clipped to 0..1, shape (batch,)",
         },
         "gestures": list(classes),
-        "grade_scale": {"grades": 9, "level_to_grade": "round(level * 8)", "degrees_per_grade": 22.5},
-        "architecture": {"name": "MCNN-TG", **net.cfg.to_dict(), "parameters": count_parameters(net)},
+        "grade_scale": {
+            "grades": 9,
+            "level_to_grade": "round(level * 8)",
+            "degrees_per_grade": 22.5,
+        },
+        "architecture": {
+            "name": "MCNN-TG",
+            **net.cfg.to_dict(),
+            "parameters": count_parameters(net),
+        },
         "training": {
             **training,
             "recordings": [{"file": Path(p).name, "sha256": file_sha256(p)} for p in recordings],

@@ -65,7 +65,9 @@ class McnnTG(nn.Module):
         self.type_head = nn.Sequential(
             nn.Linear(flat, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.n_classes)
         )
-        self.grade_head = nn.Sequential(nn.Linear(flat, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 1))
+        self.grade_head = nn.Sequential(
+            nn.Linear(flat, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, n) -> (type logits (B, classes), level (B,) ~ 0..1)."""

@@ -69,7 +69,7 @@ class TrainResult:
 
 
 def _fmt_s(s: float) -> str:
-    s = max(0, int(round(s)))
+    s = max(0, round(s))
     return f"{s // 60}m{s % 60:02d}s"
 
 
@@ -135,7 +135,11 @@ def _val_metrics(net: McnnTG, val: Arrays, rest_index: int) -> tuple[float, floa
         return float("nan"), float("nan")
     probs, level = predict(net, val.x)
     moving = (val.y_level * 8.0 >= 1.0) & (val.y_type != rest_index)
-    acc = float(np.mean(probs[moving].argmax(1) == val.y_type[moving])) if moving.any() else float("nan")
+    acc = (
+        float(np.mean(probs[moving].argmax(1) == val.y_type[moving]))
+        if moving.any()
+        else float("nan")
+    )
     mae = float(np.mean(np.abs(level - val.y_level)) * 8.0)
     return acc, mae
 
@@ -226,7 +230,9 @@ def train_bundle(
     te = build_arrays(recs, "test")
     say(f"train {len(tr)} samples, held-out {len(te)} samples (chronological {split:.0%} per cue)")
     mcfg = model_cfg or ModelConfig()
-    mcfg = ModelConfig(**{**mcfg.to_dict(), "n_sensors": n, "n_classes": len(CLASSES), "channels": mcfg.channels})
+    mcfg = ModelConfig(
+        **{**mcfg.to_dict(), "n_sensors": n, "n_classes": len(CLASSES), "channels": mcfg.channels}
+    )
     res = train_model(tr, te, mcfg, cfg, progress, rest_index=CLASSES.index("rest"))
     say(f"trained {cfg.epochs} epochs in {res.duration_s:.1f} s")
     rate = recs[0].rate_hz
@@ -251,7 +257,10 @@ def train_bundle(
         recordings=[r.path for r in recs],
     )
     linear = LinearModel.fit(tr.x, tr.y_type, tr.y_level, CLASSES)
-    linear.meta = {"layout": layout, "training": {"recordings": [Path(r.path).name for r in recs], "split": split}}
+    linear.meta = {
+        "layout": layout,
+        "training": {"recordings": [Path(r.path).name for r in recs], "split": split},
+    }
     linear.save(Path(out_dir) / LINEAR_FILE)
     # Held-out metrics from the exported ONNX (what ships), not from torch.
     from bridge.evaluation import evaluate, predictions_from_arrays
@@ -260,6 +269,8 @@ def train_bundle(
     metrics = {
         "part": "held-out (last 20% of each cue)",
         "mcnn": evaluate(*predictions_from_arrays("mcnn", dec.decode_batch(te.mags), te, CLASSES)),
-        "linear": evaluate(*predictions_from_arrays("linear", linear.decode_batch(te.mags), te, CLASSES)),
+        "linear": evaluate(
+            *predictions_from_arrays("linear", linear.decode_batch(te.mags), te, CLASSES)
+        ),
     }
     return update_bundle_json(out_dir, {"metrics": metrics})

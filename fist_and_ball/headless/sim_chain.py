@@ -9,8 +9,10 @@ session runs as fast as the chain allows and game time follows the device clock.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,15 @@ from typing import Any
 from bridge.decoders.calibration import calibrate_simulator
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import SimFrame, Simulator
+
+
+def _die_with_parent() -> None:
+    """In the bridge child: get SIGTERM when the runner dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the bridge then outlives a killed runner until its pty closes
 
 
 class ChainError(RuntimeError):
@@ -80,6 +91,7 @@ class SimulatedChain:
         self._master: int | None = None
         self._slave: int | None = None
         self._ws: Any = None
+        self._stack = contextlib.ExitStack()
         self.hello: dict[str, Any] = {}
         self.port = 0
         self.bridge_log = self.work_dir / "bridge.log"
@@ -115,7 +127,9 @@ class SimulatedChain:
             "--quiet",
         ]  # fmt: skip
         log = self.bridge_log.open("wb")
-        self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         self._connect()
 
     def _connect(self) -> None:
@@ -127,7 +141,8 @@ class SimulatedChain:
             if self._proc is not None and self._proc.poll() is not None:
                 raise ChainError(f"the bridge exited at start:\n{self._bridge_tail()}")
             try:
-                self._ws = connect(url, open_timeout=2.0, max_size=2**20)
+                ws = self._stack.enter_context(connect(url, open_timeout=2.0, max_size=2**20))
+                self._ws = ws
                 break
             except OSError as exc:
                 if time.monotonic() > deadline:
@@ -141,10 +156,9 @@ class SimulatedChain:
 
     def close(self) -> None:
         """Stop the bridge and release the pty; safe to call twice."""
-        if self._ws is not None:
-            with contextlib.suppress(Exception):  # the bridge may already be gone
-                self._ws.close()
-            self._ws = None
+        with contextlib.suppress(Exception):  # the bridge may already be gone
+            self._stack.close()
+        self._ws = None
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.terminate()

@@ -135,7 +135,14 @@ def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
                 width=0.9,
                 dash="3 3",
             ),
-            Series(f"catch zone ±{tol:g}", a.tp[sel], a.target[sel] - tol, TARGET_COLOR, width=0.9, dash="3 3"),
+            Series(
+                f"catch zone ±{tol:g}",
+                a.tp[sel],
+                a.target[sel] - tol,
+                TARGET_COLOR,
+                width=0.9,
+                dash="3 3",
+            ),
         ]
     zoom = line_chart(
         zoom_series,
@@ -204,6 +211,7 @@ th, td { padding:5px 8px; border-bottom:1px solid var(--line); text-align:right;
 th { background:var(--soft); color:#334155; font-weight:600; vertical-align:bottom;
   white-space:normal; }
 th:first-child, td:first-child, td.l, th.l { text-align:left; }
+table.sessions th:nth-child(2), table.metrics th:nth-child(2) { text-align:left; }
 tbody tr:nth-child(even) td { background:#fbfcfe; }
 tr.incomplete td { background:var(--warnbg) !important; }
 .tablewrap { overflow-x:auto; }
@@ -252,13 +260,12 @@ def _kpis(rows: list[SessionRow]) -> str:
     done = [r for r in rows if r.completed]
     play_min = sum(r.duration_s for r in rows) / 60.0
     dated = [r.started for r in rows if r.started is not None]
-    period = (
-        f"{dated[0]:%d %b %Y} – {dated[-1]:%d %b %Y}"
-        if len(dated) > 1
-        else f"{dated[0]:%d %b %Y}"
-        if dated
-        else "unknown"
-    )
+    if len(dated) > 1:
+        a, b = dated[0], dated[-1]
+        period = f"{a.day} {a:%b}" + (f" {a.year}" if a.year != b.year else "")
+        period += f" – {b.day} {b:%b %Y}"
+    else:
+        period = f"{dated[0].day} {dated[0]:%b %Y}" if dated else "unknown"
     items = [
         (str(len(rows)), f"sessions ({len(done)} complete)"),
         (f"{play_min:.0f} min", "total play time"),
@@ -291,8 +298,8 @@ def _trend_table(rows: list[SessionRow]) -> str:
         return '<p class="note">No complete session yet: no trend.</p>'
     parts = []
     for t in trends:
-        first = f"{t.first:%d %b %Y}" if t.first else "—"
-        last = f"{t.last:%d %b %Y}" if t.last else "—"
+        first = f"{t.first.day} {t.first:%b %Y}" if t.first else "—"
+        last = f"{t.last.day} {t.last:%b %Y}" if t.last else "—"
         parts.append(
             f'<tr data-level="{escape(t.level)}" data-minutes="{t.minutes or ""}" '
             f'data-mean-score="{t.mean_score:.2f}">'

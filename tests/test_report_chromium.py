@@ -1,0 +1,131 @@
+"""The report renders in a real headless Chromium without console errors; keeps a screenshot.
+
+Artifact: test-artifacts/report.png (1280 x 2000, the top of the report).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fist_and_ball.core.quick_play import play_autopilot_session
+from fist_and_ball.core.score_log import ScoreLog
+from fist_and_ball.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (apt-get install chromium) - cannot render"
+)
+
+
+def run_chromium(url: str, workdir: Path, screenshot: Path | None = None) -> str:
+    """Load `url` headless; return Chromium's stderr log (console messages included)."""
+    args = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={workdir / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,2000",
+    ]
+    if screenshot is not None:
+        args.append(f"--screenshot={screenshot}")
+    else:
+        args.append("--dump-dom")
+    proc = subprocess.run([*args, url], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stderr
+
+
+def console_errors(log: str) -> list[str]:
+    """Lines where the page logged to the console or threw (Chromium's stderr format)."""
+    return [ln for ln in log.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
+
+
+def test_console_scan_detects_a_page_error(tmp_path):
+    # Control: the scan must see an error when there is one, or the real test proves nothing.
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><script>console.error('boom'); nope();</script></body></html>")
+    found = console_errors(run_chromium(page.as_uri(), tmp_path))
+    assert any("boom" in ln for ln in found) and any("Uncaught" in ln for ln in found)
+
+
+def make_logs(folder: Path) -> None:
+    start = datetime(2025, 3, 3, 10, 0).astimezone()
+    seed = 0
+    for patient, skill in (("P01", 0.3), ("P02", 0.8)):
+        for week in range(3):
+            for level in ("easy", "medium"):
+                seed += 1
+                when = start + timedelta(weeks=week, hours=seed % 4)
+                log = ScoreLog.open(
+                    folder,
+                    patient=patient,
+                    level=level,
+                    minutes=2,
+                    decoder="autopilot",
+                    source="test",
+                    session_id=f"{patient}-{level}-w{week}",
+                )
+                play_autopilot_session(level, 2, skill=skill + 0.1 * week, seed=seed, log=log)
+                data = json.loads(log.json_path.read_text())
+                data["started_at"] = when.isoformat()
+                data["ended_at"] = (when + timedelta(minutes=2)).isoformat()
+                log.json_path.write_text(json.dumps(data))
+    (folder / "broken.json").write_text('{"schema": "fist-and-ball.score-log/1", "pat')
+
+
+def test_report_renders_without_console_errors(tmp_path):
+    logs = tmp_path / "logs"
+    make_logs(logs)
+    report = build_report(logs, tmp_path / "report.html")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    shot.unlink(missing_ok=True)
+    log = run_chromium(report.as_uri(), tmp_path, screenshot=shot)
+    assert console_errors(log) == []
+    assert shot.exists() and shot.stat().st_size > 50_000  # a real page, not a blank one
+
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        assert im.size == (1280, 2000)
+        rgb = im.convert("RGB")
+        # The header band is the report's dark blue; the body below has white cards.
+        assert rgb.getpixel((640, 30)) == (0x16, 0x32, 0x4F)
+        colours = rgb.resize((64, 100)).getcolors(64 * 100)
+        assert colours is not None and len(colours) > 50  # charts, tables, badges drawn
+    # The DOM Chromium built has every patient section and the problems list.
+    dom = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    ).stdout
+    assert 'data-patient="P01"' in dom and 'data-patient="P02"' in dom
+    assert "broken.json" in dom
