@@ -214,8 +214,8 @@ def table2_markdown(results: list[dict[str, Any]], title: str = "") -> str:
             "",
             f"Grade error against the {r['truth']}; 1 grade = {DEGREES_PER_GRADE:g} degrees.",
             "",
-            "| Movement | samples | type acc (grade >= 1) | type acc (all) | MAE grade | RMSE grade "
-            "| MAE deg | RMSE deg | MAE vs labels |",
+            "| Movement | samples | type acc (grade >= 1) | type acc (all) | MAE grade "
+            "| RMSE grade | MAE deg | RMSE deg | MAE vs labels |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, _title in MOVEMENTS:

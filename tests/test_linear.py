@@ -65,6 +65,14 @@ def test_decoder_on_samples(tmp_path: Path) -> None:
         assert 0 <= d.grade <= 8 and 0 <= d.confidence <= 1 and d.gesture in GESTURES
         hits += d.gesture == (GESTURES[y[i]] if level[i] >= 0.5 / 8 else "rest")
     assert hits > 170
+    # the per-sample path and the batch path (evaluation) agree
+    names, level, conf = dec.model.decode_batch(mags[:50])
+    for i in range(50):
+        f = np.zeros((16, 3))
+        f[:, 0] = mags[i]
+        d = dec.decode(Sample.from_field(i, 0.0, 0.0, f))
+        assert d.gesture == names[i] and abs(d.level - level[i]) < 1e-9
+        assert abs(d.confidence - conf[i]) < 1e-9
     with pytest.raises(LinearModelError, match="sensors"):
         LinearDecoder.load(path, SourceInfo(n_sensors=3))
     with pytest.raises(LinearModelError, match="layout"):

@@ -318,7 +318,8 @@ def test_record_cli_from_replay(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
 
 
-def test_record_cli_from_udp(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_record_cli_from_udp(tmp_path: Path, stop_signal: signal.Signals) -> None:
     import socket
 
     from bridge.frame import encode_frame
@@ -348,7 +349,7 @@ def test_record_cli_from_udp(tmp_path: Path) -> None:
                 if seq >= 400 and out.exists() and len(out.read_text().splitlines()) > 50:
                     break
         time.sleep(0.7)  # let the last rows get written before stopping
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)  # Ctrl-C, or a service manager stopping it
         stdout, stderr = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:

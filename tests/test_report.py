@@ -265,3 +265,22 @@ def test_report_builds_without_matplotlib(logs, tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert (tmp_path / "nompl.html").stat().st_size > 10_000
+
+
+def test_example_log_generator(tmp_path):
+    # bench/make_example_logs.py: real sessions a week apart, a cut-short one, two broken.
+    folder = tmp_path / "example"
+    script = Path(__file__).resolve().parents[1] / "bench" / "make_example_logs.py"
+    subprocess.run(
+        [sys.executable, str(script), str(folder), "--weeks", "3"],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    history = load_history(folder, with_metrics=False)
+    assert set(history.patients) == {"P01", "P02"}
+    days = {r.started.date() for r in history.patients["P01"] if r.started}
+    assert len(days) == 3 and (max(days) - min(days)).days == 14
+    assert any(not r.completed for r in history.patients["P02"])
+    errors = {p.file for p in history.problems if p.severity == "error"}
+    assert errors == {"20990101-0000-p01-crashed-copy.json", "settings-backup.json"}

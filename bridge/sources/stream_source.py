@@ -185,7 +185,9 @@ class StreamSource(DeviceSource):
                 self._set(SourceState.CONNECTING, "connecting")
                 try:
                     self._open(stop)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
+                    # ValueError: a setting the driver refuses (e.g. a baud rate the
+                    # adapter cannot do); shown in the status like any other failure
                     self._lost(describe_os_error(exc), stop)
                     continue
                 if self._stopping(stop):

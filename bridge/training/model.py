@@ -10,7 +10,7 @@ three packs would collapse into one linear map).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -52,7 +52,7 @@ class McnnTG(nn.Module):
         self.cfg = cfg
         layers: list[nn.Module] = []
         c_in = 1
-        pad_mode = "circular" if cfg.circular else "zeros"
+        pad_mode: Literal["circular", "zeros"] = "circular" if cfg.circular else "zeros"
         for c_out in cfg.channels:
             layers += [
                 nn.Conv1d(c_in, c_out, cfg.kernel, padding=cfg.kernel // 2, padding_mode=pad_mode),

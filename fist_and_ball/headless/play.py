@@ -19,12 +19,14 @@ import os
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bridge.sim.config import SimConfig
+from bridge.sim.simulator import SimFrame
 from fist_and_ball.core.autopilot import Autopilot
 from fist_and_ball.core.game import Game
 from fist_and_ball.core.levels import check_minutes, get_level
@@ -34,6 +36,7 @@ from fist_and_ball.headless.sim_chain import SimulatedChain
 from fist_and_ball.live.client import BridgeClient
 from fist_and_ball.live.mailbox import Mailbox
 
+IN_FLIGHT = 3
 Progress = Callable[[float, GameView, dict[str, Any]], None]
 
 
@@ -158,9 +161,14 @@ def _play_virtual_patient(
         try:
             t0 = chain.sim.t_next_s
             view = game.start(t0)
+            # A few frames in flight hide the round trip; the patient then sees the game
+            # IN_FLIGHT samples late, a fixed and deterministic extra delay (~70 ms).
+            in_flight: deque[SimFrame] = deque()
             while not game.finished:
-                gesture, level = pilot.intent(chain.sim.t_next_s, view)
-                got = chain.exchange(gesture, level)
+                while len(in_flight) < IN_FLIGHT:
+                    gesture, level = pilot.intent(chain.sim.t_next_s, view)
+                    in_flight.append(chain.send(gesture, level))
+                got = chain.receive(in_flight.popleft())
                 samples += 1
                 t = got.frame.t_s
                 view = game.step(t, got.grade, got.level, got.gesture)

@@ -177,11 +177,19 @@ class SimulatedChain:
     # -- one sample --------------------------------------------------------
     def exchange(self, gesture: str, level: float) -> ChainGrade:
         """Set the patient's intent, emit one frame and wait for its grade."""
+        return self.receive(self.send(gesture, level))
+
+    def send(self, gesture: str, level: float) -> SimFrame:
+        """Set the patient's intent and emit the next frame into the pty."""
         if self._master is None or self._ws is None:
             raise ChainError("the chain is not started")
         self.sim.set_intent(gesture, level)
         frame = self.sim.step()
         os.write(self._master, self.sim.frame_bytes(frame))
+        return frame
+
+    def receive(self, frame: SimFrame) -> ChainGrade:
+        """Wait for the grade of a frame sent earlier (frames come back in order)."""
         deadline = time.monotonic() + self._reply_timeout
         while True:
             msg = self._recv_json(max(0.01, deadline - time.monotonic()))

@@ -1,0 +1,87 @@
+"""Game benchmarks: per-tick cost (drain + step + scene update) and headless session time.
+
+Run: python bench/play_speed.py  (needs bpy). Prints a markdown section for
+docs/benchmarks.md. Targets: tick <= 2 ms; a 2-minute headless session without
+rendering (simulator -> pty -> bridge -> websocket -> game in bpy) <= 15 s.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bpy
+
+from fist_and_ball.core.game import Game
+from fist_and_ball.headless.play import PlayOptions, run_play
+from fist_and_ball.live.mailbox import Mailbox
+from fist_and_ball.scene.apply import apply_view
+from fist_and_ball.scene.build import build_scene
+
+TICKS = 6000
+
+
+def tick_cost() -> list[float]:
+    """Seconds per tick of what the live timer does, fed 1-2 grade messages per tick."""
+    refs = build_scene()
+    mailbox = Mailbox()
+    game = Game("medium", 6, seed=1)
+    game.start(0.0)
+    out = []
+    seq = 0
+    for k in range(TICKS):
+        t = k / 60.0
+        grade = int(4 + 4 * __import__("math").sin(t * 1.3))
+        for _ in range(1 + k % 2):  # 42.7 Hz samples against a 60 Hz timer
+            seq += 1
+            mailbox.put_grade({"type": "grade", "seq": seq, "grade": grade, "level": grade / 8,
+                               "gesture": "fingers", "confidence": 1.0, "t": t})  # fmt: skip
+        t0 = time.perf_counter()
+        got = mailbox.drain()
+        msg = got.latest_grade or {}
+        view = game.step(t, int(msg["grade"]), float(msg["level"]), str(msg["gesture"]))
+        apply_view(refs, view)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def session_time(scene: bool) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = PlayOptions(minutes=2, level="medium", seed=1, log_dir=Path(tmp),
+                           scene_updates=scene)  # fmt: skip
+        t0 = time.perf_counter()
+        result = run_play(opts)
+        return time.perf_counter() - t0, result.samples
+
+
+def main() -> None:
+    ticks = sorted(tick_cost())
+    p = lambda q: ticks[min(len(ticks) - 1, int(q * len(ticks)))] * 1e3  # noqa: E731
+    print("measuring sessions...", file=sys.stderr)
+    with_scene = [session_time(True) for _ in range(2)]
+    no_scene = session_time(False)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    print("## Game: tick cost and headless sessions (`bench/play_speed.py`)\n")
+    print(f"Machine: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores, "
+          f"Python {platform.python_version()}, bpy {bpy.app.version_string}, "
+          f"{time.strftime('%Y-%m-%d')}.\n")  # fmt: skip
+    print("| measure | result | target |\n|---|---|---|")
+    print(f"| tick (mailbox drain + game step + scene update), p50 / p99 / max over {TICKS} "
+          f"| {p(0.5):.3f} / {p(0.99):.3f} / {ticks[-1] * 1e3:.2f} ms | <= 2 ms |")  # fmt: skip
+    mean_tick = statistics.fmean(ticks) * 1e3
+    print(f"| tick mean | {mean_tick:.3f} ms | |")
+    for i, (s, n) in enumerate(with_scene):
+        print(f"| 2-min session, real chain + scene updates, run {i + 1} ({n} samples) "
+              f"| {s:.1f} s | <= 15 s |")  # fmt: skip
+    print(
+        f"| 2-min session, real chain, no scene ({no_scene[1]} samples) | {no_scene[0]:.1f} s | |"
+    )
+
+
+if __name__ == "__main__":
+    main()
