@@ -134,6 +134,10 @@ def _drive() -> float | None:
         finish(False)
         return None
     if phase == "boot":
+        # A fresh user folder gets the first-run splash, which takes all input: close it.
+        win, _, _ = view3d()
+        win.event_simulate(type="ESC", value="PRESS")
+        win.event_simulate(type="ESC", value="RELEASE")
         mod = addon_utils.enable("fist_and_ball", default_set=True, handle_error=None)
         state["enabled"] = mod is not None
         if mod is None:

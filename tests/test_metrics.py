@@ -23,7 +23,7 @@ from fist_and_ball.report.metrics import (
 # ignored. Row numbers below are those without the paused row.
 #
 #  row  t    target grade zone hold   note
-ROWS = [
+ROWS: list[tuple[float, int, int, int, int] | str] = [
     (0.0, 0, 2, 0, 0),  # 0   lead-in, hand too closed (error +2)
     (0.1, 0, 2, 0, 0),  # 1
     (0.2, 0, 2, 0, 0),  # 2   rise 1 leaves here
@@ -54,7 +54,8 @@ ROWS = [
 def write_hand_timeline(path: Path) -> Path:
     lines = [",".join(TIMELINE_COLUMNS)]
     for row in ROWS:
-        if row == "P":
+        cells: dict[str, float]
+        if isinstance(row, str):  # the paused row
             cells = dict(t=1.15, t_play=1.1, target_grade=3, grade=8, in_zone=0, holding=1)
             paused = 1
         else:

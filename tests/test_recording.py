@@ -149,7 +149,7 @@ def test_writer_rejects_wrong_sensor_count(tmp_path: Path) -> None:
 # seconds of rows, so only the writer's own periodic flush gets them to disk in time.
 KILL_RATE_HZ = 40
 KILL_SCRIPT = """
-import sys, time
+import os, sys, time
 import numpy as np
 from bridge.recording import RecordingWriter
 from bridge.sample import Sample
@@ -162,8 +162,9 @@ start = time.monotonic()
 while True:
     w.write(Sample.from_field(i, i / rate, 0.0, np.full((1, 3), float(i)), False, "wrist", 4.0))
     i += 1
-    with open(sys.argv[2], "w") as f:  # rows handed to the writer so far
+    with open(sys.argv[2] + ".tmp", "w") as f:  # rows handed to the writer so far,
         f.write(str(i))
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])  # replaced whole: a kill never tears it
     time.sleep(max(0.0, start + i / rate - time.monotonic()))
 """
 

@@ -284,3 +284,26 @@ def test_example_log_generator(tmp_path):
     assert any(not r.completed for r in history.patients["P02"])
     errors = {p.file for p in history.problems if p.severity == "error"}
     assert errors == {"20990101-0000-p01-crashed-copy.json", "settings-backup.json"}
+
+
+def test_awkward_patient_names_are_escaped_and_anchors_unique(tmp_path):
+    names = ["P 1", "p-1", "<b>O'Brien & Co</b>"]
+    for k, name in enumerate(names):
+        log = ScoreLog.open(
+            tmp_path,
+            patient=name,
+            level="easy",
+            minutes=2,
+            decoder="autopilot",
+            source="test",
+            session_id=f"s{k}",
+        )
+        play_autopilot_session("easy", 2, skill=0.5, seed=k, log=log)
+    html = build_report(tmp_path, tmp_path / "out" / "r.html").read_text()
+    assert "<b>O'Brien" not in html and "&lt;b&gt;O&#x27;Brien &amp; Co&lt;/b&gt;" in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    anchors = [i for i in ids if i.startswith("p-")]
+    assert len(anchors) == 3
+    for a in anchors:
+        assert f'href="#{a}"' in html

@@ -53,6 +53,12 @@ def add_play_arguments(p: argparse.ArgumentParser) -> None:
         help="folder for the score logs (default ./fist-and-ball-sessions)",
     )
     p.add_argument("--render", type=Path, metavar="DIR", help="render PNG frames into DIR")
+    p.add_argument(
+        "--video",
+        type=Path,
+        metavar="FILE",
+        help="also write the frames as an animated FILE.webp or FILE.gif",
+    )
     p.add_argument("--fps", type=float, default=2.0, help="rendered frames per game second")
     p.add_argument(
         "--no-scene", action="store_true", help="skip the Blender scene (game core and log only)"
@@ -81,6 +87,7 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         log_dir=args.log_dir,
         render_dir=args.render,
         render_fps=args.fps,
+        video=getattr(args, "video", None),
         scene_updates=not args.no_scene,
     )
 
@@ -126,3 +133,5 @@ def print_result(result) -> None:  # type: ignore[no-untyped-def]
     print(f"timeline:  {result.log_timeline.resolve()}")
     if result.frames_dir is not None:
         print(f"frames:    {result.frames_dir.resolve()} ({result.frames} PNG)")
+    if result.video is not None:
+        print(f"video:     {result.video.resolve()}")

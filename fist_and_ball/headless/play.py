@@ -18,10 +18,11 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from fist_and_ball.core.levels import check_minutes, get_level
 from fist_and_ball.core.score_log import ScoreLog
 from fist_and_ball.core.view import GameView
 from fist_and_ball.headless.sim_chain import SimulatedChain
+from fist_and_ball.headless.video import check_video_path, write_animation
 from fist_and_ball.live.client import BridgeClient
 from fist_and_ball.live.mailbox import Mailbox
 
@@ -56,6 +58,8 @@ class PlayOptions:
     log_dir: Path = Path("fist-and-ball-sessions")
     render_dir: Path | None = None
     render_fps: float = 2.0
+    video: Path | None = None
+    """Animated .webp/.gif of the rendered frames (frames go to a temp dir if no render_dir)."""
     resolution: tuple[int, int] = (640, 360)
     scene_updates: bool = True
 
@@ -71,6 +75,7 @@ class PlayResult:
     frames: int
     wall_s: float
     samples: int
+    video: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,14 +127,31 @@ def _quiet_stdout() -> Iterator[None]:
 
 
 def run_play(opts: PlayOptions, progress: Progress | None = None) -> PlayResult:
-    """Play one session headless and return where its log and frames are."""
+    """Play one session headless and return where its log, frames and video are."""
     check_minutes(opts.minutes)
     get_level(opts.level)
+    if opts.bridge_url is None and opts.patient is None:
+        raise ValueError("give a virtual patient skill or a bridge URL to play against")
+    video = opts.video
+    if video is None:
+        return _run(opts, progress)
+    check_video_path(video)
+    with tempfile.TemporaryDirectory(prefix="fistball-frames-") as tmp:
+        if opts.render_dir is None:
+            opts = replace(opts, render_dir=Path(tmp))
+        result = _run(opts, progress)
+        assert result.frames_dir is not None
+        frames = sorted(result.frames_dir.glob("frame_*.png"))
+        result.video = write_animation(frames, video, opts.render_fps)
+        if result.frames_dir == Path(tmp):
+            result.frames_dir = None
+    return result
+
+
+def _run(opts: PlayOptions, progress: Progress | None) -> PlayResult:
     scene = SceneDriver(opts) if opts.scene_updates else None
     if opts.bridge_url:
         return _play_from_bridge(opts, scene, progress)
-    if opts.patient is None:
-        raise ValueError("give a virtual patient skill or a bridge URL to play against")
     return _play_virtual_patient(opts, scene, progress)
 
 

@@ -68,6 +68,24 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "x"
 
 
+class _Anchors:
+    """Unique element ids from free text (two names may slug alike: 'P 1' and 'p-1')."""
+
+    def __init__(self) -> None:
+        self._taken: dict[str, str] = {}
+
+    def __call__(self, prefix: str, text: str) -> str:
+        key = f"{prefix}\0{text}"
+        if key not in self._taken:
+            base = f"{prefix}-{_slug(text)}"
+            anchor, n = base, 1
+            while anchor in self._taken.values():
+                n += 1
+                anchor = f"{base}-{n}"
+            self._taken[key] = anchor
+        return self._taken[key]
+
+
 def _num(value: float | None, fmt: str = ".2f", unit: str = "") -> str:
     """A table cell for a number; an em dash for an undefined value."""
     if value is None or not np.isfinite(value):
@@ -113,6 +131,7 @@ def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
         width=full_w,
         height=250,
         bands=intervals(a.tp, a.holding, min_gap=span / full_w),
+        key=row.session_id,
         **common,  # type: ignore[arg-type]
     )
     # A readable close-up: 30 s from the middle of the session.
@@ -152,6 +171,7 @@ def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
         x_min=z0,
         x_max=z1,
         bands=intervals(a.tp[sel], a.holding[sel]),
+        key=row.session_id,
         **common,  # type: ignore[arg-type]
     )
     seconds = row.metrics.grade_seconds if row.metrics is not None else []
@@ -166,6 +186,7 @@ def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
         color=GRADE_COLOR,
         width=350,
         height=250,
+        key=row.session_id,
     )
     return Detail(full, zoom, hist)
 
@@ -378,6 +399,7 @@ def _trend_charts(rows: list[SessionRow]) -> str:
             height=250,
             legend=False,
             empty_text="no dated sessions",
+            key=f"{rows[0].patient}|{rows[0].session_id}",
         )
 
     def metric(name: str) -> Callable[[SessionRow], float | None]:
@@ -507,7 +529,7 @@ def _metrics_table(rows: list[SessionRow]) -> str:
     )
 
 
-def _detail_section(row: SessionRow, detail: Detail, open_: bool) -> str:
+def _detail_section(row: SessionRow, detail: Detail, open_: bool, anchors: _Anchors) -> str:
     m = row.metrics
     facts = [
         ("Score", f"{row.score:.0f}"),
@@ -527,7 +549,7 @@ def _detail_section(row: SessionRow, detail: Detail, open_: bool) -> str:
     fact_html = "".join(f"<span>{escape(k)}: <b>{escape(v)}</b></span>" for k, v in facts)
     status = "" if row.completed else f' <span class="badge warn">{escape(row.note)}</span>'
     return (
-        f'<details{" open" if open_ else ""} id="s-{_slug(row.session_id)}">'
+        f'<details{" open" if open_ else ""} id="{anchors("s", row.session_id)}">'
         f"<summary>{escape(row.date_text)} · {_level_tag(row.level)} · score "
         f"{row.score:.0f}{status}</summary>"
         f'<div class="detail"><div class="facts">{fact_html}</div>{detail.timeline_svg}'
@@ -536,17 +558,19 @@ def _detail_section(row: SessionRow, detail: Detail, open_: bool) -> str:
     )
 
 
-def _patient_section(rows: list[SessionRow], details: dict[int, Detail]) -> str:
+def _patient_section(rows: list[SessionRow], details: dict[int, Detail], anchors: _Anchors) -> str:
     name = rows[0].patient
     shown = [r for r in reversed(rows) if id(r) in details]
-    det_html = "".join(_detail_section(r, details[id(r)], k == 0) for k, r in enumerate(shown))
+    det_html = "".join(
+        _detail_section(r, details[id(r)], k == 0, anchors) for k, r in enumerate(shown)
+    )
     if len(shown) < len(rows):
         det_html += (
             f'<p class="note">Details shown for the {len(shown)} most recent of {len(rows)} '
             "sessions (fist-and-ball report --details N to change).</p>"
         )
     return (
-        f'<section class="card patient" id="p-{_slug(name)}" data-patient="{escape(name)}">'
+        f'<section class="card patient" id="{anchors("p", name)}" data-patient="{escape(name)}">'
         f"<h2>Patient: {escape(name)}<small>{len(rows)} session(s)</small></h2>"
         f"{_kpis(rows)}<h3>Trend per level</h3>{_trend_table(rows)}"
         f"<h3>Progress over time</h3>{_trend_charts(rows)}"
@@ -626,14 +650,19 @@ def render_report(
     generated = generated or datetime.now().astimezone()
     n_sessions = len(history.rows)
     errors = sum(1 for p in history.problems if p.severity == "error")
-    nav = "".join(f'<a href="#p-{_slug(name)}">{escape(name)}</a>' for name in history.patients)
+    anchors = _Anchors()
+    nav = "".join(
+        f'<a href="#{anchors("p", name)}">{escape(name)}</a>' for name in history.patients
+    )
     nav += f'<a href="#problems" class="{"warn" if errors else ""}">Problems ({errors})</a>'
     nav += '<a href="#glossary">Metrics</a>'
     sub = (
         f"{n_sessions} session(s) of {len(history.patients)} patient(s) · log folder "
         f"{escape(str(history.folder))} · generated {generated:%Y-%m-%d %H:%M}"
     )
-    patients = "".join(_patient_section(rows, details) for rows in history.patients.values())
+    patients = "".join(
+        _patient_section(rows, details, anchors) for rows in history.patients.values()
+    )
     if not history.patients:
         patients = (
             '<section class="card"><h2>No sessions</h2><p class="note">No readable score '

@@ -324,13 +324,15 @@ def line_chart(
     legend: bool = True,
     max_points: int = 1600,
     empty_text: str = "no data",
+    key: str = "",
 ) -> str:
     """A line/point chart as an SVG string. With `dates`, x values are days since the
-    epoch (`to_days`). `bands` are x intervals shaded behind the data (e.g. holding)."""
+    epoch (`to_days`). `bands` are x intervals shaded behind the data (e.g. holding).
+    `key` makes the chart's element ids unique when a page may hold identical charts."""
     fr = Frame(width, height)
     xs = [np.asarray(s.x, dtype=float) for s in series]
     ys = [np.asarray(s.y, dtype=float) for s in series]
-    fr.fingerprint = _fingerprint(xs + ys)
+    fr.fingerprint = f"{key}|{_fingerprint(xs + ys)}"
     has_data = any(
         np.isfinite(x).any() and np.isfinite(y).any() for x, y in zip(xs, ys, strict=True)
     )
@@ -410,11 +412,12 @@ def bar_chart(
     y_fmt: str | None = None,
     highlight: list[bool] | None = None,
     highlight_color: str = "#f28c28",
+    key: str = "",
 ) -> str:
     """Vertical bars (e.g. time per grade) as an SVG string."""
     fr = Frame(width, height, left=46.0)
     v = np.asarray(values, dtype=float)
-    fr.fingerprint = _fingerprint([v])
+    fr.fingerprint = f"{key}|{_fingerprint([v])}"
     desc = f"{title}: " + ", ".join(f"{a}={b:g}" for a, b in zip(labels, v, strict=True))
     svg = [_open(fr, title, desc)]
     fr.x0, fr.x1 = -0.5, len(labels) - 0.5
