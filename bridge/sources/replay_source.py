@@ -38,17 +38,21 @@ class ReplaySource(Source):
         self._closed = threading.Event()
 
     def _saturation_rows(self) -> np.ndarray:
-        """Rows where an axis sits at the int16 limit (recordings carry no flag)."""
+        """Rows where an axis sits at the clipping limit (recordings carry no flag).
+
+        The limit is the nominal full scale (where the simulator clips) or the int16
+        register limit, whichever comes first.
+        """
         rec = self.recording
         model = SENSOR_MODELS.get(str(rec.meta.get("sensor_model")))
         gauss = rec.meta.get("full_scale_gauss")
         if model is None or not isinstance(gauss, int | float):
             return np.zeros(len(rec), dtype=bool)
         try:
-            ut_per_lsb = model.by_gauss(float(gauss)).ut_per_lsb
+            fs = model.by_gauss(float(gauss))
         except ValueError:
             return np.zeros(len(rec), dtype=bool)
-        limit = (32767 - 0.5) * ut_per_lsb
+        limit = min(fs.limit_ut, 32767 * fs.ut_per_lsb) - 0.5 * fs.ut_per_lsb
         with np.errstate(invalid="ignore"):
             return np.asarray(np.nan_to_num(np.abs(rec.field_ut)) >= limit).any(axis=(1, 2))
 
