@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import traceback
 from typing import Any
@@ -59,21 +60,25 @@ def op(name: str, **kw: Any) -> set[str]:
     return result
 
 
-def show_tab() -> bool:
+def show_tab(attempt: int) -> bool:
     """Make the "Fist & Ball" tab the active one in the sidebar.
 
-    Blender 4.2+ has Region.active_panel_category; 3.4 does not, so Ctrl+Wheel over the
-    sidebar (which cycles the tabs) is simulated until our panel draws.
+    Blender 4.2+ has Region.active_panel_category. 3.4 does not: click down the tab strip
+    at the sidebar's right edge, one position per attempt, until our panel draws.
     """
     win, area, _ = view3d()
     ui = sidebar(area)
     if hasattr(ui, "active_panel_category"):
         ui.active_panel_category = TAB
         return True
-    x, y = ui.x + ui.width // 2, ui.y + ui.height // 2
+    x = ui.x + ui.width - 10
+    y = ui.y + ui.height - 20 - 25 * attempt
+    if y < ui.y:
+        return False
     win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=x, y=y)
-    win.event_simulate(type="WHEELDOWNMOUSE", value="PRESS", x=x, y=y, ctrl=True)
-    return False
+    win.event_simulate(type="LEFTMOUSE", value="PRESS", x=x, y=y)
+    win.event_simulate(type="LEFTMOUSE", value="RELEASE", x=x, y=y)
+    return True
 
 
 def status() -> dict[str, Any]:
@@ -103,6 +108,10 @@ def finish(ok: bool) -> None:
     state["ok"] = ok
     state["status"] = status()
     state["blender"] = bpy.app.version_string
+    state["python"] = sys.version.split()[0]
+    import websockets
+
+    state["websockets"] = websockets.__file__
     from fist_and_ball.live import timer
 
     state["timer_registered_before_disable"] = bpy.app.timers.is_registered(timer.tick)
@@ -166,13 +175,11 @@ def _drive() -> float | None:
             state["t_play"] = now
             state["phase"] = "play"
             return 0.2
-        if state["tab_tries"] > 12:
+        if not show_tab(state["tab_tries"]):
             raise RuntimeError("the Fist & Ball tab never showed")
+        note(f"tab click {state['tab_tries']}")
         state["tab_tries"] += 1
-        draws = rt.panel_draws
-        show_tab()
-        note(f"tab switch {state['tab_tries']} (draws {draws})")
-        return 0.6
+        return 1.0
     if phase == "play":
         if now - state["t_play"] >= PLAY_S:
             state["played"] = status()

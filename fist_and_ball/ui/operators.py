@@ -5,6 +5,7 @@ runtime; failures are reported in Blender's status bar, never raised."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -87,6 +88,21 @@ class FISTBALL_OT_set_gesture(bpy.types.Operator):
         return {"FINISHED"}
 
 
+SIDEBAR_ROOM = 0.8
+"""Share of the fitted camera view kept, so the sidebar does not cover the LEDs."""
+
+
+def _shrink_camera_view(rv3d: Any, factor: float) -> None:
+    """Scale the camera frame in the viewport by `factor` and move it left of centre.
+
+    Blender maps view_camera_zoom z to a scale ((sqrt(2) + z / 50) ** 2) / 4."""
+    root2 = math.sqrt(2.0)
+    z0 = float(rv3d.view_camera_zoom)
+    z1 = 50.0 * (math.sqrt(factor) * (root2 + z0 / 50.0) - root2)
+    rv3d.view_camera_zoom = max(-30.0, min(600.0, z1))
+    rv3d.view_camera_offset = ((1.0 - factor) / 2.0, 0.0)
+
+
 def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
     """Build the game in its own scene ("Fist & Ball"), show it, aim the 3D views at it."""
     from fist_and_ball.scene.build import build_scene
@@ -104,6 +120,14 @@ def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
             space.shading.type = "SOLID"
             space.shading.color_type = "MATERIAL"
             space.region_3d.view_perspective = "CAMERA"
+            region = next((r for r in area.regions if r.type == "WINDOW"), None)
+            if region is not None:
+                try:  # fill the view with the camera frame, clear of the sidebar
+                    with context.temp_override(window=window, area=area, region=region):
+                        bpy.ops.view3d.view_center_camera()
+                    _shrink_camera_view(space.region_3d, SIDEBAR_ROOM)
+                except (RuntimeError, AttributeError, TypeError):
+                    pass  # cosmetic only
             area.tag_redraw()
     rt = get_runtime()
     rt.refs = refs
