@@ -13,6 +13,7 @@ The websocket server reaches the pipeline only through the small control API her
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Protocol
@@ -37,6 +38,25 @@ class HandController(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
 
+def set_realtime_priority(priority: int | None) -> str | None:
+    """Give the calling thread SCHED_FIFO `priority` (Linux); None leaves it alone.
+
+    The bridge's hot threads block on I/O almost all the time, so a real-time class
+    costs the rest of the system little, while it stops other busy processes from
+    delaying a sample by a scheduler time slice. Returns a warning when the OS
+    refuses (no CAP_SYS_NICE / rtprio limit) or has no such scheduler.
+    """
+    if priority is None:
+        return None
+    if not hasattr(os, "sched_setscheduler"):
+        return "real-time scheduling is not available on this OS"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError) as exc:
+        return f"could not switch to real-time priority {priority}: {exc}"
+    return None
+
+
 def _log_sparsely(count: int) -> bool:
     """Log the first few occurrences of a repeating error, then every 1000th."""
     return count <= 5 or count % 1000 == 0
@@ -53,6 +73,7 @@ class Pipeline:
         *,
         hand: HandController | None = None,
         status_interval_s: float = 1.0,
+        realtime_priority: int | None = None,
     ) -> None:
         self.source = source
         self.decoder = decoder
@@ -61,6 +82,7 @@ class Pipeline:
             self.outputs.append(hand)
         self.hand = hand
         self.status_interval_s = status_interval_s
+        self.realtime_priority = realtime_priority
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._decoder_lock = threading.Lock()
@@ -135,6 +157,9 @@ class Pipeline:
         decoder = self.decoder
         outputs = self.outputs
         decoder_lock, outputs_lock = self._decoder_lock, self._outputs_lock
+        problem = set_realtime_priority(self.realtime_priority)
+        if problem:
+            log.warning("%s; running with normal priority", problem)
         try:
             for sample in self.source.samples(self._stop):
                 self.samples += 1

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined,union-attr"
+# (bpy.ops.fistball exists only at run time; fake-bpy-module stubs are Optional-heavy)
 """Plays a live session in bpy against a real bridge and reports what it observed.
 
 Used in-process (tests/test_live_bpy.py, the source checkout) and as a subprocess
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_bridge import BridgeProcess  # noqa: E402
+from live_bridge import BridgeProcess
 
 
 def tick_for(seconds: float, until: Any = None, on_tick: Any = None) -> float:
@@ -132,8 +134,9 @@ def run_scenario(bridge: BridgeProcess, report: dict[str, Any], *, disconnect: b
         t_kill = time.monotonic()
         ticking = tick_for(
             5.0,
-            until=lambda: not rt.controller.status.connected and rt.controller.status.state
-            == "paused",
+            until=lambda: (
+                not rt.controller.status.connected and rt.controller.status.state == "paused"
+            ),
         )
         report["disconnect_seen_after_s"] = time.monotonic() - t_kill
         report["disconnect_ticking_s"] = ticking

@@ -159,3 +159,34 @@ def test_disable_leaves_no_timer_handler_or_thread(live_report: dict[str, Any]) 
     assert r["timer_registered_after_disconnect"] is False
     assert r["disabled"] == [] and r["leftovers"] == []
     assert r["timer_registered_after_disable"] is False
+
+
+def test_cli_install_into_bpy_persists_the_enabled_extension(
+    built_zip: Path, tmp_path: Path
+) -> None:
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge.cli.main", "addon", "install", "--blender", "bpy",
+         "--zip", str(built_zip)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"enabled {ADDON_ID}" in proc.stdout
+    assert (tmp_path / "extensions" / "user_default" / "fist_and_ball" / "__init__.py").is_file()
+    # The saved preferences have it enabled (bpy as a module starts from factory
+    # preferences, so read the saved ones as a Blender session does at startup).
+    check = subprocess.run(
+        [sys.executable, "-c",
+         "import bpy; bpy.ops.wm.read_userpref(); "
+         "print('MODS', [a.module for a in bpy.context.preferences.addons])"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ADDON_ID in check.stdout, check.stdout + check.stderr
+
+
+def test_cli_install_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run_cli("addon", "install", "--blender", "bpy", "--zip", str(tmp_path / "no.zip"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = run_cli("addon", "install", "--blender", str(tmp_path / "no-blender"))
+    assert proc.returncode == 2 and "cannot run" in proc.stderr
+    assert "Traceback" not in proc.stderr

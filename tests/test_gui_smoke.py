@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         proc = subprocess.run(
             cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
         )
-    assert out.is_file(), f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    assert out.is_file(), (
+        f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    )
     state: dict[str, Any] = json.loads(out.read_text())
     state["_stdout"], state["_stderr"] = proc.stdout, proc.stderr
     state["_scripts"] = str(tmp / "scripts")
@@ -105,3 +108,23 @@ def test_screenshot_is_a_real_window(gui_run: dict[str, Any]) -> None:
     assert img.shape[0] >= 600 and img.shape[1] >= 800
     rgb = (img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
     assert len(np.unique(rgb, axis=0)) > 200  # not a blank or single-colour frame
+
+
+def test_cli_installs_the_legacy_addon_into_blender_3_4(tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"),
+        BLENDER_USER_CONFIG=str(tmp_path / "config"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge.cli.main", "addon", "install", "--blender", BLENDER],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "scripts" / "addons" / "fist_and_ball" / "wheels").is_dir()
+    check = subprocess.run(
+        [BLENDER, "-b", "--python-expr",
+         "import bpy; print('MODS', [a.module for a in bpy.context.preferences.addons])"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert "'fist_and_ball'" in check.stdout, check.stdout + check.stderr

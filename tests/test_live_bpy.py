@@ -1,3 +1,5 @@
+# mypy: disable-error-code="func-returns-value"
+# (bpy.ops.fistball exists only at run time; fake-bpy-module stubs are Optional-heavy)
 """The add-on from the source checkout in bpy 5.0 (in this process), enabled the way a
 legacy add-on is (addon_utils), live against a real bridge subprocess.
 
@@ -139,3 +141,18 @@ def test_disable_stops_thread_timer_and_handlers(tmp_path: Path) -> None:
     assert not ws_threads()
     assert registration._on_load_pre not in bpy.app.handlers.load_pre
     assert not hasattr(bpy.types.Scene, "fist_and_ball")
+
+
+def test_loading_a_file_ends_the_session_and_closes_its_log(addon: Any, tmp_path: Path) -> None:
+    from fist_and_ball.live import timer
+
+    rt = timer.get_runtime()
+    game = rt.controller.start(
+        time.monotonic(), level="easy", minutes=2, log_folder=tmp_path / "logs",
+        require_signal=False,
+    )  # fmt: skip
+    assert not game.finished
+    bpy.ops.wm.read_homefile(use_empty=True)  # fires load_pre / load_post like File > Open
+    assert game.finished and rt.refs is None
+    (rec,) = list_sessions(tmp_path / "logs")
+    assert rec.summary["state"] == "closed" and rec.summary["end_reason"] == "file loaded"

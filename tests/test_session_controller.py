@@ -39,7 +39,9 @@ def tick(c: SessionController, feed: Feed, now: float) -> Any:
     return c.update(feed.mb.drain(), now)
 
 
-def play(c: SessionController, feed: Feed, t0: float, t1: float, g: int, dt: float = 1 / 30) -> float:
+def play(
+    c: SessionController, feed: Feed, t0: float, t1: float, g: int, dt: float = 1 / 30
+) -> float:
     """Grades every dt arriving just before each tick, from t0 to t1."""
     t = t0
     while t < t1:

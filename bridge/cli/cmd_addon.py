@@ -187,9 +187,7 @@ def build_addon(out: Path, blender_ext: str | None = None) -> BuildResult:
     if zip_path.exists():
         zip_path.unlink()
     print(f"addon: building {zip_path.name} with {tool.name} ...")
-    _run_ext_tool(
-        tool, ["build", "--source-dir", str(stage), "--output-filepath", str(zip_path)]
-    )
+    _run_ext_tool(tool, ["build", "--source-dir", str(stage), "--output-filepath", str(zip_path)])
     _run_ext_tool(tool, ["validate", str(zip_path)])
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
@@ -223,6 +221,7 @@ dst = os.path.join(bpy.utils.user_resource('SCRIPTS', path='addons', create=True
 if os.path.isdir(dst):
     shutil.rmtree(dst)
 shutil.copytree({src!r}, dst)
+bpy.utils.refresh_script_paths()  # a user add-ons folder made just now is not on sys.path yet
 addon_utils.modules_refresh()
 mod = addon_utils.enable('fist_and_ball', default_set=True, handle_error=None)
 bpy.ops.wm.save_userpref()
@@ -235,9 +234,7 @@ print('FISTBALL_RESULT ' + json.dumps({{'result': ['FINISHED' if mod else 'FAILE
 def blender_version(blender: str) -> tuple[int, int]:
     """(major, minor) of a blender executable (`blender --version`)."""
     try:
-        proc = subprocess.run(
-            [blender, "--version"], capture_output=True, text=True, timeout=120
-        )
+        proc = subprocess.run([blender, "--version"], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CliError(f"cannot run {blender}: {exc}") from None
     m = re.search(r"Blender (\d+)\.(\d+)", proc.stdout)
@@ -256,6 +253,8 @@ def _run_script(cmd: list[str], script: str) -> dict[str, Any]:
     for line in proc.stdout.splitlines():
         if line.startswith("FISTBALL_RESULT "):
             result: dict[str, Any] = json.loads(line.split(" ", 1)[1])
+            errors = [ln for ln in (proc.stderr + proc.stdout).splitlines() if "Error" in ln]
+            result["errors"] = errors[-3:]
             return result
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     raise CliError("installing failed: " + " | ".join(tail))
@@ -294,7 +293,8 @@ def install_addon(
         print(f"addon: installing the legacy add-on into Blender {version[0]}.{version[1]} ...")
         result = _run_script(cmd, INSTALL_LEGACY.format(src=str(src)))
     if not result.get("enabled"):
-        raise CliError(f"Blender did not enable the add-on: {result}")
+        why = " | ".join(result.get("errors") or []) or str(result)
+        raise CliError(f"Blender did not enable the add-on: {why}")
     return result
 
 

@@ -108,6 +108,19 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="disconnect a client whose queue stays full this long (default 5)",
     )
+    p.add_argument(
+        "--realtime",
+        type=int,
+        nargs="?",
+        const=10,
+        default=None,
+        metavar="PRIO",
+        help=(
+            "run the sample and server threads with SCHED_FIFO priority PRIO (default 10; "
+            "Linux, needs CAP_SYS_NICE or an rtprio limit): other busy processes then "
+            "cannot delay samples"
+        ),
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log connections and details")
     p.set_defaults(func=run)
 
@@ -119,6 +132,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError("--duration must be a positive number of seconds")
     if args.queue_size < 16:
         raise CliError("--queue-size must be at least 16")
+    if args.realtime is not None and not 1 <= args.realtime <= 99:
+        raise CliError("--realtime priority must be 1..99")
     if not args.slow_client_timeout > 0:
         raise CliError("--slow-client-timeout must be positive")
     if args.hand_enable and not args.hand:
@@ -212,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
                 allowed_origins=tuple(args.allow_origin),
                 queue_size=args.queue_size,
                 hopeless_after_s=args.slow_client_timeout,
+                realtime_priority=args.realtime,
             )
         )
         outputs.append(server)
@@ -232,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
         from bridge.outputs.live_view import LiveView
 
         outputs.append(LiveView(sys.stderr, server_url=server.url))
-    pipeline = Pipeline(source, decoder, outputs, hand=hand)
+    pipeline = Pipeline(source, decoder, outputs, hand=hand, realtime_priority=args.realtime)
     server.attach(pipeline)
     print(
         f"bridge: listening on {server.url}  source {args.source}  "

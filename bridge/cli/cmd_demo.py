@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=Path("fist-and-ball-demo"),
         help="folder for logs, frames and the report (default ./fist-and-ball-demo)",
     )
-    p.add_argument("--live-seconds", type=float, default=5.0,
+    p.add_argument("--live-seconds", type=float, default=8.0,
                    help="seconds of live view before the game (0 skips it)")  # fmt: skip
     add_play_arguments(p)
     p.set_defaults(func=run, fps=0.1, log_dir=None, render=None)

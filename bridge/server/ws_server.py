@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from bridge.outputs.base import Output
+from bridge.pipeline import set_realtime_priority
 from bridge.sample import Decoded, Sample
 from bridge.server import protocol
 from bridge.server.auth import AuthDecision, AuthPolicy, decide
@@ -89,6 +90,8 @@ class ServerConfig:
     the batch, instead of waking its sender task (about 3x less CPU per message).
     The sender task still takes over whenever a client's socket buffer is full."""
     ping_interval_s: float | None = 20.0
+    realtime_priority: int | None = None
+    """SCHED_FIFO priority for the server's loop thread (see `--realtime`)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -152,6 +155,9 @@ class WebSocketServer(Output):
 
         def run() -> None:
             asyncio.set_event_loop(loop)
+            problem = set_realtime_priority(self.config.realtime_priority)
+            if problem:
+                log.warning("server thread: %s; running with normal priority", problem)
             try:
                 loop.run_until_complete(self._main(started, failure))
             except BaseException as exc:  # surfaced to start() or logged

@@ -57,5 +57,7 @@ def ensure_websockets(package_dir: Path) -> str:
     try:
         importlib.import_module(NEEDED_MODULE)
     except ImportError as exc:
-        raise ImportError(f"the bundled wheel {wheels[0].name} could not be imported: {exc}") from exc
+        raise ImportError(
+            f"the bundled wheel {wheels[0].name} could not be imported: {exc}"
+        ) from exc
     return str(wheels[0])

@@ -1,5 +1,6 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types context.window/screen/space_data as Optional)
+# ruff: noqa: RUF012  (Blender reads bl_options as a plain class attribute set)
 """Operators behind the panel's buttons (bpy). Each one is a thin call into the live
 runtime; failures are reported in Blender's status bar, never raised."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
@@ -20,11 +21,12 @@ from fist_and_ball.live.timer import (
     get_runtime,
     peek_runtime,
     safe_tick,
+    stop_timer,
 )
 from fist_and_ball.ui.preferences import log_folder, settings
 from fist_and_ball.ui.properties import scene_settings
 
-Result = set[str]
+Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
 
 def online_access_allowed() -> bool:
@@ -88,8 +90,10 @@ class FISTBALL_OT_set_gesture(bpy.types.Operator):
         return {"FINISHED"}
 
 
-SIDEBAR_ROOM = 0.8
+SIDEBAR_ROOM = 0.75
 """Share of the fitted camera view kept, so the sidebar does not cover the LEDs."""
+SIDEBAR_SHIFT = 0.07
+"""Camera view offset that moves the frame left, out from under the sidebar."""
 
 
 def _shrink_camera_view(rv3d: Any, factor: float) -> None:
@@ -100,7 +104,7 @@ def _shrink_camera_view(rv3d: Any, factor: float) -> None:
     z0 = float(rv3d.view_camera_zoom)
     z1 = 50.0 * (math.sqrt(factor) * (root2 + z0 / 50.0) - root2)
     rv3d.view_camera_zoom = max(-30.0, min(600.0, z1))
-    rv3d.view_camera_offset = ((1.0 - factor) / 2.0, 0.0)
+    rv3d.view_camera_offset = (SIDEBAR_SHIFT, 0.0)
 
 
 def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
@@ -225,11 +229,14 @@ class FISTBALL_OT_stop(bpy.types.Operator):
         return rt is not None and rt.session_running
 
     def execute(self, context: Any) -> Result:
+        rt = get_runtime()
         try:
-            summary = get_runtime().controller.stop(time.monotonic())
+            summary = rt.controller.stop(time.monotonic())
         except SessionError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        if rt.client is None:
+            stop_timer()  # nothing live is left to tick
         self.report({"INFO"}, f"Session stopped: score {round(summary.get('score', 0))}")
         return {"FINISHED"}
 

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr"
+# (fake-bpy-module types Panel.layout as Optional)
 """The "Fist & Ball" tab in the 3D Viewport's sidebar (bpy).
 
 draw() only reads values the timer already computed (`LiveStatus`) and properties: no
@@ -121,7 +123,8 @@ class FISTBALL_PT_game(bpy.types.Panel):
         if running:
             paused = st.state == "paused"
             row.operator(
-                "fistball.pause", text="Resume" if paused else "Pause",
+                "fistball.pause",
+                text="Resume" if paused else "Pause",
                 icon="PLAY" if paused else "PAUSE",
             )
             row.operator("fistball.stop", icon="SNAP_FACE")
