@@ -64,7 +64,8 @@ def main() -> None:
     print("measuring sessions...", file=sys.stderr)
     with_scene = [session_time(True) for _ in range(2)]
     no_scene = session_time(False)
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo
                 if ln.startswith("model name")), platform.processor())  # fmt: skip
     print("## Game: tick cost and headless sessions (`bench/play_speed.py`)\n")
     print(f"Machine: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores, "
