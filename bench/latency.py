@@ -406,6 +406,28 @@ def load_average() -> float:
         return float("nan")
 
 
+READING = [
+    "Reading the numbers:",
+    "",
+    "- The median is what the design costs; the p99 and max on this shared machine are "
+    "mostly other processes' scheduler time slices. With `--realtime` the bridge's "
+    "sample and server threads run SCHED_FIFO and preempt them, which is what brings the "
+    "1000 Hz x 16 x 10 p99 to about 1 ms; what remains is most likely the two hot "
+    "threads taking turns on the GIL while a burst of frames (written late by a "
+    "descheduled writer, so arriving together) is decoded and sent.",
+    "- At 42.7 Hz the bridge sleeps between samples, so every sample has to wake two "
+    "threads (the reader, then the server loop); on a busy machine each wake-up can "
+    "wait for a time slice. At 1000 Hz they are often still running, hence the lower "
+    "medians there.",
+    "- End-to-end also contains the bench process itself (the frame writer and all N "
+    "clients in one normal-priority Python process parsing every message), which is "
+    "why its tails stay larger than the bridge's even with `--realtime`.",
+    "- CPU: about 3% of one core at 42.7 Hz; at 1000 Hz x 16 sensors roughly 20% for "
+    "reading, frame decoding and QG plus about 1-1.5% per client for the websocket sends. "
+    "`bench/latency.py --profile DIR` runs the bridge under py-spy for collapsed stacks.",
+]
+
+
 def render_section(results: list[BenchResult], seconds: float, loads: list[float]) -> str:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = [
@@ -471,6 +493,8 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
             *rows,
             "",
             *([verdict, ""] if verdict else []),
+            *READING,
+            "",
             "For comparison, the paper reports 41.6 ms per sample from sensor to Blender "
             "(QG, averaged over 7000 samples).",
             *(["", "Notes:", *notes] if notes else []),

@@ -62,6 +62,14 @@ def _log_sparsely(count: int) -> bool:
     return count <= 5 or count % 1000 == 0
 
 
+def _rounded_positions(positions: Any) -> list[list[float]] | None:
+    """Sensor positions for `hello`, rounded to 0.01 mm; None when unknown or malformed."""
+    try:
+        return [[round(float(v), 2) for v in p] for p in positions] if positions else None
+    except (TypeError, ValueError):
+        return None
+
+
 class Pipeline:
     """Runs a source through a decoder into outputs; see the module docstring."""
 
@@ -296,6 +304,8 @@ class Pipeline:
             "rate_hz": rate,
             "decoder": desc.get("decoder", self.decoder.name if self.decoder else None),
             "gestures": list(desc.get("gestures", self.decoder.gestures if self.decoder else ())),
+            "layout": info.layout,
+            "positions_mm": _rounded_positions(info.positions_mm),
         }
 
     def set_gesture(self, name: str) -> str | None:

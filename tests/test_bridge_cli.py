@@ -42,6 +42,7 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -
         (["bridge", "--source", "serial:/dev/null", "--hand-enable"], "--hand"),
         (["bridge", "--source", "serial:/dev/null", "--port", "70000"], "port"),
         (["bridge", "--source", "serial:/dev/null", "--duration", "-1"], "duration"),
+        (["bridge", "--source", "serial:/dev/null", "--realtime", "0"], "--realtime"),
         (
             ["bridge", "--source", "serial:/dev/null", "--decoder", "qg:/nonexistent.json"],
             "nonexistent",

@@ -125,6 +125,8 @@ def test_control_api() -> None:
         "rate_hz": 42.7,
         "decoder": "step",
         "gestures": ["fingers", "wrist"],
+        "layout": None,
+        "positions_mm": None,
     }
     no_decoder = Pipeline(PushSource(), None, [])
     assert no_decoder.set_gesture("wrist") == "no decoder is running"

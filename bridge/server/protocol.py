@@ -50,8 +50,11 @@ def hello(
     decoder: str | None,
     gestures: list[str],
     hand_authorized: bool,
+    layout: str | None = None,
+    positions_mm: list[list[float]] | None = None,
 ) -> bytes:
-    """`hello`, sent once on connect. `hand_authorized` is an extension."""
+    """`hello`, sent once on connect. `hand_authorized`, `layout` and `positions_mm`
+    (sensor positions in mm, where the source knows them) are extensions."""
     return encode(
         {
             "type": "hello",
@@ -65,6 +68,8 @@ def hello(
             "gestures": list(gestures),
             # extensions
             "hand_authorized": hand_authorized,
+            "layout": layout,
+            "positions_mm": positions_mm,
         }
     )
 

@@ -56,6 +56,8 @@ class ClientStats:
     rtt_ms: float | None = None
     reconnects: int = 0
     last_message_age_s: float | None = None
+    kmg_received: int = 0
+    """`kmg` messages received in total (they flow only while subscribed)."""
 
 
 class BridgeClient:
@@ -87,6 +89,8 @@ class BridgeClient:
         self._rate_t0 = time.monotonic()
         self._last_msg_t: float | None = None
         self._ping_sent: dict[int, float] = {}
+        self._kmg_wanted = False
+        self._kmg_count = 0
 
     # -- main-thread API -------------------------------------------------
     def start(self) -> None:
@@ -130,9 +134,20 @@ class BridgeClient:
         loop.call_soon_threadsafe(put)
         return True
 
+    def set_kmg(self, wanted: bool) -> bool:
+        """Subscribe to (or leave) the bridge's `kmg` stream. The wish is kept and sent
+        again after every reconnect; returns whether it went out now."""
+        self._kmg_wanted = bool(wanted)
+        return self.send({"type": "subscribe", "kmg": self._kmg_wanted})
+
+    @property
+    def kmg_wanted(self) -> bool:
+        return self._kmg_wanted
+
     def stats(self) -> ClientStats:
         with self._stats_lock:
             s = ClientStats(**{k: getattr(self._stats, k) for k in ClientStats.__slots__})
+        s.kmg_received = self._kmg_count
         if self._last_msg_t is not None:
             s.last_message_age_s = time.monotonic() - self._last_msg_t
         return s
@@ -170,6 +185,8 @@ class BridgeClient:
                 ) as ws:
                     backoff = 0.2
                     self._outbox = asyncio.Queue(maxsize=64)
+                    if self._kmg_wanted:  # a new connection starts unsubscribed
+                        self._outbox.put_nowait(json.dumps({"type": "subscribe", "kmg": True}))
                     self._mark(True, f"connected to {self.url}")
                     await self._session(ws)
             except Exception as exc:  # any network failure: report and retry
@@ -230,7 +247,12 @@ class BridgeClient:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_grade(msg)
             self._rate_count += 1
+        elif kind == "kmg":
+            msg["_rx"] = time.monotonic()
+            self.mailbox.put_kmg(msg)
+            self._kmg_count += 1
         elif kind == "status":
+            msg["_rx"] = time.monotonic()
             self.mailbox.put_status(msg)
         elif kind == "hello":
             if msg.get("protocol") != PROTOCOL_VERSION:
@@ -243,7 +265,11 @@ class BridgeClient:
             if sent is not None:
                 self._set_stats(rtt_ms=(time.monotonic() - sent) * 1000.0)
         elif kind == "error":
+            msg["_rx"] = time.monotonic()
             self.mailbox.put_error(msg)
+        elif kind == "hand":
+            msg["_rx"] = time.monotonic()
+            self.mailbox.put_hand_reply(msg)
 
     async def _send_outbox(self, ws: Any, outbox: asyncio.Queue[str]) -> None:
         while True:

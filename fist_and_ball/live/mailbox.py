@@ -2,7 +2,8 @@
 
 The network thread only ever calls `put_*`; the main-thread timer calls `drain()`.
 Holds the latest value of each kind plus a bounded buffer of recent grades, so a
-slow main thread loses old samples, never memory.
+slow main thread loses old samples, never memory. `kmg` magnitudes (the developer
+decoder view) are a latest-value slot only: the view shows the newest sample.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class Drained:
     status: dict[str, Any] | None = None
     hello: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    kmg: dict[str, Any] | None = None
+    """The newest `kmg` message since the previous drain (None: none arrived)."""
+    hand_replies: list[dict[str, Any]] = field(default_factory=list)
+    """`hand` answers to the add-on's hand commands, oldest first."""
     connected: bool = False
     connection_detail: str = ""
     dropped: int = 0
@@ -37,6 +42,8 @@ class Mailbox:
         self._latest: dict[str, Any] | None = None
         self._status: dict[str, Any] | None = None
         self._hello: dict[str, Any] | None = None
+        self._kmg: dict[str, Any] | None = None
+        self._hand: deque[dict[str, Any]] = deque(maxlen=max_errors)
         self._connected = False
         self._detail = "not connected"
         self._dropped = 0
@@ -60,6 +67,16 @@ class Mailbox:
         with self._lock:
             self._errors.append(msg)
 
+    def put_kmg(self, msg: dict[str, Any]) -> None:
+        """Keep only the newest magnitudes (not buffered: 40+ per second, the view
+        shows one per frame)."""
+        with self._lock:
+            self._kmg = msg
+
+    def put_hand_reply(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            self._hand.append(msg)
+
     def set_connection(self, connected: bool, detail: str) -> None:
         with self._lock:
             self._connected = connected
@@ -74,12 +91,16 @@ class Mailbox:
                 status=self._status,
                 hello=self._hello,
                 errors=list(self._errors),
+                kmg=self._kmg,
+                hand_replies=list(self._hand),
                 connected=self._connected,
                 connection_detail=self._detail,
                 dropped=self._dropped,
             )
             self._grades.clear()
             self._errors.clear()
+            self._hand.clear()
+            self._kmg = None
             self._status = None
             self._hello = None
             self._dropped = 0

@@ -3,7 +3,8 @@
 The main-thread timer calls `SessionController.update(drained, now)` once per tick
 with what the mailbox collected since the last tick. The controller
 
-- keeps the newest grade and the bridge's hello/status/errors for the panel;
+- keeps the newest grade and the bridge's hello/status/errors for the panel, and the
+  physical hand's state (from `status.hand` and the answers to hand commands);
 - steps the running `Game` with every grade at the time it arrived, then up to `now`
   (the game holds each input until the next one, so nothing between ticks is lost);
 - pauses the game when the bridge goes away or stops sending grades, and resumes it
@@ -74,6 +75,21 @@ class LiveStatus:
     session_id: str = ""
     log_folder: str = ""
     last_summary: dict[str, Any] = field(default_factory=dict)
+    hand_present: bool | None = None
+    """None: no status from the bridge yet; False: the bridge runs without --hand."""
+    hand_state: str = ""
+    """The safety layer's state: disabled | blocked | active | holding | opening | estop."""
+    hand_enabled: bool = False
+    hand_reason: str = ""
+    hand_link: str = ""
+    """The hand driver's link: connected | disconnected."""
+    hand_driver: str = ""
+    hand_authorized: bool | None = None
+    """From the hello: may this connection enable the hand (None: the bridge did not say)."""
+    hand_reply: str = ""
+    """The bridge's answer to the last hand command (or that it was sent)."""
+    hand_error: str = ""
+    """Why the bridge refused the last hand command (empty when it did not)."""
 
     def display_key(self) -> tuple[Any, ...]:
         """The values as the panel shows them (rounded): redraw only when this changes."""
@@ -93,6 +109,13 @@ class LiveStatus:
             round(self.score),
             self.catches,
             self.session_id,
+            self.hand_present,
+            self.hand_state,
+            self.hand_link,
+            self.hand_reason,
+            self.hand_reply,
+            self.hand_error,
+            self.hand_authorized,
         )
 
 
@@ -110,6 +133,19 @@ class SessionController:
         self._user_paused = False
         self._auto_reason = ""
         self._hello: dict[str, Any] = {}
+        self._hand_rx = -1e18
+        self.sessions_finished = 0
+        """Counts sessions that ended (completed or not): the history refreshes on change."""
+
+    @property
+    def hello(self) -> dict[str, Any]:
+        """The bridge's last hello ({} before the first)."""
+        return self._hello
+
+    def note_hand_sent(self, action: str) -> None:
+        """The add-on sent a hand command: show it as pending until the bridge answers."""
+        self.status.hand_reply = f"{action}: sent, waiting for the bridge"
+        self.status.hand_error = ""
 
     # -- session control (operators) ---------------------------------------------
     def start(
@@ -192,12 +228,20 @@ class SessionController:
                 st.gestures = tuple(str(n) for n in names)
             st.source = str(drained.hello.get("source", ""))
             st.decoder = str(drained.hello.get("decoder", ""))
+            auth = drained.hello.get("hand_authorized")
+            st.hand_authorized = auth if isinstance(auth, bool) else None
         if drained.status is not None:
             lat = drained.status.get("latency_ms")
             if isinstance(lat, dict) and isinstance(lat.get("p50"), int | float):
                 st.bridge_latency_ms = float(lat["p50"])
+        self._take_hand(drained)
         for err in drained.errors:
-            st.last_error = f"{err.get('code', 'error')}: {err.get('detail', '')}".strip()
+            text = f"{err.get('code', 'error')}: {err.get('detail', '')}".strip()
+            if err.get("code") == "hand_refused" or err.get("ref") == "hand":
+                st.hand_error = str(err.get("detail") or text)
+                st.hand_reply = ""
+            else:
+                st.last_error = text
         st.grades_received += len(drained.grades)
         st.connected = drained.connected
         st.detail = drained.connection_detail
@@ -252,6 +296,38 @@ class SessionController:
             self._finish(now)
 
     # -- internals --------------------------------------------------------------------
+    def _take_hand(self, drained: Drained) -> None:
+        """Show the newest hand state, whether it came in a status or a command answer
+        (ordered by arrival: a status sent before an answer must not undo it)."""
+        st = self.status
+        newest: tuple[float, Any] | None = None
+        if drained.status is not None and "hand" in drained.status:
+            newest = (_rx_of(drained.status), drained.status.get("hand"))
+        for reply in drained.hand_replies:
+            action, detail = str(reply.get("action", "")), str(reply.get("detail", ""))
+            st.hand_reply = f"{action}: {detail}" if detail else action
+            st.hand_error = ""
+            state = reply.get("state")
+            if isinstance(state, dict) and (newest is None or _rx_of(reply) >= newest[0]):
+                newest = (_rx_of(reply), state)
+        if newest is None or newest[0] < self._hand_rx:
+            return
+        self._hand_rx = newest[0]
+        hand = newest[1]
+        if not isinstance(hand, dict):
+            st.hand_present = False
+            st.hand_state = st.hand_reason = st.hand_link = st.hand_driver = ""
+            st.hand_enabled = False
+            return
+        st.hand_present = True
+        st.hand_state = str(hand.get("state") or "unknown")
+        st.hand_enabled = bool(hand.get("enabled"))
+        st.hand_reason = str(hand.get("reason") or "")
+        link = hand.get("link")
+        st.hand_link = str(link) if link else ("connected" if hand.get("connected") else "")
+        driver = hand.get("driver")
+        st.hand_driver = str(driver.get("driver", "")) if isinstance(driver, dict) else ""
+
     def _apply_pause_policy(self, now: float, last_known: float | None = None) -> None:
         """Pause while the user asked to or the signal is missing, else resume.
 
@@ -300,6 +376,7 @@ class SessionController:
         self._refresh_game_status()
         self.status.pause_reason = ""
         self.status.last_summary = summary
+        self.sessions_finished += 1
         return summary
 
     def _idle_view(self) -> GameView:
@@ -318,6 +395,12 @@ class SessionController:
             paused=False,
             connected=st.signal,
         )
+
+
+def _rx_of(msg: dict[str, Any]) -> float:
+    """When the client received the message (0 when it was not stamped)."""
+    rx = msg.get("_rx", 0.0)
+    return float(rx) if isinstance(rx, int | float) else 0.0
 
 
 def _grade_of(msg: dict[str, Any]) -> int:

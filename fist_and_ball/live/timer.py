@@ -5,9 +5,10 @@
 Threading model: `BridgeClient` runs the websocket on its own thread and only writes
 into the `Mailbox`. `tick()` runs on Blender's main thread at the scene's frame rate:
 it drains the mailbox, steps the `SessionController` (game core + score log), applies
-the view to the scene and tags the sidebar for redraw (at most `REDRAW_HZ`, and only
-when a displayed value changed). Timers never fire in background mode (`blender -b`,
-bpy as a module): headless code calls `tick()` itself.
+the view to the scene, feeds the developer decoder view (when on) and tags the sidebar
+for redraw (at most `REDRAW_HZ`, and only when a displayed value changed). It also
+refreshes the cached session history when a session has ended. Timers never fire in
+background mode (`blender -b`, bpy as a module): headless code calls `tick()` itself.
 
 A tick never lets an exception out (it would kill the timer and print a traceback in
 Blender's console): errors are logged, throttled, and the timer keeps running.
@@ -24,6 +25,8 @@ import bpy
 
 from fist_and_ball.core.view import GameView
 from fist_and_ball.live.client import BridgeClient, ClientStats, check_url
+from fist_and_ball.live.history_cache import HistoryCache
+from fist_and_ball.live.kmg_bars import MAX_SENSORS, KmgNormalizer, sensor_positions
 from fist_and_ball.live.mailbox import Mailbox
 from fist_and_ball.live.session_controller import SessionController
 
@@ -53,6 +56,18 @@ class LiveRuntime:
         self.last_view: GameView | None = None
         self.panel_draws = 0
         """Incremented by the panel's draw(): lets a GUI test see the panel is on screen."""
+        self.history = HistoryCache()
+        self.last_report = ""
+        """Path of the HTML report the add-on last wrote ("" before the first)."""
+        self.decoder_on = False
+        """The developer decoder view is wanted: kmg subscribed, bars fed every tick."""
+        self.kmg = KmgNormalizer()
+        self.kmg_applied = 0
+        """kmg samples drawn into the decoder view (ticks that had a new one)."""
+        self.decoder_bars: list[float] = []
+        """The bar heights last drawn (0..1, NaN = dead sensor)."""
+        self._decoder_visible: bool | None = None
+        self._sessions_seen = 0
         self._refs_looked = -1e9
         self._last_redraw = -1e9
         self._last_key: tuple[Any, ...] | None = None
@@ -67,6 +82,9 @@ class LiveRuntime:
         self.disconnect(keep_timer=True)
         self.mailbox = Mailbox()
         self.client = BridgeClient(url, self.mailbox, token=token, allow_remote=allow_remote)
+        if self.decoder_on:
+            self.client.set_kmg(True)  # sent as soon as the connection is up
+        self.kmg.reset()
         self.client.start()
         self.interval = frame_interval()
         ensure_timer()
@@ -93,6 +111,26 @@ class LiveRuntime:
         """Send a protocol message to the bridge; False when not connected."""
         return self.client.send(message) if self.client is not None else False
 
+    def set_decoder_view(self, on: bool) -> bool:
+        """Turn the decoder view on/off: (un)subscribe the kmg stream (kept across
+        reconnects). Returns whether the (un)subscribe went out now."""
+        self.decoder_on = bool(on)
+        if not on:
+            self.kmg.reset()
+            self.decoder_bars = []
+        return self.client.set_kmg(self.decoder_on) if self.client is not None else False
+
+    def ensure_decoder_view(self, refs: Any, n: int) -> Any:
+        """The decoder view for `n` sensors in the game scene (built or rebuilt if the
+        count changed), at the bridge's sensor positions or on a 40 mm ring."""
+        from fist_and_ball.scene.decoder_view import build_decoder_view
+
+        dec = refs.decoder
+        if dec is None or len(dec.bars) != n:
+            dec = build_decoder_view(refs, sensor_positions(self.controller.hello, n))
+            self._decoder_visible = True
+        return dec
+
     # -- the tick -----------------------------------------------------------------
     def tick_once(self, now: float) -> GameView:
         """One frame: drain, step, draw. May raise; `tick()` guards it."""
@@ -106,10 +144,40 @@ class LiveRuntime:
 
             try:
                 apply_view(refs, view)
+                self._tick_decoder(refs, drained.kmg, now)
             except ReferenceError:
                 self.refs = None  # the scene was deleted under us (undo, file load)
+        if self.controller.sessions_finished != self._sessions_seen:
+            self._sessions_seen = self.controller.sessions_finished
+            folder = self.controller.status.log_folder or self.history.folder
+            if folder:
+                self.history.refresh(folder)  # once per ended session, not per tick
         self._maybe_redraw(now)
         return view
+
+    def _tick_decoder(self, refs: Any, kmg: dict[str, Any] | None, now: float) -> None:
+        """Draw the newest magnitudes into the decoder view; hide it when off."""
+        from fist_and_ball.scene.decoder_view import apply_decoder_view, set_decoder_visible
+
+        if not self.decoder_on:
+            if refs.decoder is not None and self._decoder_visible is not False:
+                set_decoder_visible(refs, False)
+                self._decoder_visible = False
+            return
+        if refs.decoder is not None and self._decoder_visible is not True:
+            set_decoder_visible(refs, True)
+            self._decoder_visible = True
+        mags = kmg.get("magnitudes") if kmg is not None else None
+        if not isinstance(mags, list) or not mags:
+            return
+        mags = mags[:MAX_SENSORS]
+        self.ensure_decoder_view(refs, len(mags))
+        rx = kmg.get("_rx", now) if kmg is not None else now
+        self.decoder_bars = self.kmg.update(mags, float(rx) if isinstance(rx, float) else now)
+        st = self.controller.status
+        grade = st.grade if st.grade is not None and st.signal else 0
+        apply_decoder_view(refs, self.decoder_bars, st.gesture or "-", grade)
+        self.kmg_applied += 1
 
     def scene_refs(self, now: float) -> Any:
         """Handles to the game scene, looked up again at most once a second when lost."""
@@ -128,7 +196,12 @@ class LiveRuntime:
     def _maybe_redraw(self, now: float) -> None:
         if now - self._last_redraw < 1.0 / REDRAW_HZ:
             return
-        key = self.controller.status.display_key()
+        key = (
+            *self.controller.status.display_key(),
+            self.history.version,
+            self.decoder_on,
+            self.kmg_applied > 0,
+        )
         if key == self._last_key:
             return
         self._last_key = key

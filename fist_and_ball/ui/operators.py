@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import bpy
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from fist_and_ball.live.session_controller import SessionError
 from fist_and_ball.live.timer import (
@@ -138,6 +139,18 @@ def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
     return refs
 
 
+def ensure_game_refs(context: Any) -> Any:
+    """Handles to the game scene: the known ones, found again, or a fresh build."""
+    rt = get_runtime()
+    if rt.refs is None or not rt.refs.alive():
+        from fist_and_ball.scene.build import find_scene_refs
+
+        rt.refs = find_scene_refs(bpy.data.scenes.get(GAME_SCENE_NAME))
+        if rt.refs is None:
+            build_game_scene(context)
+    return rt.refs
+
+
 class FISTBALL_OT_build_scene(bpy.types.Operator):
     """Build the game scene (hand, ball, LEDs) in a scene of its own"""
 
@@ -167,12 +180,7 @@ class FISTBALL_OT_start(bpy.types.Operator):
             self.report({"ERROR"}, "Not connected: press Connect first")
             return {"CANCELLED"}
         safe_tick(rt, time.monotonic())  # take in whatever arrived since the last tick
-        if rt.refs is None or not rt.refs.alive():
-            from fist_and_ball.scene.build import find_scene_refs
-
-            rt.refs = find_scene_refs(bpy.data.scenes.get(GAME_SCENE_NAME))
-            if rt.refs is None:
-                build_game_scene(context)
+        ensure_game_refs(context)
         game_scene = bpy.data.scenes.get(GAME_SCENE_NAME) or context.scene
         opts = scene_settings(context.scene)
         s = settings(context)
@@ -259,6 +267,164 @@ class FISTBALL_OT_open_log_folder(bpy.types.Operator):
         return {"FINISHED"}
 
 
+HAND_ACTIONS = [
+    ("enable", "Enable", "Let the hand follow the decoded grades (needs an authorised link)"),
+    ("disable", "Disable", "Stop following; the hand holds where it is"),
+    ("stop", "STOP", "Emergency stop: the hand stops at once; Enable re-arms it"),
+]
+
+
+class FISTBALL_OT_hand(bpy.types.Operator):
+    """Send a command to the bridge's physical hand (through its safety layer)"""
+
+    bl_idname = "fistball.hand"
+    bl_label = "Hand"
+    bl_options = {"REGISTER"}
+
+    action: EnumProperty(name="Action", items=HAND_ACTIONS, default="stop")  # type: ignore[valid-type]
+
+    @classmethod
+    def description(cls, context: Any, properties: Any) -> str:
+        return {a: d for a, _, d in HAND_ACTIONS}.get(properties.action, cls.__doc__ or "")
+
+    def execute(self, context: Any) -> Result:
+        rt = get_runtime()
+        if not rt.send({"type": "hand", "action": self.action}):
+            self.report({"ERROR"}, "Not connected to the bridge: the hand command was not sent")
+            return {"CANCELLED"}
+        rt.controller.note_hand_sent(self.action)
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_decoder_view(bpy.types.Operator):
+    """Developer view: every sensor's |B| as a bar beside the decoded gesture and grade
+    (subscribes to the bridge's raw magnitudes while on)"""
+
+    bl_idname = "fistball.decoder_view"
+    bl_label = "Decoder View"
+    bl_options = {"REGISTER"}
+
+    enable: BoolProperty(name="On", default=True)  # type: ignore[valid-type]
+
+    def execute(self, context: Any) -> Result:
+        rt = get_runtime()
+        rt.set_decoder_view(self.enable)
+        if self.enable:
+            refs = ensure_game_refs(context)  # the view lives in the game scene
+            n = rt.controller.hello.get("n_sensors")
+            if refs is not None and isinstance(n, int) and 0 < n <= 32:
+                rt.ensure_decoder_view(refs, n)  # now, so it can be framed at once
+        if rt.client is None:
+            if self.enable:
+                self.report({"WARNING"}, "Decoder view on: connect to see the magnitudes")
+        else:
+            ensure_timer()
+        safe_tick(rt, time.monotonic())  # show or hide it now
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_frame_decoder(bpy.types.Operator):
+    """Look through the decoder view's camera in the 3D views (or back to the game's)"""
+
+    bl_idname = "fistball.frame_decoder"
+    bl_label = "Look at Decoder View"
+    bl_options = {"REGISTER"}
+
+    target: EnumProperty(  # type: ignore[valid-type]
+        name="Camera",
+        items=[
+            ("DECODER", "Decoder", "The decoder view's own camera"),
+            ("GAME", "Game", "The game camera"),
+        ],
+        default="DECODER",
+    )
+
+    def execute(self, context: Any) -> Result:
+        rt = get_runtime()
+        refs = rt.scene_refs(time.monotonic())
+        dec = refs.decoder if refs is not None else None
+        if self.target == "DECODER" and dec is None:
+            self.report(
+                {"ERROR"}, "No decoder view yet: turn it on and wait for the first magnitudes"
+            )
+            return {"CANCELLED"}
+        window = getattr(context, "window", None)
+        views = 0
+        if window is not None:
+            if refs is not None and window.scene != refs.scene:
+                window.scene = refs.scene
+            for area in window.screen.areas:
+                if area.type != "VIEW_3D":
+                    continue
+                space = area.spaces.active
+                local = self.target == "DECODER"
+                space.use_local_camera = local  # the scene's camera stays the game's
+                if local:
+                    space.camera = dec.camera
+                space.region_3d.view_perspective = "CAMERA"
+                region = next((r for r in area.regions if r.type == "WINDOW"), None)
+                if region is not None:
+                    try:
+                        with context.temp_override(window=window, area=area, region=region):
+                            bpy.ops.view3d.view_center_camera()
+                        _shrink_camera_view(space.region_3d, SIDEBAR_ROOM)
+                    except (RuntimeError, AttributeError, TypeError):
+                        pass  # cosmetic only
+                area.tag_redraw()
+                views += 1
+        if not views:
+            self.report({"INFO"}, "No 3D view to switch (background mode)")
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_refresh_history(bpy.types.Operator):
+    """Read the recent sessions from the score log folder again"""
+
+    bl_idname = "fistball.refresh_history"
+    bl_label = "Refresh"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: Any) -> Result:
+        rt = get_runtime()
+        try:
+            folder = log_folder(settings(context))
+        except OSError as exc:
+            self.report({"ERROR"}, f"No log folder: {exc}")
+            return {"CANCELLED"}
+        rt.history.refresh(folder)
+        if rt.history.error:
+            self.report({"WARNING"}, rt.history.error)
+        return {"FINISHED"}
+
+
+class FISTBALL_OT_open_report(bpy.types.Operator):
+    """Write the therapist's HTML progress report of the log folder and open it"""
+
+    bl_idname = "fistball.open_report"
+    bl_label = "Open Report"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: Any) -> Result:
+        from fist_and_ball.report import ReportError, build_report
+
+        try:
+            folder = log_folder(settings(context))
+            out = build_report(folder, Path(folder) / "report.html")
+        except (ReportError, OSError) as exc:
+            self.report({"ERROR"}, f"No report: {exc}")
+            return {"CANCELLED"}
+        rt = get_runtime()
+        rt.last_report = str(out)
+        rt.history.refresh(folder)
+        try:
+            bpy.ops.wm.url_open(url=out.resolve().as_uri())
+        except RuntimeError as exc:  # no browser: the file is still there
+            self.report({"WARNING"}, f"Report written to {out}, but not opened: {exc}")
+            return {"FINISHED"}
+        self.report({"INFO"}, f"Report: {out}")
+        return {"FINISHED"}
+
+
 CLASSES: tuple[type, ...] = (
     FISTBALL_OT_connect,
     FISTBALL_OT_disconnect,
@@ -268,4 +434,9 @@ CLASSES: tuple[type, ...] = (
     FISTBALL_OT_pause,
     FISTBALL_OT_stop,
     FISTBALL_OT_open_log_folder,
+    FISTBALL_OT_hand,
+    FISTBALL_OT_decoder_view,
+    FISTBALL_OT_frame_decoder,
+    FISTBALL_OT_refresh_history,
+    FISTBALL_OT_open_report,
 )
