@@ -1,8 +1,8 @@
 """The add-on's one class list and its register/unregister (bpy).
 
-unregister leaves nothing behind: the tick timer is unregistered, the file-load
-handlers removed, a running session ends (its log closed as not completed) and the
-network thread is stopped.
+unregister leaves nothing behind: the tick timer (and the history panel's one-shot
+loader) is unregistered, the file-load handlers removed, a running session ends (its
+log closed as not completed) and the network thread is stopped.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def unregister() -> None:
         timer.shutdown("add-on disabled")
     except Exception as exc:  # never block unregistering
         log.error("Fist & Ball: stopping the live session failed: %s", exc)
+    if bpy.app.timers.is_registered(panel.load_history_once):
+        bpy.app.timers.unregister(panel.load_history_once)
     for handlers, fn in HANDLERS:
         while fn in handlers:
             handlers.remove(fn)
@@ -90,6 +92,8 @@ def leftovers() -> list[str]:
     left = []
     if bpy.app.timers.is_registered(timer.tick):
         left.append("timer")
+    if bpy.app.timers.is_registered(panel.load_history_once):
+        left.append("history timer")
     for handlers, fn in HANDLERS:
         if fn in handlers:
             left.append(f"handler {fn.__name__}")

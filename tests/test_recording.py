@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -415,3 +416,18 @@ def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> N
     again.on_sample(samples[1], None)  # ignored, no exception
     again.close()
     assert len(read_recording(path)) == 1
+
+
+def test_record_gives_up_on_a_source_that_never_delivers(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "none.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge.cli.main", "record", "--source",
+         f"tcp://127.0.0.1:{port}", "--out", str(out), "--duration", "0.5"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no data from the source" in done.stderr
+    assert "connection refused" in done.stderr

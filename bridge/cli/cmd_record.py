@@ -16,6 +16,7 @@ from bridge.sample import Sample
 from bridge.sources import Source, open_source
 
 PROGRESS_INTERVAL_S = 0.25
+NO_DATA_GRACE_S = 10.0
 PLAIN_PROGRESS_INTERVAL_S = 5.0
 """Without a terminal (logs, pipes) print a plain line this often instead of \\r updates."""
 
@@ -92,6 +93,19 @@ def _progress(rec: _Recorder, elapsed: float, rate: float) -> str:
     )
 
 
+def _no_data_for_too_long(rec: _Recorder, elapsed: float) -> bool:
+    """With --duration, give up when nothing arrived for the duration plus a grace time.
+
+    --duration counts seconds of signal, so a source that never delivers would
+    otherwise keep the command waiting forever.
+    """
+    if rec.duration is None or rec.rows > 0 or elapsed < rec.duration + NO_DATA_GRACE_S:
+        return False
+    st = rec.source.status
+    rec.error = f"no data from the source in {elapsed:.0f} s ({st.detail or st.state.value})"
+    return True
+
+
 def _watch(rec: _Recorder, err: TextIO) -> bool:
     """Show progress until the worker ends; return True when interrupted by Ctrl-C."""
     tty = err.isatty()
@@ -108,6 +122,10 @@ def _watch(rec: _Recorder, err: TextIO) -> bool:
                 rate = (rec.rows - last_rows) / (now - last_t)
             if now - last_t >= 0.9:
                 last_rows, last_t = rec.rows, now
+            if _no_data_for_too_long(rec, now - start):
+                rec.stop.set()
+                rec.thread.join(5.0)
+                return False
             line = _progress(rec, now - start, rate)
             if tty:
                 width = max(width, len(line))

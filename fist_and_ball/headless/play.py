@@ -203,15 +203,7 @@ def _play_virtual_patient(
             log.close(game.summary(), completed=False, end_reason="interrupted")
             raise
         summary = log.close(game.summary(), completed=game.completed)
-    return PlayResult(
-        summary=summary,
-        log_json=log.json_path,
-        log_timeline=log.timeline_path,
-        frames_dir=opts.render_dir,
-        frames=scene.frames if scene else 0,
-        wall_s=time.perf_counter() - t_wall,
-        samples=samples,
-    )
+    return _result(opts, scene, log, summary, time.perf_counter() - t_wall, samples)
 
 
 def _play_from_bridge(
@@ -259,13 +251,24 @@ def _play_from_bridge(
         if intent is not None:
             intent.close()
     summary = log.close(game.summary(), completed=game.completed)
+    return _result(opts, scene, log, summary, time.perf_counter() - t_wall, samples)
+
+
+def _result(
+    opts: PlayOptions,
+    scene: SceneDriver | None,
+    log: ScoreLog,
+    summary: dict[str, Any],
+    wall_s: float,
+    samples: int,
+) -> PlayResult:
     return PlayResult(
         summary=summary,
         log_json=log.json_path,
         log_timeline=log.timeline_path,
         frames_dir=opts.render_dir,
         frames=scene.frames if scene else 0,
-        wall_s=time.perf_counter() - t_wall,
+        wall_s=wall_s,
         samples=samples,
     )
 

@@ -29,6 +29,16 @@ class HistoryRow:
     session_id: str
 
     @property
+    def short_date(self) -> str:
+        """`05-04 10:31`: the year is dropped to fit the sidebar."""
+        return self.date[5:] if len(self.date) >= 16 and self.date[4] == "-" else self.date
+
+    @property
+    def level_text(self) -> str:
+        """`easy 2m`."""
+        return f"{self.level} {self.minutes}m" if self.minutes else self.level
+
+    @property
     def text(self) -> str:
         """`2026-05-04 10:31  easy 2 min  score 143` (the completed mark is an icon)."""
         mins = f" {self.minutes} min" if self.minutes else ""

@@ -2,9 +2,14 @@
 # (fake-bpy-module types Panel.layout as Optional)
 """The "Fist & Ball" tab in the 3D Viewport's sidebar (bpy).
 
-draw() only reads values the timer already computed (`LiveStatus`) and properties: no
-network, no file access, no scene search. The timer tags it for redraw when a shown
-value changes, at most 10 times a second.
+The main panel has the bridge, the decoded signal, the physical hand (when the bridge
+drives one) and the game; two closed-by-default sub-panels hold the session History
+and the developer Decoder View.
+
+draw() only reads values the timer already computed (`LiveStatus`, the history cache)
+and properties: no network, no file access, no scene search. The timer tags it for
+redraw when a shown value changes, at most 10 times a second. The history is read the
+first time its sub-panel opens, by a one-shot timer, never by draw() itself.
 """
 
 from __future__ import annotations
@@ -15,11 +20,29 @@ import bpy
 
 from fist_and_ball.core.view import N_LEDS
 from fist_and_ball.live.session_controller import LiveStatus
-from fist_and_ball.live.timer import peek_runtime
-from fist_and_ball.ui.preferences import addon_id
+from fist_and_ball.live.timer import get_runtime, peek_runtime, tag_sidebar_redraw
+from fist_and_ball.ui.preferences import addon_id, log_folder, settings
 from fist_and_ball.ui.properties import scene_settings
 
 GESTURE_LABELS = {"fingers": "Fingers", "wrist": "Wrist", "thumb": "Thumb", "rest": "Rest"}
+
+
+HAND_LABELS = {
+    "disabled": "Disabled",
+    "blocked": "Blocked (decoder not ready)",
+    "active": "Active (following)",
+    "holding": "Holding",
+    "opening": "Opening slowly",
+    "estop": "EMERGENCY STOP",
+}
+HAND_ICONS = {
+    "disabled": "RADIOBUT_OFF",
+    "blocked": "LOCKED",
+    "active": "CHECKMARK",
+    "holding": "PAUSE",
+    "opening": "LOOP_BACK",
+    "estop": "ERROR",
+}
 
 
 def _clock(seconds: float) -> str:
@@ -44,7 +67,8 @@ class FISTBALL_PT_game(bpy.types.Panel):
         st = rt.controller.status if rt is not None else LiveStatus()
         connected_client = rt is not None and rt.client is not None
         self._draw_bridge(context, layout, st, connected_client)
-        self._draw_hand(layout, st)
+        self._draw_signal(layout, st)
+        self._draw_prosthesis(layout, st)
         self._draw_game(context, layout, st, rt)
         if rt is not None and rt.errors:
             layout.label(text=f"Tick errors: {rt.errors} ({rt.last_error[:60]})", icon="ERROR")
@@ -79,7 +103,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 col.label(text=st.detail[:80])
 
     @staticmethod
-    def _draw_hand(layout: Any, st: LiveStatus) -> None:
+    def _draw_signal(layout: Any, st: LiveStatus) -> None:
         box = layout.box()
         row = box.row(align=True)
         row.label(text=f"Gesture: {GESTURE_LABELS.get(st.gesture, st.gesture or '-')}")
@@ -106,6 +130,52 @@ class FISTBALL_PT_game(bpy.types.Panel):
             err = box.column()
             err.alert = True
             err.label(text=st.last_error[:80], icon="ERROR")
+
+    @staticmethod
+    def _draw_prosthesis(layout: Any, st: LiveStatus) -> None:
+        """The physical hand: state, link, STOP / Enable / Disable (bridge with --hand)."""
+        if st.hand_present is None:
+            return  # no status from a bridge yet
+        box = layout.box()
+        if not st.hand_present:
+            box.label(text="Hand: none (bridge without --hand)", icon="HAND")
+            return
+        state = st.hand_state
+        head = box.row()
+        head.alert = state == "estop"
+        head.label(
+            text=f"Hand: {HAND_LABELS.get(state, state)}", icon=HAND_ICONS.get(state, "HAND")
+        )
+        link = box.row()
+        link.alert = st.hand_link != "connected"
+        link.label(text=f"{st.hand_driver or 'hand'} driver · link {st.hand_link or '?'}")
+        if st.hand_reason:
+            box.label(text=st.hand_reason[:60])
+        if not st.connected:
+            box.label(text="Last known state: the bridge is not connected", icon="UNLINKED")
+        stop = box.row()
+        stop.scale_y = 1.6
+        stop.alert = True
+        stop.enabled = st.connected
+        stop.operator("fistball.hand", text="STOP", icon="CANCEL").action = "stop"
+        row = box.row(align=True)
+        row.enabled = st.connected
+        enable = row.row(align=True)
+        enable.enabled = state in ("disabled", "estop") and st.hand_authorized is not False
+        enable.operator(
+            "fistball.hand", text="Re-arm" if state == "estop" else "Enable", icon="PLAY"
+        ).action = "enable"
+        disable = row.row(align=True)
+        disable.enabled = state != "disabled"
+        disable.operator("fistball.hand", text="Disable", icon="PAUSE").action = "disable"
+        if st.hand_authorized is False:
+            box.label(text="Enable needs the bridge's token (preferences)", icon="INFO")
+        if st.hand_error:
+            err = box.row()
+            err.alert = True
+            err.label(text=st.hand_error[:80], icon="ERROR")
+        elif st.hand_reply:
+            box.label(text=st.hand_reply[:80], icon="INFO")
 
     @staticmethod
     def _draw_game(context: Any, layout: Any, st: LiveStatus, rt: Any) -> None:
@@ -144,7 +214,105 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 info.label(text=f"Session {done}", icon="CHECKMARK")
         if st.session_id:
             box.label(text=f"Log: {st.session_id}", icon="FILE_FOLDER")
-        box.operator("fistball.open_log_folder", icon="FILE_FOLDER")
 
 
-CLASSES: tuple[type, ...] = (FISTBALL_PT_game,)
+def load_history_once() -> None:
+    """One-shot timer: read the history the first time its sub-panel is drawn."""
+    rt = get_runtime()
+    if not rt.history.loaded:
+        try:
+            rt.history.refresh(log_folder(settings()))
+        except OSError as exc:  # the default folder could not be created
+            rt.history.error = f"no log folder: {exc}"
+            rt.history.loaded = True
+            rt.history.version += 1
+    tag_sidebar_redraw()
+
+
+def _history_row(col: Any, date: str, level: str, score: str, icon: str) -> None:
+    split = col.row(align=True).split(factor=0.42, align=True)
+    split.label(text=date)
+    split = split.split(factor=0.5, align=True)
+    split.label(text=level)
+    split.label(text=score, icon=icon)
+
+
+class FISTBALL_PT_history(bpy.types.Panel):
+    """Recent sessions of the score log folder; the therapist report"""
+
+    bl_idname = "FISTBALL_PT_history"
+    bl_label = "History"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Fist & Ball"
+    bl_parent_id = "FISTBALL_PT_game"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        rt = peek_runtime()
+        hist = rt.history if rt is not None else None
+        if hist is None or not hist.loaded:
+            if not bpy.app.timers.is_registered(load_history_once):
+                bpy.app.timers.register(load_history_once, first_interval=0.0)
+            layout.label(text="Reading the log folder...", icon="TIME")
+        else:
+            if hist.error:
+                err = layout.row()
+                err.alert = True
+                err.label(text=hist.error[:80], icon="ERROR")
+            if not hist.rows:
+                layout.label(text="No sessions yet")
+            else:
+                col = layout.column(align=True)
+                _history_row(col, "Date", "Level", "Score", "BLANK1")
+                for r in hist.rows:
+                    icon = "CHECKMARK" if r.completed else "X"
+                    _history_row(col, r.short_date, r.level_text, f"{round(r.score)}", icon)
+                layout.label(text="Tick: completed, X: stopped early")
+        row = layout.row(align=True)
+        row.operator("fistball.refresh_history", icon="FILE_REFRESH")
+        row.operator("fistball.open_report", icon="URL")
+        layout.operator("fistball.open_log_folder", icon="FILE_FOLDER")
+
+
+class FISTBALL_PT_decoder(bpy.types.Panel):
+    """Developer view: raw |B| per sensor beside the decoded gesture and grade"""
+
+    bl_idname = "FISTBALL_PT_decoder"
+    bl_label = "Decoder View (developer)"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Fist & Ball"
+    bl_parent_id = "FISTBALL_PT_game"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        rt = peek_runtime()
+        on = rt is not None and rt.decoder_on
+        row = layout.row()
+        op = row.operator(
+            "fistball.decoder_view",
+            text="Decoder View: On" if on else "Decoder View: Off",
+            icon="HIDE_OFF" if on else "HIDE_ON",
+            depress=on,
+        )
+        op.enable = not on
+        if not on or rt is None:
+            layout.label(text="Bars of |B| per sensor, e.g. for replay:FILE.csv")
+            return
+        if not rt.controller.status.connected:
+            layout.label(text="Connect to see the magnitudes", icon="UNLINKED")
+        elif rt.kmg_applied == 0:
+            layout.label(text="Waiting for magnitudes...", icon="TIME")
+        else:
+            layout.label(text=f"{len(rt.decoder_bars)} sensors live", icon="CHECKMARK")
+        row = layout.row(align=True)
+        row.operator(
+            "fistball.frame_decoder", text="Decoder Cam", icon="VIEW_CAMERA"
+        ).target = "DECODER"
+        row.operator("fistball.frame_decoder", text="Game Cam", icon="SCENE").target = "GAME"
+
+
+CLASSES: tuple[type, ...] = (FISTBALL_PT_game, FISTBALL_PT_history, FISTBALL_PT_decoder)
