@@ -100,6 +100,7 @@ class Pipeline:
         self._closed = False
         self.samples = 0
         self.decode_errors = 0
+        self.last_decode_error: str | None = None
         self.output_errors: dict[str, int] = {}
         self.source_error: str | None = None
         self._n_sensors: int | None = None
@@ -179,6 +180,7 @@ class Pipeline:
                             decoded = decoder.decode(sample)
                     except Exception as exc:
                         self.decode_errors += 1
+                        self.last_decode_error = str(exc) or type(exc).__name__
                         if _log_sparsely(self.decode_errors):
                             log.error(
                                 "decoder %s failed on sample seq %d (%d errors so far): %r",
@@ -268,6 +270,7 @@ class Pipeline:
             "decoder": decoder.name if decoder is not None else None,
             "decoder_ready": bool(decoder is not None and decoder.ready),
             "decode_errors": self.decode_errors,
+            "last_decode_error": self.last_decode_error,
             "output_errors": dict(self.output_errors),
             "hand": self.hand_state(),
         }

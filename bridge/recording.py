@@ -57,6 +57,33 @@ def sidecar_path(csv_path: str | os.PathLike[str]) -> Path:
     return Path(csv_path).with_suffix(".json")
 
 
+def check_new_recording(
+    path: str | os.PathLike[str],
+    option: str = "--out",
+    *,
+    overwrite: bool = False,
+    exists_hint: str = "use --force to overwrite it",
+) -> Path:
+    """Check where a new recording will go, before any device is opened.
+
+    `path` must name a `.csv` file in an existing folder and, unless `overwrite`,
+    neither it nor its sidecar may exist. Raises ValueError (name, folder) or
+    FileExistsError with a one-line message naming `option`; returns the path.
+    """
+    out = Path(path)
+    if out.suffix.lower() != ".csv":
+        raise ValueError(
+            f"{option} must name a .csv file (the sidecar goes beside it), got '{out}'"
+        )
+    if not out.parent.is_dir():
+        raise ValueError(f"{option}: folder {out.parent} does not exist")
+    if not overwrite:
+        for p in (out, sidecar_path(out)):
+            if p.exists():
+                raise FileExistsError(f"{p} exists; {exists_hint}")
+    return out
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

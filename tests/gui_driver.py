@@ -1,13 +1,15 @@
 # mypy: disable-error-code="attr-defined,union-attr,func-returns-value"
 # (bpy.ops.fistball exists only at run time; fake-bpy-module stubs are Optional-heavy)
 """Runs inside a real Blender window (Debian's 3.4 under Xvfb): enable the legacy add-on,
-open the sidebar tab, connect to a real bridge, play a few seconds, take a screenshot,
-write what it saw as JSON, quit. Started by tests/test_gui_smoke.py:
+open the sidebar tab, connect to a real bridge (with a simulated hand), enable the hand,
+play a few seconds, take a screenshot, turn on the decoder view and look through its
+camera, take a second screenshot, write what it saw as JSON, quit. Started by
+tests/test_gui_smoke.py:
 
     blender --factory-startup --enable-event-simulate --python tests/gui_driver.py
 
 Parameters come in environment variables: FISTBALL_GUI_URL, FISTBALL_GUI_OUT (JSON),
-FISTBALL_GUI_SHOT (PNG), FISTBALL_GUI_PLAY_S.
+FISTBALL_GUI_SHOT (PNG), FISTBALL_GUI_SHOT_DECODER (PNG), FISTBALL_GUI_PLAY_S.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import bpy
 URL = os.environ["FISTBALL_GUI_URL"]
 OUT = os.environ["FISTBALL_GUI_OUT"]
 SHOT = os.environ["FISTBALL_GUI_SHOT"]
+SHOT_DECODER = os.environ.get("FISTBALL_GUI_SHOT_DECODER", "")
 PLAY_S = float(os.environ.get("FISTBALL_GUI_PLAY_S", "4"))
 TAB = "Fist & Ball"
 
@@ -102,6 +105,10 @@ def status() -> dict[str, Any]:
         "tick_errors": rt.errors,
         "last_tick_error": rt.last_error,
         "panel_draws": rt.panel_draws,
+        "hand_state": st.hand_state,
+        "hand_reply": st.hand_reply,
+        "decoder_on": rt.decoder_on,
+        "kmg_applied": rt.kmg_applied,
     }
 
 
@@ -173,6 +180,7 @@ def _drive() -> float | None:
         if rt.panel_draws > 0:
             note(f"panel visible after {state['tab_tries']} tab switches")
             op("start")
+            op("hand", action="enable")
             state["t_play"] = now
             state["phase"] = "play"
             return 0.2
@@ -182,7 +190,8 @@ def _drive() -> float | None:
         state["tab_tries"] += 1
         return 1.0
     if phase == "play":
-        if now - state["t_play"] >= PLAY_S:
+        hand_on = runtime().controller.status.hand_state == "active"
+        if now - state["t_play"] >= PLAY_S and (hand_on or now - state["t_play"] > 30):
             state["played"] = status()
             state["phase"] = "shot"
         return 0.2
@@ -191,6 +200,30 @@ def _drive() -> float | None:
         with bpy.context.temp_override(window=win, area=area, region=region):
             bpy.ops.screen.screenshot(filepath=SHOT)
         note("screenshot taken")
+        op("decoder_view", enable=True)
+        state["t_decoder"] = now
+        state["phase"] = "decoder"
+        return 0.5
+    if phase == "decoder":
+        if runtime().kmg_applied < 20 and now - state["t_decoder"] < 30:
+            return 0.2
+        op("frame_decoder", target="DECODER")
+        _, area, _ = view3d()
+        space = area.spaces.active
+        state["decoder_camera"] = space.camera.name if space.use_local_camera else None
+        state["decoder"] = status()
+        state["phase"] = "decoder_shot"
+        return 1.5  # let the bars move and the window redraw
+    if phase == "decoder_shot":
+        if SHOT_DECODER:
+            win, area, region = view3d()
+            with bpy.context.temp_override(window=win, area=area, region=region):
+                bpy.ops.screen.screenshot(filepath=SHOT_DECODER)
+            note("decoder screenshot taken")
+        op("frame_decoder", target="GAME")
+        _, area, _ = view3d()
+        state["back_to_game_camera"] = not area.spaces.active.use_local_camera
+        op("decoder_view", enable=False)
         state["phase"] = "done"
         return 0.5
     if phase == "done":

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +26,20 @@ def port_open(port: int) -> bool:
 
 
 class BridgeProcess:
-    """`python -m bridge.cli.main bridge --source sim:myo3 --port P --quiet` as a child."""
+    """`python -m bridge.cli.main bridge --source sim:myo3 --port P --quiet [EXTRA...]`
+    as a child (`extra`, e.g. ["--hand", "sim"])."""
 
-    def __init__(self, port: int, source: str = "sim:myo3", python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        port: int,
+        source: str = "sim:myo3",
+        python: str = sys.executable,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.port = port
         self.source = source
         self.python = python
+        self.extra = list(extra)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,7 +49,7 @@ class BridgeProcess:
     def command(self) -> list[str]:
         return [
             self.python, "-m", "bridge.cli.main", "bridge",
-            "--source", self.source, "--port", str(self.port), "--quiet",
+            "--source", self.source, "--port", str(self.port), "--quiet", *self.extra,
         ]  # fmt: skip
 
     def start(self, ready_timeout_s: float = 90.0) -> BridgeProcess:

@@ -47,6 +47,35 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -
             ["bridge", "--source", "serial:/dev/null", "--decoder", "qg:/nonexistent.json"],
             "nonexistent",
         ),
+        # an unusable --record path is refused at start-up, not after the session began
+        (
+            [
+                "bridge",
+                "--source",
+                "serial:/dev/null",
+                "--decoder",
+                "none",
+                "--duration",
+                "1",
+                "--record",
+                "/nonexistent-dir/s.csv",
+            ],
+            "folder /nonexistent-dir does not exist",
+        ),
+        (
+            [
+                "bridge",
+                "--source",
+                "serial:/dev/null",
+                "--decoder",
+                "none",
+                "--duration",
+                "1",
+                "--record",
+                "s.json",
+            ],
+            "--record must name a .csv file",
+        ),
     ):
         code, err = _run_cli(argv, capsys)
         assert code == 2, argv

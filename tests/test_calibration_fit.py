@@ -292,3 +292,18 @@ def test_refuses_a_rest_far_outside_the_range() -> None:
             r.field_ut[:, 1, :] *= 1.5
     with pytest.raises(CalibrationRefused, match="cues were probably not followed"):
         fit_calibration(recs, INFO)
+
+
+def test_bank_refuses_frames_with_another_sensor_count() -> None:
+    """A device source learns its sensor count only from the first frame, after the
+    calibration was checked at open: a 3-sensor calibration must not decode 16-sensor
+    frames (it would read sensor 1 of the wrong device and drive the hand)."""
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False)))
+    wrong = Sample.from_field(1, 0.0, 0.0, np.full((16, 3), 100.0))
+    with pytest.raises(ValueError, match="calibration is for 3 sensors.*sends 16"):
+        bank.decode(wrong)
+    assert not bank.ready  # the hand safety layer holds while the decoder is not ready
+    right = Sample.from_field(2, 0.0, 0.0, np.array([[200.0, 0, 0], [340.0, 0, 0], [150.0, 0, 0]]))
+    assert bank.decode(right).grade == 8
+    assert bank.ready

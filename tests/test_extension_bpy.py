@@ -86,6 +86,8 @@ def test_build_makes_a_validated_zip_with_the_pure_wheel(built_zip: Path) -> Non
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
     assert {"__init__.py", "registration.py", "live/timer.py", "ui/panel.py"} <= names
     assert "core/game.py" in names and "scene/build.py" in names
+    assert "report/__init__.py" in names and "live/kmg_bars.py" in names  # History, decoder
+    assert not [n for n in names if n.startswith("headless/")]  # needs the bridge package
     (wheel,) = [n for n in names if n.startswith("wheels/")]
     assert wheel.endswith("-py3-none-any.whl") and wheel.startswith("wheels/websockets-")
     assert manifest["wheels"] == [f"./{wheel}"]

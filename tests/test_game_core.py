@@ -406,3 +406,17 @@ def test_core_imports_no_bpy():
         + "assert 'bpy' not in sys.modules, 'bpy was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pause_after_the_planned_end_finishes_and_does_not_pause():
+    """A pause requested after the last second ends the session; it must not leave a
+    finished game paused nor log a pause that never happened."""
+    g = Game(PLAIN, 2)
+    g.start(0.0)
+    run(g, 0.0, 119.0, tracker)
+    v = g.pause(125.0, "user")
+    assert g.finished and g.completed
+    assert not g.paused and not v.paused
+    s = g.summary()
+    assert s["pauses"] == 0 and s["pause_reasons"] == [] and s["paused_s"] == 0.0
+    assert s["duration_s"] == pytest.approx(120.0)

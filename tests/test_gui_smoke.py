@@ -1,7 +1,9 @@
 """GUI smoke test: Debian's Blender 3.4 in a real window under Xvfb, the add-on installed
 the legacy way (folder + bundled websockets wheel) into a temporary user scripts folder,
-the sidebar tab opened, connected to a real bridge, a session played for a few seconds,
-a screenshot taken (test-artifacts/gui_panel.png).
+the sidebar tab opened, connected to a real bridge with a simulated hand, the hand
+enabled, a session played for a few seconds, a screenshot taken
+(test-artifacts/gui_panel.png), then the decoder view turned on and looked at through
+its camera (test-artifacts/gui_decoder.png).
 
 Software OpenGL is slow (a redraw can take half a second on a busy machine), so the
 timeouts are generous while the played time stays short.
@@ -43,8 +45,10 @@ def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "gui_panel.png"
     shot.unlink(missing_ok=True)
+    shot_decoder = ARTIFACTS / "gui_decoder.png"
+    shot_decoder.unlink(missing_ok=True)
     out = tmp / "state.json"
-    with BridgeProcess(free_port()) as bridge:
+    with BridgeProcess(free_port(), extra=["--hand", "sim"]) as bridge:
         bridge.start()
         env = dict(
             os.environ,
@@ -54,11 +58,12 @@ def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             FISTBALL_GUI_URL=bridge.url,
             FISTBALL_GUI_OUT=str(out),
             FISTBALL_GUI_SHOT=str(shot),
+            FISTBALL_GUI_SHOT_DECODER=str(shot_decoder),
             FISTBALL_GUI_PLAY_S="4",
         )
         env.pop("PYTHONPATH", None)  # Blender must use the installed add-on only
         cmd = [
-            "xvfb-run", "-a", "-s", "-screen 0 1280x800x24",
+            "xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
             BLENDER, "--factory-startup", "--enable-event-simulate",
             "--python", str(ROOT / "tests" / "gui_driver.py"),
         ]  # fmt: skip
@@ -92,6 +97,16 @@ def test_panel_connects_and_the_game_runs(gui_run: dict[str, Any]) -> None:
     assert gui_run["timer_registered_before_disable"] is True
     assert gui_run["summary"]["source"] == "sim:myo3"
     assert "Traceback" not in gui_run["_stderr"] + gui_run["_stdout"]
+
+
+def test_hand_box_and_decoder_view_work_in_the_window(gui_run: dict[str, Any]) -> None:
+    p = gui_run["played"]
+    assert p["hand_state"] == "active", p["hand_reply"]  # Enable went through the bridge
+    d = gui_run["decoder"]
+    assert d["decoder_on"] and d["kmg_applied"] >= 20
+    assert gui_run["decoder_camera"] == "FB_DecoderCamera"  # the 3D view looks through it
+    assert gui_run["back_to_game_camera"] is True
+    assert (ARTIFACTS / "gui_decoder.png").stat().st_size > 20_000
 
 
 def test_disable_in_the_window_leaves_nothing(gui_run: dict[str, Any]) -> None:

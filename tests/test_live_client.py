@@ -18,7 +18,8 @@ from fist_and_ball.live.mailbox import Drained, Mailbox
 
 
 class FakeBridge:
-    """A small protocol-v1 server on its own thread: hello, grades at 50 Hz, pong."""
+    """A small protocol-v1 server on its own thread: hello, grades at 50 Hz, pong,
+    `kmg` at 50 Hz while subscribed, and a `hand` answer to each hand command."""
 
     def __init__(self, port: int, *, garbage_first: bool = False) -> None:
         self.port = port
@@ -43,6 +44,8 @@ class FakeBridge:
             await ws.send(json.dumps([1, 2, 3]))
             await ws.send(json.dumps({"type": "mystery"}))
 
+        kmg = {"on": False}
+
         async def feed() -> None:
             seq = 0
             while True:
@@ -53,6 +56,9 @@ class FakeBridge:
                     "grade": g, "level": g / 8, "confidence": 1.0,
                 }  # fmt: skip
                 await ws.send(json.dumps(msg))
+                if kmg["on"]:
+                    mags = [500.0 + seq, None, 100.0]
+                    await ws.send(json.dumps({"type": "kmg", "seq": seq, "magnitudes": mags}))
                 await asyncio.sleep(0.02)
 
         task = asyncio.ensure_future(feed())
@@ -62,6 +68,13 @@ class FakeBridge:
                 self.received.append(msg)
                 if msg.get("type") == "ping":
                     await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
+                elif msg.get("type") == "subscribe":
+                    kmg["on"] = bool(msg.get("kmg"))
+                elif msg.get("type") == "hand":
+                    state = {"state": "estop" if msg["action"] == "stop" else "holding"}
+                    reply = {"type": "hand", "action": msg["action"], "ok": True,
+                             "detail": "done", "state": state}  # fmt: skip
+                    await ws.send(json.dumps(reply))
         except Exception:
             pass
         finally:
@@ -133,6 +146,8 @@ def drain_until(mb: Mailbox, pred: Callable[[Drained], bool], timeout: float = 1
         seen.errors += d.errors
         seen.connected, seen.connection_detail = d.connected, d.connection_detail
         seen.latest_grade = d.latest_grade
+        seen.kmg = d.kmg or seen.kmg
+        seen.hand_replies += d.hand_replies
         if pred(seen):
             return seen
         time.sleep(0.02)
@@ -239,3 +254,44 @@ def test_remote_refused_without_online_access_starts_no_thread() -> None:
     d = mb.drain()
     assert not d.connected and "online access" in d.connection_detail
     assert not is_loopback_url("ws://example.org:1") and is_loopback_url("ws://127.0.0.2:1")
+
+
+def test_kmg_subscription_is_a_latest_value_and_survives_reconnect(
+    port: int, server: FakeBridge, client: BridgeClient
+) -> None:
+    client.set_kmg(True)  # before the connection: sent once it is up
+    client.start()
+    got = drain_until(client.mailbox, lambda d: d.kmg is not None)
+    assert got.kmg is not None and got.kmg["magnitudes"][1] is None and "_rx" in got.kmg
+    assert {"type": "subscribe", "kmg": True} in server.received
+    time.sleep(0.3)  # ~15 kmg messages arrive; the mailbox keeps only the newest
+    d = client.mailbox.drain()
+    assert d.kmg is not None and len(d.grades) >= 5  # grades buffered, kmg: one slot
+    assert d.kmg["seq"] >= max(g["seq"] for g in d.grades) - 1
+    # Unsubscribe: the stream stops (the count no longer grows).
+    assert client.set_kmg(False)
+    assert wait_for(lambda: {"type": "subscribe", "kmg": False} in server.received)
+    time.sleep(0.2)
+    before = client.stats().kmg_received
+    time.sleep(0.3)
+    assert client.stats().kmg_received == before > 10
+    # The wish is kept across a reconnect.
+    client.set_kmg(True)
+    server.stop()
+    restarted = FakeBridge(port).start()
+    try:
+        client.mailbox.drain()
+        got = drain_until(client.mailbox, lambda d: d.connected and d.kmg is not None, 15.0)
+        assert got.kmg is not None
+        assert {"type": "subscribe", "kmg": True} in restarted.received
+    finally:
+        restarted.stop()
+
+
+def test_hand_answers_reach_the_mailbox(server: FakeBridge, client: BridgeClient) -> None:
+    client.start()
+    assert wait_for(lambda: client.stats().connected)
+    assert client.send({"type": "hand", "action": "stop"})
+    got = drain_until(client.mailbox, lambda d: bool(d.hand_replies))
+    (reply,) = got.hand_replies
+    assert reply["action"] == "stop" and reply["state"]["state"] == "estop" and "_rx" in reply

@@ -171,3 +171,56 @@ def test_live_view_draws_grade_bar_on_tty_and_lines_otherwise() -> None:
     log = log_stream.getvalue()
     assert "\x1b[" not in log
     assert "grade 5/8 fingers" in log.splitlines()[-1]
+
+
+def test_status_reports_why_decoding_fails_and_the_log_line_says_it() -> None:
+    """A QG calibrated for 3 sensors behind a source that turns out to send 16."""
+    import io
+
+    import numpy as np
+
+    from bridge.decoders.calibration import Calibration
+    from bridge.decoders.qg import QGParams
+    from bridge.outputs.live_view import LiveView
+
+    params = QGParams.from_anchors("fingers", 1, 300.0, 340.0, 0.3)
+    bank_cal = Calibration(
+        layout="myo3",
+        n_sensors=3,
+        sensor_model="LIS3MDL",
+        full_scale_gauss=16.0,
+        gestures={"fingers": params},
+    )
+    from bridge.decoders.qg_bank import QGBank
+
+    src = PushSource(n_sensors=16)
+    out, log_stream = CollectOutput(), io.StringIO()
+    pipeline = Pipeline(
+        src, QGBank(bank_cal), [out, LiveView(log_stream, tty=False)], status_interval_s=0.1
+    )
+    pipeline.start()
+    src.push(list(np.full(16, 320.0)))
+    _wait(lambda: any(st["decode_errors"] for st in out.statuses))
+    pipeline.close()
+    st = next(st for st in out.statuses if st["decode_errors"])
+    assert st["decoder_ready"] is False
+    assert "3 sensors" in st["last_decode_error"] and "16" in st["last_decode_error"]
+    assert all(d is None for _, d in out.samples)  # no grade reaches the outputs
+    assert "NOT READY" in log_stream.getvalue() and "sends 16" in log_stream.getvalue()
+
+
+def test_plain_live_view_line_says_why_the_source_is_down() -> None:
+    import io
+
+    from bridge.outputs.live_view import LiveView
+
+    view = LiveView(io.StringIO(), tty=False)
+    view.on_status(
+        {
+            "state": "disconnected",
+            "rate_hz": 0.0,
+            "detail": "tcp 127.0.0.1:9: connection refused (errno 111); retrying in 0.4 s",
+        }
+    )
+    line = view.stream.getvalue()  # type: ignore[attr-defined]
+    assert line.startswith("[disconnected] (tcp 127.0.0.1:9: connection refused")

@@ -94,3 +94,84 @@ def test_session_killed_mid_way_leaves_a_readable_incomplete_log(tmp_path: Path)
     t = record.timeline().numeric("t")
     assert len(t) > 40  # at least a second of play survived
     assert float(record.summary["held_s"]) <= t[-1] - t[0] + 1.0
+
+
+def _grade_server(messages: list[dict]) -> tuple[str, object]:
+    """A real websocket server on loopback that says hello, then sends `messages`
+    (cycled, 50 per second) to each client: a stand-in bridge with bad grades."""
+    import threading
+
+    from websockets.sync.server import serve
+
+    hello = {"type": "hello", "protocol": 1, "bridge": "test", "source": "test-source",
+             "n_sensors": 3, "rate_hz": 50.0, "decoder": "qg", "grades": 9,
+             "gestures": ["fingers", "wrist", "thumb"]}  # fmt: skip
+
+    def handler(ws) -> None:  # type: ignore[no-untyped-def]
+        ws.send(json.dumps(hello))
+        seq = 0
+        try:
+            while True:
+                msg = dict(messages[seq % len(messages)], seq=seq, t=seq / 50.0)
+                ws.send(json.dumps(msg))
+                seq += 1
+                time.sleep(0.02)
+        except Exception:
+            return  # the client went away
+
+    server = serve(handler, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"ws://127.0.0.1:{server.socket.getsockname()[1]}", server
+
+
+def test_bridge_feed_survives_malformed_grades_and_closes_the_log_on_interrupt(
+    tmp_path: Path,
+) -> None:
+    """--bridge mode: bad grade messages must not crash a tick (they count as grade 0,
+    as in the add-on), and an interrupt closes the log incomplete and stops the client."""
+    import threading
+
+    url, server = _grade_server(
+        [
+            {"type": "grade", "gesture": "fingers", "grade": 0, "level": 0.0, "confidence": 1},
+            {"type": "grade", "gesture": "fingers", "grade": "x", "level": None},
+            {"type": "grade", "gesture": "fingers"},
+            {"type": "grade", "gesture": "fingers", "grade": 1e400, "level": "nan"},
+        ]
+    )
+    played: list[float] = []
+
+    def stop_after_two_seconds(t: float, view, info) -> None:  # type: ignore[no-untyped-def]
+        played.append(t)
+        if t > 2.0:
+            raise KeyboardInterrupt
+
+    opts = PlayOptions(bridge_url=url, patient=None, log_dir=tmp_path, scene_updates=False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_play(opts, stop_after_two_seconds)
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert not any(t.name == "fistball-ws" and t.is_alive() for t in threading.enumerate())
+    (log,) = tmp_path.glob("*[0-9a-z].json")
+    record = read_session(log)
+    assert record.status == "incomplete"
+    assert record.summary["end_reason"] == "interrupted"
+    assert record.summary["state"] == "closed" and record.summary["source"] == "test-source"
+    grades = record.timeline().numeric("grade")
+    assert len(grades) > 50 and set(grades[grades == grades]) == {0.0}
+
+
+def test_simulated_chain_leaves_no_open_file_descriptors() -> None:
+    """Starting and closing the chain (pty pair, bridge child, its log file, websocket)
+    must give back every descriptor: a long-lived caller would run out otherwise."""
+    from bridge.sim.config import SimConfig
+    from fist_and_ball.headless.sim_chain import SimulatedChain
+
+    def open_fds() -> set[str]:
+        return set(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    with SimulatedChain(SimConfig(layout="myo3", seed=0)) as chain:
+        assert chain.exchange("fingers", 0.5).grade >= 0
+    assert open_fds() <= before

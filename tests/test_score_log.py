@@ -349,3 +349,18 @@ def test_list_sessions_orders_and_filters(tmp_path):
 def test_unreadable_summary_is_reported(tmp_path):
     rec = read_session(tmp_path / "missing.json")
     assert rec.status == "invalid" and "unreadable" in rec.reason
+
+
+def test_garbage_line_beyond_the_csv_field_limit_is_left_out_not_fatal(tmp_path):
+    """A long run of garbage (e.g. a corrupted block) used to raise csv.Error out of the
+    reader and crash the report; it is one malformed row like any other."""
+    data = good_summary(tmp_path)
+    timeline = tmp_path / data["timeline"]
+    lines = timeline.read_text().splitlines(keepends=True)
+    timeline.write_text("".join([*lines[:20], "x" * 200_000 + "\n", *lines[20:]]))
+    tl = read_session(tmp_path / "s.json").timeline()
+    assert len(tl) == len(lines) - 1
+    assert any("1 malformed row" in p for p in tl.problems)
+    timeline.write_text("y" * 200_000 + "\n" + "".join(lines[1:]))
+    tl = read_timeline(timeline)
+    assert len(tl) == 0 and any("no 't' column" in p for p in tl.problems)

@@ -143,6 +143,10 @@ def test_bad_messages_get_error_and_connection_stays_open() -> None:
         json.dumps({"type": "ping", "id": {"nested": True}}),
         b"\x00\x01binary",
         "",
+        # Python's json takes these, but they are not JSON and a pong cannot echo them
+        '{"type": "ping", "id": NaN}',
+        '{"type": "ping", "id": -Infinity}',
+        '{"type": "ping", "id": 1e999}',
     ]
     with running_bridge() as (_p, server, src):
 
@@ -172,6 +176,7 @@ def test_bad_messages_get_error_and_connection_stays_open() -> None:
     assert codes[3] == "unknown_type"
     assert codes[4] == "bad_field"
     assert codes[9] == "binary_not_supported"
+    assert codes[11:] == ["bad_json", "bad_json", "bad_field"]
 
 
 def test_gesture_switch_reaches_decoder_and_bad_name_is_error() -> None:

@@ -187,3 +187,58 @@ def test_display_key_changes_only_with_shown_values() -> None:
     feed.grade(0.04, 4)
     tick(c, feed, 0.05)
     assert c.status.display_key() != k1
+
+
+def _hand(state: str, **kw: Any) -> dict[str, Any]:
+    return {"state": state, "enabled": state not in ("disabled", "estop"), "reason": "r",
+            "link": "connected", "driver": {"driver": "sim"}, **kw}  # fmt: skip
+
+
+def test_hand_state_from_status_and_answers_in_arrival_order() -> None:
+    c, feed = SessionController(), Feed()
+    tick(c, feed, 0.0)
+    assert c.status.hand_present is None  # no status yet: the panel shows no hand box
+    feed.mb.put_status({"type": "status", "hand": None, "_rx": 0.1})
+    tick(c, feed, 0.2)
+    assert c.status.hand_present is False
+    feed.mb.put_status({"type": "status", "hand": _hand("disabled"), "_rx": 1.0})
+    tick(c, feed, 1.1)
+    st = c.status
+    assert (st.hand_present, st.hand_state, st.hand_driver, st.hand_link) == (
+        True, "disabled", "sim", "connected",
+    )  # fmt: skip
+    c.note_hand_sent("enable")
+    assert "sent" in st.hand_reply
+    # The answer (t=1.5) and a status the bridge sent before it (t=1.4) in one drain:
+    # the answer wins, whatever order they are drained in.
+    feed.mb.put_hand_reply({"type": "hand", "action": "enable", "detail": "enabled (holding)",
+                            "state": _hand("holding"), "_rx": 1.5})  # fmt: skip
+    feed.mb.put_status({"type": "status", "hand": _hand("disabled"), "_rx": 1.4})
+    tick(c, feed, 1.6)
+    assert st.hand_state == "holding" and st.hand_reply == "enabled (holding)"
+    feed.mb.put_status({"type": "status", "hand": _hand("active"), "_rx": 2.4})
+    tick(c, feed, 2.5)
+    assert st.hand_state == "active" and st.hand_enabled
+    # A refusal goes to the hand box, not to the gesture error line.
+    feed.mb.put_error({"code": "hand_refused", "detail": "not authorised", "ref": "hand"})
+    tick(c, feed, 2.6)
+    assert st.hand_error == "not authorised" and st.last_error == ""
+    k = st.display_key()
+    feed.mb.put_status({"type": "status", "hand": _hand("estop", link="disconnected"), "_rx": 3})
+    tick(c, feed, 3.1)
+    assert st.hand_state == "estop" and st.hand_link == "disconnected"
+    assert st.display_key() != k
+    feed.mb.put_status({"type": "status", "hand": "junk", "_rx": 4.0})
+    tick(c, feed, 4.1)
+    assert st.hand_present is False
+
+
+def test_hello_says_whether_hand_enable_is_allowed_and_sessions_are_counted() -> None:
+    c, feed = SessionController(), Feed()
+    feed.mb.put_hello(dict(HELLO, hand_authorized=False))
+    tick(c, feed, 0.0)
+    assert c.status.hand_authorized is False and c.hello["source"] == "sim:myo3"
+    c.start(0.0, level="easy", minutes=2, require_signal=False)
+    assert c.sessions_finished == 0
+    c.stop(1.0)
+    assert c.sessions_finished == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.cli.errors import CliError
-from bridge.recording import RecordingWriter, sidecar_path
+from bridge.recording import RecordingWriter, check_new_recording, sidecar_path
 from bridge.sample import Sample
 from bridge.sources import Source, open_source
 
@@ -151,17 +151,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() != ".csv":
-        raise CliError(f"--out must name a .csv file (the sidecar goes beside it), got '{out}'")
+    try:
+        out = check_new_recording(args.out, "--out", overwrite=args.force)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
     if args.duration is not None and not args.duration > 0:
         raise CliError(f"--duration must be > 0 seconds, got {args.duration}")
-    if not args.force:
-        for p in (out, sidecar_path(out)):
-            if p.exists():
-                raise CliError(f"{p} exists; use --force to overwrite it")
-    if not out.parent.is_dir():
-        raise CliError(f"folder {out.parent} does not exist")
     try:
         source = open_source(args.source)
     except ValueError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.cli.errors import CliError
-from bridge.recording import RecordingWriter, sidecar_path
+from bridge.recording import RecordingWriter, check_new_recording, sidecar_path
 from bridge.sim.config import PROTOCOLS, SimConfig
 from bridge.sim.emitter import EMIT_FORMS, Emitter, open_emitter
 from bridge.sim.intent_listener import IntentListener
@@ -136,15 +136,10 @@ def _check(args: argparse.Namespace, cfg: SimConfig) -> None:
     if cfg.protocol == "intent" and args.seconds is None and not args.emit:
         raise CliError("intent mode with only --out never ends: add --seconds")
     if args.out:
-        out = Path(args.out)
-        if out.suffix.lower() != ".csv":
-            raise CliError(f"--out must name a .csv file (the sidecar goes beside it), got '{out}'")
-        if not out.parent.is_dir():
-            raise CliError(f"folder {out.parent} does not exist")
-        if not args.force:
-            for p in (out, sidecar_path(out)):
-                if p.exists():
-                    raise CliError(f"{p} exists; use --force to overwrite it")
+        try:
+            check_new_recording(args.out, "--out", overwrite=args.force)
+        except (ValueError, OSError) as exc:
+            raise CliError(str(exc)) from None
 
 
 class _Progress:

@@ -56,6 +56,11 @@ def register(sub: Any) -> None:
     p.add_argument("--hidden", type=int, default=32, help="hidden units of each head (32)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
     p.add_argument("--split", type=float, default=0.8, help="training fraction of each cue (0.8)")
+    p.add_argument(
+        "--cosine",
+        action="store_true",
+        help="anneal the learning rate to 2%% along a cosine (beyond the paper: constant lr)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing bundle in --out")
     p.set_defaults(func=run)
 
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         grade_weight=args.grade_weight,
         seed=args.seed,
         threads=args.threads,
+        cosine=args.cosine,
     )
     mcfg = ModelConfig(channels=args.channels, hidden=args.hidden)
 

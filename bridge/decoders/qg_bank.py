@@ -39,6 +39,11 @@ class QGBank(Decoder):
         self._items = [(g, q, self._sensors[g]) for g, q in self._qgs.items()]
         self._latest: dict[str, tuple[int, tuple[int, float, float]]] = {}
         self._latest_key: tuple[int, float, float] = (0, 0.0, 1.0)
+        # A device source learns its sensor count only from its first frame, after
+        # the calibration was checked at open: each sample is checked here instead.
+        self._n_sensors = calibration.n_sensors if calibration is not None else None
+        self.wrong_device: str | None = None
+        """Why the last sample could not be decoded (sensor count), or None."""
 
     @staticmethod
     def load(path: str, info: Any = None) -> QGBank:
@@ -47,7 +52,7 @@ class QGBank(Decoder):
 
     @property
     def ready(self) -> bool:
-        return bool(self._qgs)
+        return bool(self._qgs) and self.wrong_device is None
 
     @property
     def active_gesture(self) -> str:
@@ -65,6 +70,14 @@ class QGBank(Decoder):
         if not self._items:
             return Decoded(sample.seq, sample.t_host, self._active or "rest", 0, 0.0, 0.0)
         mags = sample.magnitudes
+        if len(mags) != self._n_sensors:
+            self.wrong_device = (
+                f"the calibration is for {self._n_sensors} sensors "
+                f"({self.calibration.layout if self.calibration else '?'}) but the source "
+                f"sends {len(mags)}: calibrate this device (fist-and-ball calibrate)"
+            )
+            raise ValueError(self.wrong_device)
+        self.wrong_device = None
         # Some sensor clipped (the frame flag does not say which): trust the grade less.
         trust = 0.5 if sample.saturated else 1.0
         latest = self._latest

@@ -93,6 +93,7 @@ class LiveView(Output):
             f"decoder {st.get('decoder') or 'none'}"
             + ("" if st.get("decoder_ready", True) else " (NOT READY)")
             + (f"   errors {st['decode_errors']}" if st.get("decode_errors") else "")
+            + (f" ({st['last_decode_error']})" if st.get("last_decode_error") else "")
             + (f"   hand {self._hand_text(st['hand'])}" if st.get("hand") else ""),
             "latency p50 {}  p99 {}  max {} (bridge-added)".format(
                 *(
@@ -109,12 +110,30 @@ class LiveView(Output):
         d = self._decoded
         grade = f"{d.grade}/{_MAX_GRADE} {d.gesture}" if d is not None else "-"
         lat = st.get("latency_ms", {})
+        state = st.get("state", "?")
+        # In a log the reason matters most when nothing flows (lost device, stalled link).
+        why = (
+            f" ({st['detail']})"
+            if st.get("detail") and (state != "connected" or not st.get("rate_hz"))
+            else ""
+        )
         return (
-            f"[{st.get('state', '?')}] rate {_fmt(st.get('rate_hz'), '.1f')} Hz"
+            f"[{state}]{why} rate {_fmt(st.get('rate_hz'), '.1f')} Hz"
             f" dropped {st.get('dropped', 0)} bad {st.get('bad_frames', 0)}"
             f" clients {st.get('clients', 0)} grade {grade}"
             f" latency p50 {_fmt(lat.get('p50'))} p99 {_fmt(lat.get('p99'))} ms"
+            + self._decoder_problem(st)
         )
+
+    @staticmethod
+    def _decoder_problem(st: dict[str, Any]) -> str:
+        """`  decoder NOT READY  errors N: last reason`, or '' when all is well."""
+        text = "" if st.get("decoder_ready", True) or not st.get("decoder") else " (NOT READY)"
+        if st.get("decode_errors"):
+            text += f"   errors {st['decode_errors']}"
+            if st.get("last_decode_error"):
+                text += f": {st['last_decode_error']}"
+        return f"   decoder {st['decoder']}{text}" if text else ""
 
     @staticmethod
     def _signal_line(s: Sample | None, d: Decoded | None) -> str:

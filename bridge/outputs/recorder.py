@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.outputs.base import Output
-from bridge.recording import RecordingWriter, sidecar_path
+from bridge.recording import RecordingWriter, check_new_recording
 from bridge.sample import Decoded, Sample
 from bridge.sources.base import SourceInfo
 
@@ -35,11 +34,10 @@ class RecorderOutput(Output):
         record_decoded: bool = True,
         log: TextIO | None = None,
     ) -> None:
-        self.path = Path(path)
-        if not overwrite:
-            for p in (self.path, sidecar_path(self.path)):
-                if p.exists():
-                    raise FileExistsError(f"{p} exists; choose another name or remove it")
+        # checked here, at start-up: the file itself opens only at the first sample
+        self.path = check_new_recording(
+            path, "--record", overwrite=overwrite, exists_hint="choose another name or remove it"
+        )
         self.info = info
         self.record_decoded = record_decoded
         self.writer: RecordingWriter | None = None

@@ -177,12 +177,18 @@ class ProtocolError(Exception):
         self.ref = ref
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_client_message(data: str | bytes) -> ClientMessage:
     """Validate one client frame; raise ProtocolError describing what is wrong."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(E_BINARY, "binary frames are not part of protocol v1; send JSON text")
     try:
-        obj = json.loads(data)
+        # NaN/Infinity are not JSON: Python's parser takes them, but echoing one back
+        # (a ping id) cannot be encoded, so refuse them here like any other bad JSON
+        obj = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(E_BAD_JSON, f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
@@ -214,6 +220,8 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
             ping_id is None or isinstance(ping_id, (str, int, float))
         ):
             raise ProtocolError(E_BAD_FIELD, "ping 'id' must be a string or a number", mtype)
+        if isinstance(ping_id, float) and not math.isfinite(ping_id):  # e.g. 1e999
+            raise ProtocolError(E_BAD_FIELD, "ping 'id' must be a finite number", mtype)
         if isinstance(ping_id, str) and len(ping_id) > 128:
             raise ProtocolError(E_BAD_FIELD, "ping 'id' is longer than 128 characters", mtype)
         return ClientMessage(mtype, ping_id=ping_id)

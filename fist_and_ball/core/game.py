@@ -141,7 +141,8 @@ class Game:
         """Freeze play time and the ball at t (e.g. on user request or bridge loss)."""
         if self._clock.started and not self._finished:
             self._run(t)
-            self._clock.pause(t, str(reason))
+            if not self._finished:  # the session may have ended before t: nothing to pause
+                self._clock.pause(t, str(reason))
         return self.view()
 
     def resume(self, t: float) -> GameView:

@@ -77,12 +77,23 @@ def read_timeline(path: Path | str) -> Timeline:
         problems.append("timeline: last line incomplete (cut off), left out")
     if not lines:
         return Timeline(path, [], [], [*problems, "timeline is empty (no header)"])
-    parsed = list(csv.reader(lines))
+    parsed: list[list[str]] = []
+    bad = 0
+    reader = csv.reader(lines)
+    while True:
+        try:
+            parsed.append(next(reader))
+        except StopIteration:
+            break
+        except csv.Error:  # e.g. a garbage line longer than csv's field limit
+            bad += 1
+            if not parsed:
+                parsed.append([])  # the header itself is unreadable
     header = [h.strip() for h in parsed[0]]
     if "t" not in header:
         return Timeline(path, header, [], [*problems, "timeline header has no 't' column"])
     good = [r for r in parsed[1:] if len(r) == len(header)]
-    bad = len(parsed) - 1 - len(good)
+    bad += len(parsed) - 1 - len(good)
     if bad:
         problems.append(f"timeline: {bad} malformed row(s) left out")
     return Timeline(path, header, good, problems)

@@ -126,10 +126,10 @@ class SimulatedChain:
             "--port", str(self.port),
             "--quiet",
         ]  # fmt: skip
-        log = self.bridge_log.open("wb")
-        self._proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
+        with self.bridge_log.open("wb") as log:  # the child keeps its own copy of the fd
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
         self._connect()
 
     def _connect(self) -> None:

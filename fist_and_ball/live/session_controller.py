@@ -144,7 +144,7 @@ class SessionController:
 
     def note_hand_sent(self, action: str) -> None:
         """The add-on sent a hand command: show it as pending until the bridge answers."""
-        self.status.hand_reply = f"{action}: sent, waiting for the bridge"
+        self.status.hand_reply = f"{action} sent, waiting for the bridge"
         self.status.hand_error = ""
 
     # -- session control (operators) ---------------------------------------------
@@ -305,7 +305,7 @@ class SessionController:
             newest = (_rx_of(drained.status), drained.status.get("hand"))
         for reply in drained.hand_replies:
             action, detail = str(reply.get("action", "")), str(reply.get("detail", ""))
-            st.hand_reply = f"{action}: {detail}" if detail else action
+            st.hand_reply = detail or f"{action}: done"  # the detail names the action
             st.hand_error = ""
             state = reply.get("state")
             if isinstance(state, dict) and (newest is None or _rx_of(reply) >= newest[0]):

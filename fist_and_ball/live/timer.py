@@ -26,7 +26,12 @@ import bpy
 from fist_and_ball.core.view import GameView
 from fist_and_ball.live.client import BridgeClient, ClientStats, check_url
 from fist_and_ball.live.history_cache import HistoryCache
-from fist_and_ball.live.kmg_bars import MAX_SENSORS, KmgNormalizer, sensor_positions
+from fist_and_ball.live.kmg_bars import (
+    MAX_SENSORS,
+    KmgNormalizer,
+    ring_positions,
+    sensor_positions,
+)
 from fist_and_ball.live.mailbox import Mailbox
 from fist_and_ball.live.session_controller import SessionController
 
@@ -39,6 +44,8 @@ MIN_HZ, MAX_HZ = 20.0, 60.0
 REFS_RETRY_S = 1.0
 """How often a missing game scene is looked for again (lookups by name are not free)."""
 ERROR_LOG_EVERY_S = 5.0
+DECODER_BAR_M = 0.04
+"""Full bar length of the decoder view (m): short enough not to cover its text."""
 
 
 class LiveRuntime:
@@ -66,6 +73,10 @@ class LiveRuntime:
         """kmg samples drawn into the decoder view (ticks that had a new one)."""
         self.decoder_bars: list[float] = []
         """The bar heights last drawn (0..1, NaN = dead sensor)."""
+        self.kmg_last: dict[str, Any] | None = None
+        """The `kmg` message those bars came from."""
+        self.decoder_layout = ""
+        """Where the decoder view's sensors came from, for the panel."""
         self._decoder_visible: bool | None = None
         self._sessions_seen = 0
         self._refs_looked = -1e9
@@ -117,7 +128,7 @@ class LiveRuntime:
         self.decoder_on = bool(on)
         if not on:
             self.kmg.reset()
-            self.decoder_bars = []
+            self.decoder_bars, self.kmg_last = [], None
         return self.client.set_kmg(self.decoder_on) if self.client is not None else False
 
     def ensure_decoder_view(self, refs: Any, n: int) -> Any:
@@ -127,7 +138,13 @@ class LiveRuntime:
 
         dec = refs.decoder
         if dec is None or len(dec.bars) != n:
-            dec = build_decoder_view(refs, sensor_positions(self.controller.hello, n))
+            hello = self.controller.hello
+            positions = sensor_positions(hello, n)
+            dec = build_decoder_view(refs, positions, bar_length=DECODER_BAR_M)
+            if positions == ring_positions(n):
+                self.decoder_layout = "Ring of 40 mm (no positions sent)"
+            else:
+                self.decoder_layout = f"Layout: {hello.get('layout') or 'from the bridge'}"
             self._decoder_visible = True
         return dec
 
@@ -174,6 +191,7 @@ class LiveRuntime:
         self.ensure_decoder_view(refs, len(mags))
         rx = kmg.get("_rx", now) if kmg is not None else now
         self.decoder_bars = self.kmg.update(mags, float(rx) if isinstance(rx, float) else now)
+        self.kmg_last = kmg
         st = self.controller.status
         grade = st.grade if st.grade is not None and st.signal else 0
         apply_decoder_view(refs, self.decoder_bars, st.gesture or "-", grade)

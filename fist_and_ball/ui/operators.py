@@ -397,6 +397,11 @@ class FISTBALL_OT_refresh_history(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def open_url(url: str) -> None:
+    """Open a URL in the system's browser (a module function so tests can replace it)."""
+    bpy.ops.wm.url_open(url=url)
+
+
 class FISTBALL_OT_open_report(bpy.types.Operator):
     """Write the therapist's HTML progress report of the log folder and open it"""
 
@@ -417,7 +422,7 @@ class FISTBALL_OT_open_report(bpy.types.Operator):
         rt.last_report = str(out)
         rt.history.refresh(folder)
         try:
-            bpy.ops.wm.url_open(url=out.resolve().as_uri())
+            open_url(out.resolve().as_uri())
         except RuntimeError as exc:  # no browser: the file is still there
             self.report({"WARNING"}, f"Report written to {out}, but not opened: {exc}")
             return {"FINISHED"}

@@ -149,8 +149,8 @@ class FISTBALL_PT_game(bpy.types.Panel):
         link = box.row()
         link.alert = st.hand_link != "connected"
         link.label(text=f"{st.hand_driver or 'hand'} driver · link {st.hand_link or '?'}")
-        if st.hand_reason:
-            box.label(text=st.hand_reason[:60])
+        if st.hand_reason and state not in ("active", "disabled"):
+            box.label(text=st.hand_reason[:60])  # why it holds, opens, blocks or stopped
         if not st.connected:
             box.label(text="Last known state: the bridge is not connected", icon="UNLINKED")
         stop = box.row()
@@ -175,7 +175,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
             err.alert = True
             err.label(text=st.hand_error[:80], icon="ERROR")
         elif st.hand_reply:
-            box.label(text=st.hand_reply[:80], icon="INFO")
+            box.label(text=f"Bridge: {st.hand_reply}"[:80], icon="INFO")
 
     @staticmethod
     def _draw_game(context: Any, layout: Any, st: LiveStatus, rt: Any) -> None:
@@ -308,6 +308,8 @@ class FISTBALL_PT_decoder(bpy.types.Panel):
             layout.label(text="Waiting for magnitudes...", icon="TIME")
         else:
             layout.label(text=f"{len(rt.decoder_bars)} sensors live", icon="CHECKMARK")
+        if rt.decoder_layout:
+            layout.label(text=rt.decoder_layout)
         row = layout.row(align=True)
         row.operator(
             "fistball.frame_decoder", text="Decoder Cam", icon="VIEW_CAMERA"
