@@ -102,3 +102,12 @@ def test_calibrate_bad_arguments(tmp_path: Path) -> None:
     assert r.returncode == 2 and "drop protocol" in r.stderr
     r = run_cli("--source", "sim:myo3", "--out", str(tmp_path / "no" / "c.json"), "--yes")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_calibrate_unwritable_output_is_a_one_line_error(tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    (tmp_path / "c.json.tmp").mkdir()  # the atomic save's temp file cannot be written
+    r = run_cli("--source", "sim:myo3?speed=max", "--out", str(out), "--yes")
+    assert r.returncode == 2, r.stderr
+    assert "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -301,9 +302,33 @@ def test_bank_refuses_frames_with_another_sensor_count() -> None:
     recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
     bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False)))
     wrong = Sample.from_field(1, 0.0, 0.0, np.full((16, 3), 100.0))
-    with pytest.raises(ValueError, match="calibration is for 3 sensors.*sends 16"):
+    with pytest.raises(ValueError, match=r"calibration is for 3 sensors.*sends 16"):
         bank.decode(wrong)
     assert not bank.ready  # the hand safety layer holds while the decoder is not ready
     right = Sample.from_field(2, 0.0, 0.0, np.array([[200.0, 0, 0], [340.0, 0, 0], [150.0, 0, 0]]))
     assert bank.decode(right).grade == 8
     assert bank.ready
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d["gestures"]["fingers"].__setitem__("adaptation", 5), "adaptation"),
+        (lambda d: d["gestures"]["fingers"].__setitem__("anchors_ut", [1, 2]), "anchors_ut"),
+        (lambda d: d.__setitem__("default_gesture", ["fingers"]), "default_gesture"),
+        (lambda d: d.__setitem__("n_sensors", float("inf")), "broken"),
+        (lambda d: d["gestures"]["fingers"].__setitem__("sensor_index", float("inf")), "broken"),
+    ],
+)
+def test_hand_edited_files_of_the_wrong_type_are_calibration_errors(
+    tmp_path: Path, edit: Any, needle: str
+) -> None:
+    """Every corrupt value is a CalibrationError naming the file, never a traceback."""
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    d = fit_calibration(recs, INFO).to_dict()
+    edit(d)
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(d))  # inf is written as Infinity, which json.loads takes
+    with pytest.raises(CalibrationError, match=r"broken\.json") as info:
+        Calibration.load(bad, INFO)
+    assert needle in str(info.value)

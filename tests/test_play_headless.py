@@ -175,3 +175,30 @@ def test_simulated_chain_leaves_no_open_file_descriptors() -> None:
     with SimulatedChain(SimConfig(layout="myo3", seed=0)) as chain:
         assert chain.exchange("fingers", 0.5).grade >= 0
     assert open_fds() <= before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--render", "/proc/no-such-dir/frames"], "cannot create the frames folder"),
+        (["--video", "/proc/no-such-dir/x.gif"], "cannot create the video folder"),
+        (["--fps", "nan"], "render rate must be > 0"),
+        (["--fps", "0"], "render rate must be > 0"),
+        (["--bridge", "garbage"], "not a websocket URL"),
+        (["--bridge", "ws://10.9.8.7:8765"], "only to a bridge on this machine"),
+        (["--bridge", "ws://127.0.0.1:1", "--intent-port", "99999"], "1..65535"),
+        (["--intent-port", "5000"], "use it with a bridge URL"),
+        (["--no-scene", "--render", "frames"], "drop --no-scene"),
+        (["--patient", "superhuman"], "unknown skill"),
+    ],
+)
+def test_bad_play_options_are_refused_at_once_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from bridge.cli.main import main as cli_main
+
+    code = cli_main(["play", "--quiet", "--log-dir", str(tmp_path / "logs"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("logs/*.json"))  # refused before any session began

@@ -251,6 +251,8 @@ def test_cli_report(logs, tmp_path, capsys):
     assert "no sessions of patient 'nobody'" in capsys.readouterr().err
     assert cli_main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "not found" in capsys.readouterr().err
+    assert cli_main(["report", str(csv_out), "--out", str(out)]) == 2  # a file, not a folder
+    assert "is not a folder" in capsys.readouterr().err
     assert cli_main(["report", str(logs), "--out", str(out), "--details", "x"]) == 2
 
 

@@ -1,6 +1,6 @@
 """`fist-and-ball bridge`: run a source through a decoder into the websocket server.
 
-    fist-and-ball bridge --source sim:band3 --port 8765
+    fist-and-ball bridge --source sim:myo3 --port 8765
     fist-and-ball bridge --source serial:/dev/ttyACM0 --decoder qg:cal.json --record s1.csv
 
 Ctrl-C or SIGTERM shut it down cleanly (clients get close code 1001).
@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
         "--source",
         required=True,
         metavar="URL",
-        help="e.g. sim:band3, serial:/dev/ttyACM0, tcp://HOST:PORT, udp://:PORT, replay:FILE.csv",
+        help="e.g. sim:myo3, serial:/dev/ttyACM0, tcp://HOST:PORT, udp://:PORT, replay:FILE.csv",
     )
     p.add_argument(
         "--decoder",

@@ -286,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             ans = input(f"{out} exists. Overwrite? [y/N] ").strip().lower()
         except EOFError:
+            _say()  # end the unanswered prompt's line
             raise CliError(f"{out} exists and there is no terminal to ask: use --yes") from None
         if ans not in ("y", "yes"):
             _say("not overwritten")
@@ -305,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             input("Sit comfortably with the band on. Press Enter to start... ")
         except EOFError:
+            _say()
             raise CliError("no terminal to confirm the start: run with --yes") from None
     reader = _Reader(source, inline=sim is not None)
     reader.start()
@@ -335,7 +337,10 @@ def run(args: argparse.Namespace) -> int:
     print_calibration_table(cal, cal.report, chosen)
     for g, why in cal.refused.items():
         _say(f"\nwarning: {g} not calibrated: {why}", end="\n")
-    cal.save(out)
+    try:
+        cal.save(out)
+    except OSError as exc:  # read-only folder, disk full: the fit is lost, say so plainly
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
     _say(
         f"\nSaved {out} ({', '.join(cal.gestures)}; layout {cal.layout or 'unknown'}, "
         f"{cal.n_sensors} sensors)"

@@ -31,12 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds of live view before the game (0 skips it)")  # fmt: skip
     add_play_arguments(p)
     p.set_defaults(func=run, fps=0.1, log_dir=None, render=None)
+    demo_help = {
+        "log_dir": "folder for the score logs (default OUT/sessions)",
+        "render": "render PNG frames into DIR (default OUT/frames)",
+        "fps": "rendered frames per game second (default 0.1)",
+    }
+    for action in p._actions:  # the shared options' help states play's defaults
+        if action.dest in demo_help:
+            action.help = demo_help[action.dest]
 
 
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     args.log_dir = args.log_dir or out / "sessions"
-    args.render = args.render or out / "frames"
+    if not args.no_scene:
+        args.render = args.render or out / "frames"
     if args.live_seconds > 0:
         print(f"== 1/3  bridge live view: simulated {args.layout} forearm, QG decoder "
               f"({args.live_seconds:g} s)", flush=True)  # fmt: skip
@@ -49,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     report = _report(args.log_dir, out / "report.html")
     print("== done")
     print(f"score log:  {result.log_json.resolve()}")
-    print(f"frames:     {result.frames_dir.resolve()} ({result.frames} PNG)")
+    if result.frames_dir is not None:
+        print(f"frames:     {result.frames_dir.resolve()} ({result.frames} PNG)")
     if report:
         print(f"report:     {report.resolve()}")
     return 0
@@ -65,8 +75,12 @@ def _live_view(layout: str, seconds: float) -> None:
 
 def _report(log_dir: Path, out: Path) -> Path | None:
     try:
-        from fist_and_ball.report import build_report  # type: ignore[attr-defined]
+        from fist_and_ball.report import ReportError, build_report
     except ImportError:
         return None
     print("== 3/3  therapist report", flush=True)
-    return Path(build_report(log_dir, out))
+    try:
+        return Path(build_report(log_dir, out))
+    except ReportError as exc:  # the session and its log are done: say so and finish
+        print(f"(no report: {exc})", file=sys.stderr)
+        return None

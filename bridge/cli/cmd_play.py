@@ -72,6 +72,8 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     # against a running bridge the virtual patient can only play through --intent-port
     patient = None if args.bridge and args.intent_port is None else args.patient
+    if args.fps <= 0:
+        raise CliError("--fps must be > 0")
     return PlayOptions(
         level=args.level,
         minutes=args.minutes,
@@ -103,7 +105,7 @@ def play(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     progress = None if args.quiet else print_progress(opts.minutes)
     try:
         result = run_play(opts, progress)
-    except (ChainError, OSError, ValueError) as exc:  # OSError includes ConnectionError
+    except (ChainError, ConnectionError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         if not args.quiet:

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     folder = Path(args.log_dir).expanduser()
     if not folder.is_dir():
-        raise CliError(f"log folder {folder} not found")
+        what = "is not a folder" if folder.exists() else "not found"
+        raise CliError(f"log folder {folder} {what}")
     details = _details(args.details)
     last = [0.0]
 

@@ -541,10 +541,12 @@ class Calibration:
             )
         except CalibrationError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            # AttributeError: an object where a list/number belongs (e.g. "adaptation": 5);
+            # OverflowError: Infinity where an integer belongs
             missing = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             raise CalibrationError(f"{where}: {missing}") from None
-        if cal.default_gesture not in cal.gestures:
+        if not isinstance(cal.default_gesture, str) or cal.default_gesture not in cal.gestures:
             raise CalibrationError(
                 f"{where}: default_gesture {cal.default_gesture!r} is not calibrated"
             )
@@ -585,6 +587,9 @@ def _params_from_dict(g: str, v: Any, where: str) -> QGParams:
     """One gesture's entry: the network is authoritative; thresholds_ut alone also works."""
     if not isinstance(v, dict):
         raise CalibrationError(f"{where}: gesture {g} must be an object")
+    for key in ("anchors_ut", "adaptation"):
+        if v.get(key) is not None and not isinstance(v[key], dict):
+            raise CalibrationError(f"{where}: {g}: '{key}' must be a JSON object")
     anchors = v.get("anchors_ut") or {}
     ext, flex = float(anchors["extension"]), float(anchors["flexion"])
     rest = anchors.get("rest")

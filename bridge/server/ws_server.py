@@ -534,7 +534,8 @@ class WebSocketServer(Output):
             ok, detail, state = False, "no hand attached (start the bridge with --hand URL)", None
         else:
             ok, detail = await asyncio.to_thread(control.hand_command, action, client.authorized)
-            state = control.hand_state()
+            # the hand's lock may be held by its thread mid-write: not on the loop either
+            state = await asyncio.to_thread(control.hand_state)
         if ok:
             self._reply(client, protocol.hand_reply(action, True, detail, state))
         else:
