@@ -93,6 +93,9 @@ def test_short_training_learns(small_rec: Path) -> None:
     res2 = train_model(tr, te, ModelConfig(), TrainConfig(epochs=2, batch=256, seed=0, threads=1))
     res3 = train_model(tr, te, ModelConfig(), TrainConfig(epochs=2, batch=256, seed=0, threads=1))
     assert res2.history[-1].loss == res3.history[-1].loss
+    # beyond-the-paper cosine decay: runs, and differs from the constant-lr run
+    res4 = train_model(tr, te, ModelConfig(), TrainConfig(epochs=2, batch=256, seed=0, cosine=True))
+    assert np.isfinite(res4.history[-1].loss) and res4.history[-1].loss != res2.history[-1].loss
 
 
 def test_onnx_export_parity(tmp_path: Path) -> None:

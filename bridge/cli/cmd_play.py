@@ -45,7 +45,9 @@ def add_play_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--layout", default="myo3", help="simulated sensor layout (myo3, socket16)")
     p.add_argument("--decoder", default="qg", help="decoder spec for the bridge (default qg)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the ball and the virtual patient (default 0)"
+    )
     p.add_argument(
         "--log-dir",
         type=Path,
@@ -72,8 +74,6 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     # against a running bridge the virtual patient can only play through --intent-port
     patient = None if args.bridge and args.intent_port is None else args.patient
-    if args.fps <= 0:
-        raise CliError("--fps must be > 0")
     return PlayOptions(
         level=args.level,
         minutes=args.minutes,
@@ -105,7 +105,7 @@ def play(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     progress = None if args.quiet else print_progress(opts.minutes)
     try:
         result = run_play(opts, progress)
-    except (ChainError, ConnectionError, ValueError) as exc:
+    except (ChainError, OSError, ValueError) as exc:  # OSError includes ConnectionError
         raise CliError(str(exc)) from exc
     finally:
         if not args.quiet:

@@ -54,7 +54,9 @@ def register(sub: Any) -> None:
         help="conv channels of the three packs (8,16,16)",
     )
     p.add_argument("--hidden", type=int, default=32, help="hidden units of each head (32)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1: fastest for this small net)"
+    )
     p.add_argument("--split", type=float, default=0.8, help="training fraction of each cue (0.8)")
     p.add_argument(
         "--cosine",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import sys
@@ -28,15 +29,16 @@ from typing import Any
 
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import SimFrame
-from fist_and_ball.core.autopilot import Autopilot
+from fist_and_ball.core.autopilot import Autopilot, resolve_skill
 from fist_and_ball.core.game import Game
 from fist_and_ball.core.levels import check_minutes, get_level
 from fist_and_ball.core.score_log import ScoreLog
 from fist_and_ball.core.view import GameView
 from fist_and_ball.headless.sim_chain import SimulatedChain
 from fist_and_ball.headless.video import check_video_path, write_animation
-from fist_and_ball.live.client import BridgeClient
+from fist_and_ball.live.client import BridgeClient, check_url, is_loopback_url
 from fist_and_ball.live.mailbox import Mailbox
+from fist_and_ball.live.session_controller import SessionController, SessionError
 
 IN_FLIGHT = 3
 Progress = Callable[[float, GameView, dict[str, Any]], None]
@@ -128,14 +130,10 @@ def _quiet_stdout() -> Iterator[None]:
 
 def run_play(opts: PlayOptions, progress: Progress | None = None) -> PlayResult:
     """Play one session headless and return where its log, frames and video are."""
-    check_minutes(opts.minutes)
-    get_level(opts.level)
-    if opts.bridge_url is None and opts.patient is None:
-        raise ValueError("give a virtual patient skill or a bridge URL to play against")
+    check_options(opts)
     video = opts.video
     if video is None:
         return _run(opts, progress)
-    check_video_path(video)
     with tempfile.TemporaryDirectory(prefix="fistball-frames-") as tmp:
         if opts.render_dir is None:
             opts = replace(opts, render_dir=Path(tmp))
@@ -146,6 +144,47 @@ def run_play(opts: PlayOptions, progress: Progress | None = None) -> PlayResult:
         if result.frames_dir == Path(tmp):
             result.frames_dir = None
     return result
+
+
+def check_options(opts: PlayOptions) -> None:
+    """Refuse bad options before the scene is built and the bridge started (ValueError),
+    and create the output folders so an unwritable one fails now, not after the session."""
+    check_minutes(opts.minutes)
+    get_level(opts.level)
+    if opts.bridge_url is None and opts.patient is None:
+        raise ValueError("give a virtual patient skill or a bridge URL to play against")
+    if opts.patient is not None:
+        resolve_skill(opts.patient)
+    if not (math.isfinite(opts.render_fps) and opts.render_fps > 0):
+        raise ValueError(f"the render rate must be > 0 frames per second; got {opts.render_fps}")
+    if opts.bridge_url is not None:
+        problem = check_url(opts.bridge_url, allow_remote=True)
+        if problem:
+            raise ValueError(problem)
+        if not is_loopback_url(opts.bridge_url):
+            # the headless client has no token (contract 3: remote listeners need one)
+            raise ValueError(
+                f"{opts.bridge_url}: play connects only to a bridge on this machine "
+                "(ws://127.0.0.1:PORT); forward the port to reach a remote one"
+            )
+    if opts.intent_port is not None and opts.bridge_url is None:
+        raise ValueError("the intent port drives a separate simulator: use it with a bridge URL")
+    if opts.intent_port is not None and not 1 <= opts.intent_port <= 65535:
+        raise ValueError(f"the intent port must be 1..65535; got {opts.intent_port}")
+    if not opts.scene_updates and (opts.render_dir is not None or opts.video is not None):
+        raise ValueError("rendering frames or a video needs the scene: drop --no-scene")
+    if opts.video is not None:
+        check_video_path(opts.video)
+    folders = [("score log", opts.log_dir), ("frames", opts.render_dir)]
+    if opts.video is not None:
+        folders.append(("video", opts.video.parent))
+    for what, folder in folders:
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot create the {what} folder {folder}: {exc}") from None
 
 
 def _run(opts: PlayOptions, progress: Progress | None) -> PlayResult:
@@ -209,48 +248,57 @@ def _play_virtual_patient(
 def _play_from_bridge(
     opts: PlayOptions, scene: SceneDriver | None, progress: Progress | None
 ) -> PlayResult:
+    """Real time against a running bridge, through the add-on's own live controller
+    (grades stepped at their arrival time, pause on a lost link or a silent bridge)."""
     assert opts.bridge_url is not None
     mailbox = Mailbox()
     client = BridgeClient(opts.bridge_url, mailbox)
-    client.start()
-    intent = _IntentSender(opts.intent_port) if opts.intent_port else None
-    pilot = Autopilot(opts.patient, opts.seed, reaction_s=0.0) if intent and opts.patient else None
-    game = Game(opts.level, opts.minutes, opts.seed)
-    hello = _wait_for_hello(mailbox, opts.bridge_url)
-    log = _open_log(opts, str(hello.get("decoder", "?")), str(hello.get("source", opts.bridge_url)))
+    controller = SessionController()
+    intent: _IntentSender | None = None
     t_wall = time.perf_counter()
     samples = 0
-    grade, level, gesture = 0, 0.0, "rest"
     try:
-        view = game.start(time.monotonic())
+        client.start()
+        _wait_for_hello(controller, mailbox, opts.bridge_url)
+        if opts.intent_port:
+            intent = _IntentSender(opts.intent_port)
+        pilot = (
+            Autopilot(opts.patient, opts.seed, reaction_s=0.0) if intent and opts.patient else None
+        )
+        try:
+            game = controller.start(
+                time.monotonic(),
+                level=opts.level,
+                minutes=opts.minutes,
+                seed=opts.seed,
+                patient=opts.patient_name,
+                log_folder=opts.log_dir,
+                require_signal=False,  # until grades flow the game waits, paused "no signal"
+            )
+        except SessionError as exc:
+            raise ValueError(str(exc)) from None
+        log = controller.score_log
+        assert log is not None
         while not game.finished:
             time.sleep(1.0 / 60.0)
             now = time.monotonic()
             got = mailbox.drain()
             samples += len(got.grades)
-            if got.latest_grade is not None:
-                msg = got.latest_grade
-                grade, level, gesture = int(msg["grade"]), float(msg["level"]), str(msg["gesture"])
-            if not got.connected and not game.paused:
-                game.pause(now, "bridge disconnected")
-            elif got.connected and game.paused:
-                game.resume(now)
-            view = game.step(now, grade, level, gesture, connected=got.connected)
+            view = controller.update(got, now, client.stats())
             if pilot is not None and intent is not None:
                 intent.send(*pilot.intent(now, view))
-            log.append(now, game.row())
             if scene is not None:
                 scene.show(now, view)
             if progress is not None:
                 progress(game.played_s, view, {"samples": samples, "connected": got.connected})
     except BaseException:
-        log.close(game.summary(), completed=False, end_reason="interrupted")
+        controller.close(time.monotonic(), "interrupted")
         raise
     finally:
         client.stop()
         if intent is not None:
             intent.close()
-    summary = log.close(game.summary(), completed=game.completed)
+    summary = controller.status.last_summary
     return _result(opts, scene, log, summary, time.perf_counter() - t_wall, samples)
 
 
@@ -273,16 +321,22 @@ def _result(
     )
 
 
-def _wait_for_hello(mailbox: Mailbox, url: str, timeout_s: float = 10.0) -> dict[str, Any]:
+def _wait_for_hello(
+    controller: SessionController, mailbox: Mailbox, url: str, timeout_s: float = 10.0
+) -> None:
+    """Feed the controller until the bridge's hello arrives (ConnectionError after timeout)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         got = mailbox.drain()
+        controller.update(got, time.monotonic())
         if got.hello is not None:
-            return got.hello
+            return
+        if time.monotonic() >= deadline:
+            raise ConnectionError(
+                f"no bridge answered at {url} within {timeout_s:.0f} s "
+                f"({got.connection_detail or 'no reply'})"
+            )
         time.sleep(0.05)
-    raise ConnectionError(
-        f"no bridge answered at {url} within {timeout_s:.0f} s ({got.connection_detail})"
-    )
 
 
 class _IntentSender:
