@@ -12,7 +12,9 @@ by eye):
    candidates. The smoothest of them wins: fewest turning points at the prominence
    threshold (a channel whose |B| is not monotonic in the grade turns twice per stroke),
    then the lowest roughness = RMS of the second difference of the raw |B| divided by
-   its peak-to-peak (high-frequency energy relative to the swing).
+   its peak-to-peak (high-frequency energy relative to the swing). A movement whose best
+   channel swings less than `min_snr` x its noise (second-difference RMS / sqrt(6)) is
+   left unlabelled.
 3. Extrema: |B| smoothed by a centred moving average (`smooth_s`), then a hysteresis
    (zig-zag) search: a maximum is confirmed only once the signal has fallen by at least
    `prominence` x peak-to-peak from it, and vice versa. Noise smaller than that cannot

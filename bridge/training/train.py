@@ -279,7 +279,7 @@ def train_bundle(
 
     dec = McnnDecoder.load(out_dir)
     metrics = {
-        "part": "held-out (last 20% of each cue)",
+        "part": "held-out: the last 20% of each cue of every training recording",
         "mcnn": evaluate(*predictions_from_arrays("mcnn", dec.decode_batch(te.mags), te, CLASSES)),
         "linear": evaluate(
             *predictions_from_arrays("linear", linear.decode_batch(te.mags), te, CLASSES)
