@@ -9,6 +9,8 @@ from pathlib import Path
 
 from bridge.cli.cmd_play import add_play_arguments, play, print_result
 
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "models" / "mcnn-socket16"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -47,9 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_scene:
         args.render = args.render or out / "frames"
     if args.live_seconds > 0:
-        print(f"== 1/3  bridge live view: simulated {args.layout} forearm, QG decoder "
-              f"({args.live_seconds:g} s)", flush=True)  # fmt: skip
-        _live_view(args.layout, args.live_seconds)
+        _live_view(args.live_seconds)
     print(f"== 2/3  Fist & Ball, level {args.level}, {args.minutes} min, virtual patient "
           f"'{args.patient}' through simulator -> pty -> bridge -> websocket -> Blender",
           flush=True)  # fmt: skip
@@ -65,9 +65,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live_view(layout: str, seconds: float) -> None:
-    cmd = [sys.executable, "-m", "bridge.cli.main", "bridge", "--source", f"sim:{layout}",
-           "--port", "0", "--duration", str(seconds)]  # fmt: skip
+def _live_view(seconds: float) -> None:
+    """The bridge's live view: MCNN-TG on the 16-sensor socket when the shipped model is
+    there (a source checkout), else QG on the Myo band."""
+    if SHIPPED_MODEL.is_dir():
+        source, decoder, what = "sim:socket16", f"mcnn:{SHIPPED_MODEL}", "socket16, MCNN-TG (ONNX)"
+    else:
+        source, decoder, what = "sim:myo3", "qg", "myo3 band, QG"
+    print(f"== 1/3  bridge live view: simulated {what} decoder ({seconds:g} s)", flush=True)
+    cmd = [sys.executable, "-m", "bridge.cli.main", "bridge", "--source", source,
+           "--decoder", decoder, "--port", "0", "--duration", str(seconds)]  # fmt: skip
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0:
         print(f"(the live view exited with code {done.returncode}; going on)", file=sys.stderr)
