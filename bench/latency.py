@@ -411,10 +411,11 @@ READING = [
     "",
     "- The median is what the design costs; the p99 and max on this shared machine are "
     "mostly other processes' scheduler time slices. With `--realtime` the bridge's "
-    "sample and server threads run SCHED_FIFO and preempt them, which is what brings the "
-    "1000 Hz x 16 x 10 p99 to about 1 ms; what remains is most likely the two hot "
-    "threads taking turns on the GIL while a burst of frames (written late by a "
-    "descheduled writer, so arriving together) is decoded and sent.",
+    "sample and server threads run SCHED_FIFO and preempt them: on a quiet machine the "
+    "two are alike, on a loaded one (an earlier run at load average ~3 on 2 cores) the "
+    "1000 Hz x 16 x 10 p99 was 3.3 ms without it and 0.98 ms with it. What remains is "
+    "most likely the two hot threads taking turns on the GIL while a burst of frames "
+    "(written late by a descheduled writer, so arriving together) is decoded and sent.",
     "- At 42.7 Hz the bridge sleeps between samples, so every sample has to wake two "
     "threads (the reader, then the server loop); on a busy machine each wake-up can "
     "wait for a time slice. At 1000 Hz they are often still running, hence the lower "
