@@ -25,6 +25,8 @@ FLAG_SATURATED = 0x01
 _HEADER = struct.Struct("<2sBBIIBB")
 _CRC = struct.Struct("<H")
 _U32 = 1 << 32
+MAX_BELIEVABLE_GAP = 1 << 20
+"""A larger seq gap (17 min at 1 kHz) is counted as a reset, not as dropped frames."""
 
 
 def crc16_ccitt_false(data: bytes | bytearray | memoryview) -> int:
@@ -191,8 +193,9 @@ class FrameDecoder:
         if last is None:
             return
         gap = (seq - last - 1) % _U32
-        if gap >= _U32 // 2:
-            # seq went backwards: the device restarted; not a drop
+        if gap >= MAX_BELIEVABLE_GAP:
+            # seq went backwards (the device restarted) or jumped implausibly far (a
+            # chance-valid frame in garbage carries a random seq): a reset, not drops
             self.stats.seq_resets += 1
             return
         self.stats.dropped += gap

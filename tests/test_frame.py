@@ -187,3 +187,15 @@ def test_bad_version_and_length_are_not_frames() -> None:
     assert dec.feed_datagram(good + b"\x00") is None
     assert dec.stats.bad_frames == 2
     assert dec.feed_datagram(good) is not None
+
+
+def test_an_implausible_seq_jump_is_a_reset_not_millions_of_drops() -> None:
+    from bridge.frame import MAX_BELIEVABLE_GAP, FrameDecoder, encode_frame
+
+    raw = np.zeros((2, 3), dtype=np.int16)
+    dec = FrameDecoder()
+    stream = [encode_frame(s, 0, 3, raw) for s in (10, 11, 14, 11 + MAX_BELIEVABLE_GAP + 5, 0)]
+    frames = dec.feed(b"".join(stream))
+    assert [f.seq for f in frames] == [10, 11, 14, 11 + MAX_BELIEVABLE_GAP + 5, 0]
+    assert dec.stats.dropped == 2  # only 12 and 13
+    assert dec.stats.seq_resets == 2  # the far jump, then the jump back to 0
