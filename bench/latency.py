@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_model
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,7 +243,6 @@ async def _clients(
     url: str,
     n: int,
     writer: Writer,
-    n_frames: int,
     tail_s: float,
 ) -> tuple[list[dict[int, float]], list[dict[str, Any]]]:
     recv: list[dict[int, float]] = [{} for _ in range(n)]
@@ -321,7 +321,7 @@ def run_config(
         writer = Writer(master, frames, cfg.rate_hz, warmup, bridge.pid)
         _log(f"{cfg.label}: running {seconds:g} s (+1 s warm-up)")
         bench_cpu0 = time.process_time()
-        recv, statuses = asyncio.run(_clients(url, cfg.n_clients, writer, n_frames, 2.5))
+        recv, statuses = asyncio.run(_clients(url, cfg.n_clients, writer, 2.5))
         bench_cpu1 = time.process_time()
     finally:
         code = bridge.stop()
@@ -376,17 +376,8 @@ def run_config(
 
 
 def machine_description() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return (
-        f"{cpu}, {os.cpu_count()} cores visible, Linux {platform.release()}, "
+        f"{cpu_model()}, {os.cpu_count()} cores visible, Linux {platform.release()}, "
         f"Python {platform.python_version()}"
     )
 

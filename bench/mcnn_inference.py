@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_avg": os.getloadavg(),
         "intra_op_threads": 1,

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import bpy
+from machine import cpu_model
 
 from fist_and_ball.headless.play import PlayOptions, run_play
 from fist_and_ball.live.mailbox import Mailbox
@@ -73,9 +74,7 @@ def main() -> None:
     print("measuring sessions...", file=sys.stderr)
     with_scene = [session_time(True) for _ in range(2)]
     no_scene = session_time(False)
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo
-                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = cpu_model()
     print("## Game: tick cost and headless sessions (`bench/play_speed.py`)\n")
     print(f"Machine: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores, "
           f"Python {platform.python_version()}, bpy {bpy.app.version_string}, "

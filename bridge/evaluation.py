@@ -17,7 +17,6 @@ type columns read "manual".
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge.signal.labels import DEGREES_PER_GRADE, GRADE_MAX
+from bridge.json_io import write_json_atomic
+from bridge.signal.labels import DEGREES_PER_GRADE, GRADE_MAX, grade_error
 
 MOVEMENTS: tuple[tuple[str, str], ...] = (
     ("wrist", "I wrist extension/flexion"),
@@ -75,36 +75,9 @@ def predictions_from_arrays(
     )
 
 
-def json_safe(obj: Any) -> Any:
-    """NaN/inf -> None and numpy scalars -> Python, recursively (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _grade_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    ok = mask & np.isfinite(truth) & np.isfinite(pred)
-    if not ok.any():
-        nan = float("nan")
-        return {"n": 0, "mae": nan, "rmse": nan, "mae_deg": nan, "rmse_deg": nan}
-    e = pred[ok] - truth[ok]
-    mae = float(np.mean(np.abs(e)))
-    rmse = float(np.sqrt(np.mean(e * e)))
-    return {
-        "n": int(ok.sum()),
-        "mae": mae,
-        "rmse": rmse,
-        "mae_deg": mae * DEGREES_PER_GRADE,
-        "rmse_deg": rmse * DEGREES_PER_GRADE,
-    }
+    # grade_error skips NaN only; here infinite values are skipped as well
+    return grade_error(pred, truth, mask & np.isfinite(truth) & np.isfinite(pred))
 
 
 def _acc(hit: np.ndarray, mask: np.ndarray) -> float:
@@ -260,9 +233,8 @@ def table2_markdown(results: list[dict[str, Any]], title: str = "") -> str:
 
 
 def save_json(path: str | Path, data: Any) -> None:
-    Path(path).write_text(
-        json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    """Write `data` as strict JSON (NaN -> null), atomically."""
+    write_json_atomic(path, data)
 
 
 def _pyplot() -> Any:

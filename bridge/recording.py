@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 import bridge
+from bridge.json_io import json_safe, write_json_atomic
 from bridge.sample import GESTURES, N_GRADES, Sample
 from bridge.sources.base import SourceInfo
 
@@ -88,30 +89,6 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    # write-then-rename: a crash mid-write never leaves a half sidecar
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) by None and numpy types by plain Python."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 class RecordingWriter:
     """Appends samples to `path` (CSV) and keeps `path.with_suffix('.json')` beside it.
 
@@ -155,7 +132,7 @@ class RecordingWriter:
             "sensor_model": info.sensor_model,
             "full_scale_gauss": info.full_scale_gauss,
             "layout": info.layout,
-            "positions_mm": _json_safe(info.positions_mm),
+            "positions_mm": json_safe(info.positions_mm),
             "source": info.source,
             "created_at": _utc_now(),
             "software_version": bridge.__version__,
@@ -164,7 +141,7 @@ class RecordingWriter:
             "columns": self.columns,
         }
         # the sidecar goes first so that even a recording killed at once has it
-        _write_json_atomic(self.sidecar, _json_safe(self.meta))
+        write_json_atomic(self.sidecar, self.meta)
         self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         self._file.write(",".join(self.columns) + "\n")
         self._file.flush()
@@ -258,7 +235,7 @@ class RecordingWriter:
         )
         if self.meta["rate_hz"] is None and rate is not None:
             self.meta["rate_hz"] = round(rate, 3)
-        _write_json_atomic(self.sidecar, _json_safe(self.meta))
+        write_json_atomic(self.sidecar, self.meta)
 
     def __enter__(self) -> RecordingWriter:
         return self

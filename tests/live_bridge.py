@@ -1,4 +1,5 @@
-"""Test helper: a real `fist-and-ball bridge` subprocess (simulator + QG) on a free port."""
+"""Test helpers: free loopback ports, and a real `fist-and-ball bridge` subprocess
+(simulator + QG) on one."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port nobody uses (TCP; `socket.SOCK_DGRAM` for UDP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

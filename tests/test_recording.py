@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from live_bridge import free_port
 
 from bridge.recording import (
     RecordingError,
@@ -323,14 +324,11 @@ def test_record_cli_from_replay(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_record_cli_from_udp(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    import socket
 
     from bridge.frame import encode_frame
 
     out = tmp_path / "udp.csv"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port(socket.SOCK_DGRAM)
     proc = subprocess.Popen(
         [*CLI, "record", "--source", f"udp://127.0.0.1:{port}", "--out", str(out)],
         stdout=subprocess.PIPE,
@@ -419,9 +417,7 @@ def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> N
 
 
 def test_record_gives_up_on_a_source_that_never_delivers(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     out = tmp_path / "none.csv"
     done = subprocess.run(
         [sys.executable, "-m", "bridge.cli.main", "record", "--source",

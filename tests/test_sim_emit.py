@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from live_bridge import free_port
 
 from bridge.frame import FrameDecoder
 from bridge.recording import read_recording
@@ -287,10 +288,7 @@ def test_cli_errors_are_one_line(argv: list[str], match: str) -> None:
 def test_cli_pty_intent_mode_end_to_end(tmp_path: Path) -> None:
     """simulate --emit pty --link --protocol intent --intent-port: a reader on the link
     sees frames whose field changes after an intent datagram; Ctrl-C ends it cleanly."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port(socket.SOCK_DGRAM)
     link = tmp_path / "kmg"
     out = tmp_path / "intent.csv"
     proc = subprocess.Popen(

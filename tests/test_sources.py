@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from live_bridge import free_port
 
 from bridge.frame import encode_frame
 from bridge.recording import RecordingWriter
@@ -205,9 +206,7 @@ def test_tcp_receives_and_reconnects_after_server_restart() -> None:
 
 
 def test_tcp_refused_is_a_status_not_an_exception() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nobody listens here once closed
+    port = free_port()  # nobody listens here
     src = open_source(f"tcp://127.0.0.1:{port}")
     with Runner(src) as run:
         run.until(lambda: src.status.state == SourceState.DISCONNECTED, "DISCONNECTED")

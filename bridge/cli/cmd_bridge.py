@@ -9,7 +9,6 @@ Ctrl-C or SIGTERM shut it down cleanly (clients get close code 1001).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from bridge.sources.base import Source
 
 if TYPE_CHECKING:
     from bridge.decoders.calibration import Calibration
+    from bridge.outputs.hand_output import HandOutput
 
 TOKEN_ENV = "FIST_AND_BALL_TOKEN"
 
@@ -177,26 +177,20 @@ def _open_decoder(spec: str, source: Source) -> Decoder | None:
         raise CliError(str(exc)) from None
 
 
-def _open_recorder(path: str, source: Source, decoder: Decoder | None) -> Output:
+def _open_recorder(path: str, source: Source) -> Output:
+    from bridge.outputs.recorder import RecorderOutput
+
     try:
-        recorder = importlib.import_module("bridge.outputs.recorder")
-    except ImportError as exc:
-        raise CliError(f"--record is not available in this build ({exc})") from None
-    try:
-        return recorder.RecorderOutput(path, source.info)  # type: ignore[no-any-return]
+        return RecorderOutput(path, source.info)
     except (ValueError, OSError) as exc:
         raise CliError(f"cannot record to {path}: {exc}") from None
 
 
-def _open_hand(url: str, enabled: bool) -> Any:
+def _open_hand(url: str, enabled: bool) -> HandOutput:
+    from bridge.outputs.hand_output import open_hand
+
     try:
-        hand_output = importlib.import_module("bridge.outputs.hand_output")
-    except ImportError as exc:
-        raise CliError(
-            f"--hand needs bridge.outputs.hand_output, which is not available in this build ({exc})"
-        ) from None
-    try:
-        return hand_output.open_hand(url, enabled=enabled)
+        return open_hand(url, enabled=enabled)
     except (ValueError, OSError) as exc:
         raise CliError(f"cannot open the hand {url}: {exc}") from None
 
@@ -232,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         )
         outputs.append(server)
         if args.record:
-            outputs.append(_open_recorder(args.record, source, decoder))
+            outputs.append(_open_recorder(args.record, source))
         hand = _open_hand(args.hand, args.hand_enable) if args.hand else None
         if hand is not None:
             outputs.append(hand)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -251,10 +251,6 @@ def pose_map_config_from_dict(data: dict[str, Any]) -> PoseMapConfig:
     cfg = _build(PoseMapConfig, data, "pose_map")
     cfg.validate()
     return cfg
-
-
-def limits_to_dict(limits: HandLimits) -> dict[str, Any]:
-    return asdict(limits)
 
 
 def load_json_object(path: str | Path) -> dict[str, Any]:

@@ -60,7 +60,7 @@ class RecorderOutput(Output):
                     "level_decoded": decoded.level,
                     "confidence_decoded": decoded.confidence,
                 }
-            self.writer.write(sample, values if self.record_decoded else None)
+            self.writer.write(sample, values)
         except (OSError, ValueError) as exc:
             self.error = f"recording to {self.path} stopped: {exc}"
             print(f"recorder: {self.error}", file=self._log)

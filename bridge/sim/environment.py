@@ -116,17 +116,9 @@ class Environment:
         self._step_dirs = rng.standard_normal((64, 3))
         self._step_dirs *= 6.0 / np.linalg.norm(self._step_dirs, axis=1, keepdims=True)
 
-    def arm_angles(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Roll, pitch, yaw of the forearm in the room (radians) at times `t`."""
-        return self._angles(self._bank(np.asarray(t, dtype=np.float64)))
-
     def _angles(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         amp = math.radians(self.params.arm_wander_deg) if self.params.earth_rotation else 0.0
         return self.roll0 + amp * w[:, 0], self.pitch0 + amp * w[:, 1], self.yaw0 + amp * w[:, 2]
-
-    def earth_arm(self, t: np.ndarray) -> np.ndarray:
-        """Earth field in the forearm frame, (m, 3) uT."""
-        return self._earth(self._bank(np.asarray(t, dtype=np.float64)))
 
     def _earth(self, w: np.ndarray) -> np.ndarray:
         roll, pitch, yaw = self._angles(w)

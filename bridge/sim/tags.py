@@ -51,10 +51,6 @@ class TagSpec:
         a = math.radians(self.angle_deg)
         return np.array([self.x_mm, self.radius_mm * math.sin(a), self.radius_mm * math.cos(a)])
 
-    def centre_mm(self, normalised: float) -> np.ndarray:
-        """Centre for a normalised displacement 0..1 of its full stroke (flexion = -x)."""
-        return self.position_mm - np.array([normalised * self.stroke_mm, 0.0, 0.0])
-
 
 TAGS: tuple[TagSpec, ...] = (
     TagSpec(
@@ -106,16 +102,6 @@ Row g, column j: how much of tag j's stroke a full contraction of movement g pro
 It models the paper's finding that the thumb pair "contracts to some extent following
 the contraction of the other two", and the adhesion that makes a thumb movement drag the
 finger tendons."""
-
-
-def tag_for(gesture: str) -> int:
-    """Index of the tag driven primarily by `gesture` (fingers, wrist or thumb)."""
-    try:
-        return MOVEMENTS.index(gesture)
-    except ValueError:
-        raise ValueError(
-            f"unknown movement {gesture!r}; choose one of {', '.join(MOVEMENTS)}"
-        ) from None
 
 
 def normalised_displacements(activations: np.ndarray) -> np.ndarray:

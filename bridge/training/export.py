@@ -23,6 +23,7 @@ from bridge.decoders.mcnn import (
     MODEL_JSON,
     PROBS_OUTPUT,
 )
+from bridge.json_io import write_json_atomic
 from bridge.training.dataset import file_sha256
 from bridge.training.model import McnnExport, McnnTG
 
@@ -144,16 +145,8 @@ def write_bundle(
     }
     if extra:
         meta.update(extra)
-    _write_json(out / MODEL_JSON, meta)
+    write_json_atomic(out / MODEL_JSON, meta)
     return meta
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from bridge.evaluation import json_safe
-
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def update_bundle_json(out_dir: str | Path, updates: dict[str, Any]) -> dict[str, Any]:
@@ -161,5 +154,5 @@ def update_bundle_json(out_dir: str | Path, updates: dict[str, Any]) -> dict[str
     path = Path(out_dir) / MODEL_JSON
     meta = json.loads(path.read_text(encoding="utf-8"))
     meta.update(updates)
-    _write_json(path, meta)
+    write_json_atomic(path, meta)
     return dict(meta)

@@ -215,7 +215,7 @@ class SessionController:
         if self.game is None or self.game.finished:
             raise SessionError("no session is running")
         self.game.stop(now, reason)
-        return self._finish(now)
+        return self._finish()
 
     # -- per tick -------------------------------------------------------------------
     def update(self, drained: Drained, now: float, link: ClientStats | None = None) -> GameView:
@@ -284,7 +284,7 @@ class SessionController:
         if self.score_log is not None:
             self.score_log.append(now, game.row())
         if game.finished:
-            self._finish(now)
+            self._finish()
         else:
             self._refresh_game_status()
         return view
@@ -293,7 +293,7 @@ class SessionController:
         """End any running session (e.g. the add-on is disabled or a file is loaded)."""
         if self.game is not None and not self.game.finished:
             self.game.stop(now, reason)
-            self._finish(now)
+            self._finish()
 
     # -- internals --------------------------------------------------------------------
     def _take_hand(self, drained: Drained) -> None:
@@ -363,7 +363,7 @@ class SessionController:
         st.held_s = game.held_s
         st.catches = game.catches
 
-    def _finish(self, now: float) -> dict[str, Any]:
+    def _finish(self) -> dict[str, Any]:
         game = self.game
         assert game is not None
         summary = game.summary()

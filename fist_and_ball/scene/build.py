@@ -214,15 +214,7 @@ def remove_scene() -> None:
     # Datablocks left without users, plus any stray FB_ ones from an interrupted build.
     for block in data:
         _remove_id(block)
-    for pool in (
-        bpy.data.meshes,
-        bpy.data.curves,
-        bpy.data.armatures,
-        bpy.data.cameras,
-        bpy.data.lights,
-        bpy.data.materials,
-        bpy.data.worlds,
-    ):
+    for pool in _data_pools():
         for block in list(pool):
             if block.name.startswith(PREFIX):
                 if isinstance(block, bpy.types.World):
@@ -236,12 +228,10 @@ def remove_scene() -> None:
             bpy.data.collections.remove(stray)
 
 
-def _remove_id(block: bpy.types.ID) -> None:
-    try:
-        name = block.name
-    except ReferenceError:
-        return  # already gone
-    for pool in (
+def _data_pools() -> tuple[Any, ...]:
+    """The bpy.data collections the scene creates datablocks in (read at call time:
+    bpy.data is not available while an add-on registers)."""
+    return (
         bpy.data.meshes,
         bpy.data.curves,
         bpy.data.armatures,
@@ -249,7 +239,15 @@ def _remove_id(block: bpy.types.ID) -> None:
         bpy.data.lights,
         bpy.data.materials,
         bpy.data.worlds,
-    ):
+    )
+
+
+def _remove_id(block: bpy.types.ID) -> None:
+    try:
+        name = block.name
+    except ReferenceError:
+        return  # already gone
+    for pool in _data_pools():
         if pool.get(name) is block:
             pool.remove(block)  # type: ignore[arg-type]
             return

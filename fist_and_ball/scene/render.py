@@ -20,6 +20,17 @@ ENGINE_ALIASES = {
 }
 
 
+_RENDER_SETTINGS = (
+    "engine",
+    "resolution_x",
+    "resolution_y",
+    "resolution_percentage",
+    "filepath",
+    "dither_intensity",
+)
+_IMAGE_SETTINGS = ("file_format", "color_mode", "compression")
+
+
 def resolve_engine(engine: str) -> str:
     """Map a user-facing engine name to one this Blender build has (ValueError if none)."""
     name = ENGINE_ALIASES.get(engine.upper(), engine.upper())
@@ -62,18 +73,13 @@ def render_png(
     if resolution[0] < 4 or resolution[1] < 4:
         raise ValueError(f"resolution too small: {resolution}")
     r = scene.render
-    saved = (
-        r.engine,
-        r.resolution_x,
-        r.resolution_y,
-        r.resolution_percentage,
-        r.filepath,
-        r.image_settings.file_format,
-        r.image_settings.color_mode,
-        r.image_settings.compression,
-        r.dither_intensity,
-        scene.camera,
+    # (owner, attribute) of every setting changed below: restored in `finally`
+    touched: tuple[tuple[Any, str], ...] = (
+        *((r, name) for name in _RENDER_SETTINGS),
+        *((r.image_settings, name) for name in _IMAGE_SETTINGS),
+        (scene, "camera"),
     )
+    saved = [getattr(owner, name) for owner, name in touched]
     try:
         r.engine = resolve_engine(engine)  # type: ignore[assignment]
         r.resolution_x, r.resolution_y = int(resolution[0]), int(resolution[1])
@@ -95,18 +101,8 @@ def render_png(
         with bpy.context.temp_override(scene=scene):
             bpy.ops.render.render(write_still=True, scene=scene.name)
     finally:
-        (
-            r.engine,
-            r.resolution_x,
-            r.resolution_y,
-            r.resolution_percentage,
-            r.filepath,
-            r.image_settings.file_format,
-            r.image_settings.color_mode,
-            r.image_settings.compression,
-            r.dither_intensity,
-            scene.camera,
-        ) = saved
+        for (owner, name), value in zip(touched, saved, strict=True):
+            setattr(owner, name, value)
     if not out.is_file() or out.stat().st_size == 0:
         raise RuntimeError(f"render produced no image at {out}")
     return out
