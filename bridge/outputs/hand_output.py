@@ -110,10 +110,10 @@ _SOURCE_STATES = frozenset({"connecting", "connected", "disconnected", "ended"})
 
 
 def _source_state(status: dict[str, Any]) -> str | None:
-    """The source state from a pipeline status: `status["source"]["state"]` (the
-    documented form); tolerates `source_status.state` or a top-level `state` with the
-    source as a plain string, so a status-layout change cannot silently disarm the
-    hold-on-source-loss rule."""
+    """The source state from a pipeline status. The pipeline sends the source URL as
+    `source`, its state as top-level `state` and the full record as `source_status`;
+    a nested `source.state` is accepted too, so a status-layout change cannot silently
+    disarm the hold-on-source-loss rule."""
     for holder in (status.get("source"), status.get("source_status")):
         if isinstance(holder, dict) and isinstance(holder.get("state"), str):
             return str(holder["state"])
