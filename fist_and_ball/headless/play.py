@@ -85,12 +85,14 @@ class SceneDriver:
     """Builds the scene once and applies every view; renders frames at a fixed game fps."""
 
     def __init__(self, opts: PlayOptions) -> None:
-        import bpy  # noqa: F401 - must come first: it provides mathutils to the scene code
+        import bpy  # must come first: it provides mathutils to the scene code
 
         from fist_and_ball.scene.apply import apply_view
         from fist_and_ball.scene.build import build_scene
 
         self._apply = apply_view
+        # start from an empty file: no default cube, light or world in the frames
+        bpy.ops.wm.read_factory_settings(use_empty=True)
         self.refs = build_scene()
         self._dir = opts.render_dir
         self._period = 1.0 / opts.render_fps if opts.render_fps > 0 else float("inf")
