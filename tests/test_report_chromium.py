@@ -5,16 +5,13 @@ Artifact: test-artifacts/report.png (1280 x 2000, the top of the report).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_report import add_session
 
-from fist_and_ball.core.quick_play import play_autopilot_session
-from fist_and_ball.core.score_log import ScoreLog
 from fist_and_ball.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,27 +64,12 @@ def test_console_scan_detects_a_page_error(tmp_path):
 
 
 def make_logs(folder: Path) -> None:
-    start = datetime(2025, 3, 3, 10, 0).astimezone()
     seed = 0
     for patient, skill in (("P01", 0.3), ("P02", 0.8)):
         for week in range(3):
             for level in ("easy", "medium"):
                 seed += 1
-                when = start + timedelta(weeks=week, hours=seed % 4)
-                log = ScoreLog.open(
-                    folder,
-                    patient=patient,
-                    level=level,
-                    minutes=2,
-                    decoder="autopilot",
-                    source="test",
-                    session_id=f"{patient}-{level}-w{week}",
-                )
-                play_autopilot_session(level, 2, skill=skill + 0.1 * week, seed=seed, log=log)
-                data = json.loads(log.json_path.read_text())
-                data["started_at"] = when.isoformat()
-                data["ended_at"] = (when + timedelta(minutes=2)).isoformat()
-                log.json_path.write_text(json.dumps(data))
+                add_session(folder, patient, level, skill + 0.1 * week, week, seed)
     (folder / "broken.json").write_text('{"schema": "fist-and-ball.score-log/1", "pat')
 
 
