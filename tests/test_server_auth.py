@@ -26,14 +26,16 @@ class RecordingHand(Output):
     def __init__(self) -> None:
         self.enabled = False
         self.calls: list[tuple[str, bool]] = []
+        self.who: list[str] = []
 
-    def command(self, action: str, authorized: bool) -> tuple[bool, str]:
+    def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]:
         self.calls.append((action, authorized))
+        self.who.append(who)
         if action == "enable":
             if not authorized:
                 return False, "not authorised"
             self.enabled = True
-        elif action in ("disable", "stop"):
+        elif action in ("disable", "stop", "release"):
             self.enabled = False
         return True, f"{action} done"
 

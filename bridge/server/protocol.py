@@ -18,10 +18,11 @@ from bridge.sample import N_GRADES, Decoded, Sample
 
 PROTOCOL_VERSION = 1
 
-HAND_ACTIONS = ("enable", "disable", "stop")
+HAND_ACTIONS = ("enable", "disable", "stop", "release")
 
 # error codes sent in `error` messages
 E_BAD_JSON = "bad_json"
+E_BAD_TEXT = "bad_text"  # a string with a lone surrogate (\udfff): not encodable as UTF-8
 E_BINARY = "binary_not_supported"
 E_BAD_MESSAGE = "bad_message"
 E_UNKNOWN_TYPE = "unknown_type"
@@ -34,8 +35,16 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """Encode one message compactly. NaN/inf are not valid JSON: callers map them to None."""
-    return _dumps(message).encode("utf-8")
+    """Encode one message compactly. NaN/inf are not valid JSON: callers map them to None.
+
+    A lone surrogate that slipped into a string (echoed client content) is written as
+    a visible `\\udfff` escape instead of failing: a reply must always be sendable.
+    """
+    text = _dumps(message)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -181,6 +190,24 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when any string (key or value) in a parsed JSON value is not UTF-8 encodable."""
+    stack = [value]  # iterative: nesting depth is the client's choice
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
 def parse_client_message(data: str | bytes) -> ClientMessage:
     """Validate one client frame; raise ProtocolError describing what is wrong."""
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -191,6 +218,10 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
         obj = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(E_BAD_JSON, f"not valid JSON: {exc}") from None
+    if "\\u" in data and _has_lone_surrogate(obj):
+        # JSON escapes like "\\udfff" decode to a lone surrogate, which no reply, log
+        # line or decoder can encode: refuse the message, keep the connection.
+        raise ProtocolError(E_BAD_TEXT, "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
     if not isinstance(obj, dict):
         raise ProtocolError(E_BAD_MESSAGE, "a message must be a JSON object with a 'type' field")
     mtype = obj.get("type")

@@ -5,6 +5,13 @@ pipeline thread: it encodes each message once (bytes shared by all clients), app
 it to a pending batch and wakes the loop with at most one `call_soon_threadsafe` per
 batch. On the loop, each client has its own bounded queue and sender task
 (`client_queue.py`), so a slow or stuck client never delays the others.
+
+Hardening (docs/bridge.md, "Limits"): at most `max_clients` connections (more get HTTP
+503 before the websocket handshake); a per-connection write buffer bound in bytes and
+time, checked by a timer independent of the data flow (a client that floods pings and
+never reads is cut off even with no decoder); a status kept small (aggregate counters,
+a few worst clients) and redacted for unauthorised or browser clients; wrong tokens
+throttled per peer address.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from bridge.outputs.base import Output
 from bridge.pipeline import set_realtime_priority
 from bridge.sample import Decoded, Sample
 from bridge.server import protocol
-from bridge.server.auth import AuthDecision, AuthPolicy, decide
+from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
 from bridge.server.latency import LatencyTracker
 
@@ -41,6 +48,43 @@ log = logging.getLogger("bridge.server")
 CLOSE_GOING_AWAY = 1001
 _MAX_COALESCE = 64  # messages joined into one socket write by the fast path
 CLOSE_POLICY = 1008
+_SLOW_CLIENTS_SHOWN = 4  # worst clients named in the full status (bounded size)
+# What a redacted status keeps (whitelist: a field added later stays private by default)
+_PUBLIC_STATUS_KEYS = frozenset(
+    {
+        "t",
+        "uptime_s",
+        "state",
+        "rate_hz",
+        "samples",
+        "frames",
+        "dropped",
+        "bad_frames",
+        "reconnects",
+        "decoder",
+        "decoder_ready",
+        "decode_errors",
+        "clients",
+        "latency_ms",
+        "latency_ms_total",
+    }
+)
+_PUBLIC_HAND_KEYS = frozenset(
+    {
+        "state",
+        "enabled",
+        "since_s",
+        "pose",
+        "target",
+        "connected",
+        "link",
+        "link_ok",
+        "pose_known",
+        "source_state",
+        "decoder_ready",
+        "input_age_s",
+    }
+)
 
 
 class BridgeControl(Protocol):
@@ -54,8 +98,9 @@ class BridgeControl(Protocol):
         """Manual gesture switch; returns an error detail or None on success."""
         ...
 
-    def hand_command(self, action: str, authorized: bool) -> tuple[bool, str]:
-        """enable / disable / stop the hand; returns (ok, detail)."""
+    def hand_command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]:
+        """enable / disable / stop / release the hand; `who` goes into the hand's
+        event log. Returns (ok, detail)."""
         ...
 
     def hand_state(self) -> dict[str, Any] | None:
@@ -91,6 +136,15 @@ class ServerConfig:
     the batch, instead of waking its sender task (about 3x less CPU per message).
     The sender task still takes over whenever a client's socket buffer is full."""
     ping_interval_s: float | None = 20.0
+    max_clients: int = 64
+    """Connections served at once; more are refused with HTTP 503 before the handshake."""
+    max_buffer_bytes: int = 1024 * 1024
+    """A connection whose unsent bytes (our messages plus websockets' automatic pong
+    replies) exceed this is aborted at once."""
+    buffer_check_s: float = 0.25
+    """How often the byte/time bounds are checked (a timer: works with no data flowing)."""
+    token_max_failures: int = 5
+    token_lockout_s: float = 2.0
     realtime_priority: int | None = None
     """SCHED_FIFO priority for the server's loop thread (see `--realtime`)."""
 
@@ -102,10 +156,23 @@ class _Client:
     queue: ClientQueue
     authorized: bool
     peer: str
+    origin: str | None = None
     kmg: bool = False
+    unwritable_since: float | None = None
     closing: bool = False
     sending: bool = False  # the sender task is mid-send (maybe waiting for drain)
     sender: asyncio.Task[None] | None = field(default=None)
+
+    @property
+    def full_status(self) -> bool:
+        """Authorised and not a browser: may see addresses and URLs in `status`."""
+        return self.authorized and self.origin is None
+
+    @property
+    def who(self) -> str:
+        """How the hand's event log names this client."""
+        origin = f" origin {self.origin}" if self.origin else ""
+        return f"client {self.id} ({self.peer}{origin})"
 
 
 class WebSocketServer(Output):
@@ -116,6 +183,9 @@ class WebSocketServer(Output):
     def __init__(self, config: ServerConfig, control: BridgeControl | None = None) -> None:
         self.config = config
         self.policy = AuthPolicy.create(config.host, config.token, list(config.allowed_origins))
+        if config.max_clients < 1:
+            raise ValueError("max_clients must be at least 1")
+        self.throttle = TokenThrottle(config.token_max_failures, config.token_lockout_s)
         self._control = control
         self.latency = LatencyTracker()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,6 +198,9 @@ class WebSocketServer(Output):
         self._decisions: weakref.WeakKeyDictionary[ServerConnection, AuthDecision] = (
             weakref.WeakKeyDictionary()
         )
+        self._origins: weakref.WeakKeyDictionary[ServerConnection, str | None] = (
+            weakref.WeakKeyDictionary()
+        )
         self._ids = itertools.count(1)
         self._kmg_subscribers = 0
         # pipeline thread -> loop hand-off
@@ -136,8 +209,10 @@ class WebSocketServer(Output):
         self._wake_scheduled = False
         self._running = False
         self.clients_dropped_slow = 0
+        self.clients_dropped_buffer = 0
         self.connections_total = 0
         self.rejected = 0
+        self.refused_full = 0
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -235,7 +310,9 @@ class WebSocketServer(Output):
         self._port = int(sockets[0].getsockname()[1]) if sockets else self.config.port
         self._running = True
         started.set()
+        watchdog = asyncio.get_running_loop().create_task(self._watch_buffers())
         await self._stop.wait()
+        watchdog.cancel()
         self._running = False
         server.close(close_connections=True)  # closes each connection with 1001
         try:
@@ -263,31 +340,46 @@ class WebSocketServer(Output):
         self._call_soon(self._flush)
 
     def on_status(self, status: dict[str, Any]) -> None:
-        """Broadcast a `status` message (the pipeline's dict already holds our extras)."""
+        """Broadcast `status`: full to authorised native clients, redacted to the others.
+
+        Encoding happens on the loop, not here: this runs under the pipeline's outputs
+        lock, which the sample thread needs for every sample.
+        """
         if not self._running:
             return
-        data = protocol.status(status)
-        self._call_soon(self._broadcast_control, data)
+        self._call_soon(self._broadcast_status, status)
 
     def status_extra(self) -> dict[str, Any]:
-        """Fields the server adds to the pipeline status: clients, drops, latency."""
-        clients = sorted(list(self._clients), key=lambda c: c.id)
+        """Fields the server adds to the pipeline status: aggregate client counters
+        and latency. Size does not grow with the number of clients (a few worst
+        clients at most), so the broadcast stays linear in clients."""
+        clients = list(self._clients)
+        dropping = [c for c in clients if c.queue.dropped_total]
+        dropping.sort(key=lambda c: c.queue.dropped_total, reverse=True)
         return {
             "clients": len(clients),
-            "client_stats": [
+            "clients_kmg": sum(1 for c in clients if c.kmg),
+            "max_clients": self.config.max_clients,
+            "clients_refused_full": self.refused_full,
+            "clients_rejected": self.rejected,
+            "clients_dropping": len(dropping),
+            "dropped_kmg_total": sum(c.queue.dropped[Kind.KMG] for c in clients),
+            "dropped_grade_total": sum(c.queue.dropped[Kind.GRADE] for c in clients),
+            "slow_clients": [
                 {
                     "id": c.id,
                     "peer": c.peer,
-                    "authorized": c.authorized,
                     "kmg": c.kmg,
                     "queued": len(c.queue),
                     "dropped": c.queue.dropped_total,
                     "dropped_kmg": c.queue.dropped[Kind.KMG],
                     "dropped_grade": c.queue.dropped[Kind.GRADE],
                 }
-                for c in clients
+                for c in dropping[:_SLOW_CLIENTS_SHOWN]
             ],
             "clients_dropped_slow": self.clients_dropped_slow,
+            "clients_dropped_buffer": self.clients_dropped_buffer,
+            "token_lockouts": self.throttle.refused,
             "latency_ms": self.latency.snapshot().to_dict(),
             "latency_ms_total": self.latency.total().to_dict(),
         }
@@ -329,12 +421,71 @@ class WebSocketServer(Output):
             self._pump(c)
         self._check_hopeless(now)
 
-    def _broadcast_control(self, data: bytes) -> None:
+    def _broadcast_status(self, status: dict[str, Any]) -> None:
         now = time.monotonic()
+        full: Entry | None = None
+        public: Entry | None = None
         for c in self._clients:
-            c.queue.put(Kind.CONTROL, data, 0.0, now)
+            if c.full_status:
+                if full is None:
+                    full = make_entry(Kind.CONTROL, protocol.status(status), 0.0)
+                c.queue.put_entry(full, now)
+            else:
+                if public is None:
+                    public = make_entry(Kind.CONTROL, protocol.status(redact_status(status)), 0.0)
+                c.queue.put_entry(public, now)
             self._pump(c)
         self._check_hopeless(now)
+
+    async def _watch_buffers(self) -> None:
+        """Bound every connection's unsent bytes in size and time, on a timer.
+
+        websockets answers each ping with a pong written straight to the transport,
+        bypassing our queue: a client that floods pings and never reads grows the
+        write buffer without ever filling the queue (with `--decoder none` there is
+        no queue traffic at all). So the bound is on the transport's buffer itself.
+        """
+        interval = self.config.buffer_check_s
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for c in list(self._clients):
+                self._check_buffer(c, now)
+            self._check_hopeless(now)
+
+    def _check_buffer(self, c: _Client, now: float) -> None:
+        if c.closing:
+            return
+        transport = c.ws.transport
+        size = transport.get_write_buffer_size()
+        if size > self.config.max_buffer_bytes:
+            c.closing = True
+            self.clients_dropped_buffer += 1
+            log.warning(
+                "client %d (%s) not reading: %d unsent bytes > %d, aborting the connection",
+                c.id,
+                c.peer,
+                size,
+                self.config.max_buffer_bytes,
+            )
+            transport.abort()  # a close frame would only queue behind the backlog
+            return
+        if size <= c.ws.write_limit_high:
+            c.unwritable_since = None
+        elif c.unwritable_since is None:
+            c.unwritable_since = now
+        elif now - c.unwritable_since > self.config.hopeless_after_s:
+            c.closing = True
+            self.clients_dropped_slow += 1
+            log.warning(
+                "client %d (%s) too slow: not reading for %.1f s, disconnecting",
+                c.id,
+                c.peer,
+                self.config.hopeless_after_s,
+            )
+            asyncio.get_running_loop().create_task(
+                self._disconnect(c, CLOSE_POLICY, "client too slow: not reading")
+            )
 
     def _pump(self, client: _Client) -> None:
         """Fast path: write queued messages to the socket right here, on the loop.
@@ -406,21 +557,50 @@ class WebSocketServer(Output):
         client.ws.transport.abort()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        server = self._server
+        # `connections` includes this one and others mid-handshake
+        if server is not None and len(server.connections) > self.config.max_clients:
+            self.refused_full += 1
+            log.warning(
+                "refused %s: %d clients connected (--max-clients)",
+                _peer(connection),
+                self.config.max_clients,
+            )
+            return connection.respond(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "too many clients (--max-clients)\n"
+            )
         try:
             origin = request.headers.get("Origin")
             authorization = request.headers.get("Authorization")
+            token_header = request.headers.get(TOKEN_HEADER)
         except MultipleValuesError:
             self.rejected += 1
             return connection.respond(
-                http.HTTPStatus.BAD_REQUEST, "duplicate Origin or Authorization header\n"
+                http.HTTPStatus.BAD_REQUEST, "duplicate Origin or token header\n"
             )
+        ip = _peer_ip(connection)
+        if self.policy.token is not None:
+            wait = self.throttle.locked(ip)
+            if wait > 0:
+                self.rejected += 1
+                log.warning("refused %s: locked out after wrong tokens (%.0f s left)", ip, wait)
+                response = connection.respond(
+                    http.HTTPStatus.TOO_MANY_REQUESTS, "too many wrong tokens; try later\n"
+                )
+                response.headers["Retry-After"] = str(max(1, round(wait)))
+                return response
         self._limit_send_buffer(connection)
-        decision = decide(self.policy, request.path, origin, authorization)
+        decision = decide(self.policy, request.path, origin, authorization, token_header)
         if not decision.accept:
             self.rejected += 1
+            if decision.status == 401:
+                self.throttle.failed(ip)
             log.info("refused %s: %s", _peer(connection), decision.reason)
             return connection.respond(http.HTTPStatus(decision.status), decision.reason + "\n")
+        if self.policy.token is not None:
+            self.throttle.succeeded(ip)
         self._decisions[connection] = decision
+        self._origins[connection] = origin
         return None
 
     def _limit_send_buffer(self, connection: ServerConnection) -> None:
@@ -444,13 +624,19 @@ class WebSocketServer(Output):
             queue=ClientQueue(cfg.queue_size, cfg.hopeless_after_s),
             authorized=decision.authorized,
             peer=_peer(ws),
+            origin=self._origins.pop(ws, None),
         )
         self.connections_total += 1
         client.queue.put(Kind.CONTROL, self._hello(client), 0.0, time.monotonic())
         self._clients.add(client)
         client.sender = asyncio.get_running_loop().create_task(self._sender(client))
         self._pump(client)
-        log.info("client %d connected from %s", client.id, client.peer)
+        log.info(
+            "client %d connected from %s%s",
+            client.id,
+            client.peer,
+            f" (origin {client.origin})" if client.origin else "",
+        )
         try:
             async for message in ws:
                 await self._on_message(client, message)
@@ -464,8 +650,9 @@ class WebSocketServer(Output):
 
     def _hello(self, client: _Client) -> bytes:
         info = self._control.hello_info() if self._control is not None else {}
+        source = str(info.get("source", ""))
         return protocol.hello(
-            source=str(info.get("source", "")),
+            source=source if client.full_status else public_source(source),
             n_sensors=info.get("n_sensors"),
             rate_hz=info.get("rate_hz"),
             decoder=info.get("decoder"),
@@ -515,14 +702,35 @@ class WebSocketServer(Output):
         except protocol.ProtocolError as exc:
             self._reply(client, protocol.error(exc.code, exc.detail, exc.ref))
         except Exception as exc:  # a bug must not drop the connection
+            # (the log throttle keeps a repeated failure to a few lines, see log_throttle)
             log.exception("error handling a message from client %d", client.id)
-            self._reply(client, protocol.error(protocol.E_INTERNAL, f"server error: {exc}"))
+            self._reply(
+                client, protocol.error(protocol.E_INTERNAL, f"server error: {type(exc).__name__}")
+            )
 
     async def _gesture(self, client: _Client, name: str) -> None:
         control = self._control
         if control is None:
             self._reply(client, protocol.error(protocol.E_GESTURE, "no decoder", "gesture"))
             return
+        if not client.authorized:
+            # Switching the gesture changes what an enabled hand does: same rule as
+            # `enable`. (Checked again just below the thread hop would still race with
+            # an enable from elsewhere; the window is one thread switch.)
+            state = await asyncio.to_thread(control.hand_state)
+            if state and (
+                state.get("enabled") or state.get("state") not in (None, "disabled", "estop")
+            ):
+                self._reply(
+                    client,
+                    protocol.error(
+                        protocol.E_GESTURE,
+                        "this connection is not authorised to switch the gesture while the "
+                        "hand is enabled",
+                        "gesture",
+                    ),
+                )
+                return
         # The pipeline serialises this with decoding; don't stall the loop meanwhile.
         problem = await asyncio.to_thread(control.set_gesture, name)
         if problem:
@@ -533,7 +741,9 @@ class WebSocketServer(Output):
         if control is None:
             ok, detail, state = False, "no hand attached (start the bridge with --hand URL)", None
         else:
-            ok, detail = await asyncio.to_thread(control.hand_command, action, client.authorized)
+            ok, detail = await asyncio.to_thread(
+                control.hand_command, action, client.authorized, client.who
+            )
             # the hand's lock may be held by its thread mid-write: not on the loop either
             state = await asyncio.to_thread(control.hand_state)
         if ok:
@@ -543,6 +753,32 @@ class WebSocketServer(Output):
 
     def _recount_kmg(self) -> None:
         self._kmg_subscribers = sum(1 for c in self._clients if c.kmg)
+
+
+def redact_status(status: dict[str, Any]) -> dict[str, Any]:
+    """The status an unauthorised or browser client sees: no client addresses, no
+    source or hand URL, no free-text reasons that may name them (whitelisted keys)."""
+    public = {k: v for k, v in status.items() if k in _PUBLIC_STATUS_KEYS}
+    public["source"] = public_source(str(status.get("source", "")))
+    hand = status.get("hand")
+    if isinstance(hand, dict):
+        public["hand"] = {k: v for k, v in hand.items() if k in _PUBLIC_HAND_KEYS}
+    else:
+        public["hand"] = None
+    return public
+
+
+def public_source(url: str) -> str:
+    """The kind of source without its address: `serial:/dev/ttyACM0` -> `serial`."""
+    scheme, sep, _ = url.partition(":")
+    return scheme if sep else ""
+
+
+def _peer_ip(connection: ServerConnection) -> str:
+    try:
+        return str(connection.remote_address[0])
+    except Exception:
+        return "?"
 
 
 def _peer(connection: ServerConnection) -> str:
