@@ -33,7 +33,7 @@ class HandController(Protocol):
     the pipeline thread: implementations must be thread-safe.
     """
 
-    def command(self, action: str, authorized: bool) -> tuple[bool, str]: ...
+    def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -324,8 +324,9 @@ class Pipeline:
             return str(exc) or type(exc).__name__
         return None
 
-    def hand_command(self, action: str, authorized: bool) -> tuple[bool, str]:
-        """Forward enable/disable/stop to the hand; errors come back as (False, detail)."""
+    def hand_command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]:
+        """Forward enable/disable/stop/release to the hand; `who` (the client's address
+        and origin) goes into the hand's event log. Errors come back as (False, detail)."""
         hand = self.hand
         if hand is None:
             return False, "no hand attached (start the bridge with --hand URL)"
@@ -335,7 +336,7 @@ class Pipeline:
         try:
             # Not under the outputs lock: `stop` must never wait behind a slow output
             # (e.g. a recorder flushing). The hand output is thread-safe itself.
-            return hand.command(action, authorized)
+            return hand.command(action, authorized, who)
         except Exception as exc:
             log.exception("hand command %s failed", action)
             return False, f"hand error: {exc}"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.cli.errors import CliError
 from bridge.decoders.base import Decoder
+from bridge.log_throttle import install_log_throttle
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
 from bridge.server.auth import AuthConfigError, AuthPolicy
@@ -70,7 +71,8 @@ def register(subparsers: Any) -> None:
         "--token",
         default=None,
         help=(
-            "shared secret clients must present (?token= or Authorization: Bearer); "
+            "shared secret clients must present (Authorization: Bearer, "
+            "X-Fist-And-Ball-Token header or ?token=); "
             f"also read from ${TOKEN_ENV}"
         ),
     )
@@ -102,6 +104,13 @@ def register(subparsers: Any) -> None:
         help="messages queued per client before dropping (default 512)",
     )
     p.add_argument(
+        "--max-clients",
+        type=int,
+        default=64,
+        metavar="N",
+        help="websocket connections served at once; more get HTTP 503 (default 64)",
+    )
+    p.add_argument(
         "--slow-client-timeout",
         type=float,
         default=5.0,
@@ -130,6 +139,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"--port {args.port} is not a port number 0..65535")
     if args.duration is not None and not args.duration > 0:
         raise CliError("--duration must be a positive number of seconds")
+    if not 1 <= args.max_clients <= 10000:
+        raise CliError("--max-clients must be 1..10000")
     if args.queue_size < 16:
         raise CliError("--queue-size must be at least 16")
     if args.realtime is not None and not 1 <= args.realtime <= 99:
@@ -203,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_throttle()  # a repeating failure logs a few lines plus a count
     token = args.token or os.environ.get(TOKEN_ENV) or None
     try:  # refuse an unsafe configuration before touching any device
         AuthPolicy.create(args.host, token, args.allow_origin)
@@ -221,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
                 allowed_origins=tuple(args.allow_origin),
                 queue_size=args.queue_size,
                 hopeless_after_s=args.slow_client_timeout,
+                max_clients=args.max_clients,
                 realtime_priority=args.realtime,
             )
         )
