@@ -1,19 +1,17 @@
 """Fist & Ball: the Blender add-on (game core without bpy, thin bpy adapters).
 
-Importing this package does not import bpy: `fist_and_ball.core` and
-`fist_and_ball.live` (client, mailbox, controller) work in plain Python. Blender calls
-`register()` / `unregister()`, which import the bpy parts.
+Importing this package imports nothing: no bpy and no other module of the add-on, so
+`fist_and_ball.protocol_v1` can be imported by the bridge on its own, and
+`fist_and_ball.core` / `fist_and_ball.live` (client, mailbox, controller) work in plain
+Python. Blender calls `register()` / `unregister()`, which import the bpy parts.
 
-Installed as an extension (Blender 4.2+) this package is imported as
-`bl_ext.<repo>.fist_and_ball`; its modules import each other as `fist_and_ball.*`, so
-that name is pointed at this package when nothing else holds it. Installed as a legacy
-add-on (Blender 3.4 .. 4.1) it is plain `fist_and_ball` and `bl_info` applies.
+Modules import each other relatively, so the package works under any name: as an
+extension (Blender 4.2+) it is `bl_ext.<repo>.fist_and_ball`, as a legacy add-on
+(Blender 3.4 .. 4.1) plain `fist_and_ball`, where `bl_info` applies. Both may be
+installed at once without one running the other's code.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 bl_info = {
     "name": "Fist & Ball",
@@ -29,33 +27,28 @@ bl_info = {
 ADDON_ID = __name__
 """The name Blender knows this add-on by (preferences, extension user folder)."""
 
-if __name__ != "fist_and_ball" and "fist_and_ball" not in sys.modules:
-    sys.modules["fist_and_ball"] = sys.modules[__name__]
-
 
 def register() -> None:
     """Blender entry point: make websockets importable, register classes."""
-    import importlib
+    from pathlib import Path
 
-    from fist_and_ball.live.bundled_wheels import ensure_websockets
+    from .live.bundled_wheels import ensure_websockets
 
     ensure_websockets(Path(__file__).resolve().parent)
-    registration = importlib.import_module("fist_and_ball.registration")
+    from . import registration
+
     registration.register(ADDON_ID)
 
 
 def unregister() -> None:
     """Blender entry point: stop the live session, timer and thread; unregister classes."""
-    import importlib
+    import sys
 
-    registration = importlib.import_module("fist_and_ball.registration")
+    from . import registration
+
     registration.unregister()
-    if __name__ != "fist_and_ball" and sys.modules.get("fist_and_ball") is sys.modules[__name__]:
+    if __name__.startswith("bl_ext."):
         # Extension: forget the submodules so a re-enable (maybe of an updated version)
-        # imports them afresh from this folder.
-        here = str(Path(__file__).resolve().parent)
-        for name, mod in list(sys.modules.items()):
-            if name.startswith("fist_and_ball.") and str(getattr(mod, "__file__", "")).startswith(
-                here
-            ):
-                del sys.modules[name]
+        # imports them afresh from the installed folder.
+        for name in [m for m in sys.modules if m.startswith(__name__ + ".")]:
+            del sys.modules[name]

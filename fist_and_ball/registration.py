@@ -15,10 +15,10 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import PointerProperty
 
-from fist_and_ball.live import timer
-from fist_and_ball.ui import operators, panel
-from fist_and_ball.ui.preferences import FISTBALL_AddonPreferences
-from fist_and_ball.ui.properties import FISTBALL_PG_settings
+from .live import timer
+from .ui import operators, panel
+from .ui.preferences import FISTBALL_AddonPreferences
+from .ui.properties import FISTBALL_PG_settings
 
 log = logging.getLogger(__name__)
 

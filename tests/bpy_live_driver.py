@@ -13,6 +13,7 @@ Blender user folder). Timers never fire in background mode, so this calls the ad
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -24,10 +25,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live_bridge import BridgeProcess
 
+PACKAGE = "fist_and_ball"
+"""The add-on's package: the source checkout in-process, `bl_ext.<repo>.fist_and_ball`
+when installed from the zip (the add-on has no alias: its modules are reached by name)."""
+
+
+def addon(sub: str) -> Any:
+    """A module of the running add-on, e.g. `addon("live.timer")`."""
+    return importlib.import_module(f"{PACKAGE}.{sub}")
+
 
 def tick_for(seconds: float, until: Any = None, on_tick: Any = None) -> float:
     """Tick like the timer for up to `seconds` (or until `until()`); returns ticking time."""
-    from fist_and_ball.live import timer
+    timer = addon("live.timer")
 
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
@@ -43,10 +53,11 @@ def tick_for(seconds: float, until: Any = None, on_tick: Any = None) -> float:
 
 def scene_sample() -> dict[str, Any]:
     """The latest grade the add-on took in, and what the scene shows for it."""
-    from fist_and_ball.live import timer
-    from fist_and_ball.scene.apply import IN_HAND_FROM, leds_lit_in_scene
-    from fist_and_ball.scene.hand_geometry import finger_bone
-    from fist_and_ball.scene.hand_pose import pose_for
+    timer = addon("live.timer")
+    IN_HAND_FROM = addon("scene.apply").IN_HAND_FROM
+    leds_lit_in_scene = addon("scene.apply").leds_lit_in_scene
+    finger_bone = addon("scene.hand_geometry").finger_bone
+    pose_for = addon("scene.hand_pose").pose_for
 
     rt = timer.get_runtime()
     msg = rt.controller.latest_grade or {}
@@ -73,7 +84,7 @@ def scene_sample() -> dict[str, Any]:
 
 
 def status_dict() -> dict[str, Any]:
-    from fist_and_ball.live import timer
+    timer = addon("live.timer")
 
     rt = timer.get_runtime()
     st = rt.controller.status
@@ -100,7 +111,7 @@ def run_scenario(bridge: BridgeProcess, report: dict[str, Any], *, disconnect: b
     """Connect, check the scene follows the grades, play, (kill/restart the bridge), stop."""
     import bpy
 
-    from fist_and_ball.live import timer
+    timer = addon("live.timer")
 
     report["steps"] = []
 
@@ -184,12 +195,17 @@ def main() -> int:
         report["install"] = sorted(res)
         mods = [a.module for a in bpy.context.preferences.addons]
         report["enabled"] = [m for m in mods if m.endswith("fist_and_ball")]
-        import fist_and_ball
-        import fist_and_ball.registration as registration
-        from fist_and_ball.live import timer
+        global PACKAGE
+        PACKAGE = report["enabled"][0]
+        registration = addon("registration")
+        timer = addon("live.timer")
 
-        report["package_name"] = fist_and_ball.__name__
+        report["package_name"] = importlib.import_module(PACKAGE).__name__
         report["registration_file"] = registration.__file__
+        connect_cls = bpy.types.FISTBALL_OT_connect
+        report["operator_module"] = connect_cls.__module__
+        report["operator_file"] = sys.modules[connect_cls.__module__].__file__
+        report["plain_name_imported"] = "fist_and_ball" in sys.modules
         run_scenario(bridge, report, disconnect=args.disconnect)
         bpy.ops.preferences.addon_disable(module=report["enabled"][0])
         report["disabled"] = [

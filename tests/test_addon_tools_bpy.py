@@ -221,3 +221,22 @@ def pearson(xs: list[float], ys: list[float]) -> float:
     sxx = sum((x - mx) ** 2 for x in xs)
     syy = sum((y - my) ** 2 for y in ys)
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else 0.0
+
+
+def test_release_button_sends_release_to_the_bridge(addon: Any) -> None:
+    """The panel's Release (beside STOP) goes out as `{"type":"hand","action":"release"}`."""
+    from test_live_client import FakeBridge
+
+    server = FakeBridge(free_port()).start()
+    try:
+        assert bpy.ops.fistball.connect(url=f"ws://127.0.0.1:{server.port}") == {"FINISHED"}
+        rt = runtime()
+        tick_for(10.0, until=lambda: rt.controller.status.connected)
+        assert bpy.ops.fistball.hand(action="release") == {"FINISHED"}
+        tick_for(5.0, until=lambda: any(m.get("type") == "hand" for m in server.received))
+        assert [m for m in server.received if m.get("type") == "hand"] == [
+            {"type": "hand", "action": "release"}
+        ]
+        bpy.ops.fistball.disconnect()
+    finally:
+        server.stop()

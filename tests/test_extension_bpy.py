@@ -117,6 +117,11 @@ def test_installed_from_zip_into_the_temporary_user_folder(live_report: dict[str
     # The code that ran is the installed copy, not the source checkout.
     assert r["package_name"] == ADDON_ID
     assert r["registration_file"].startswith(str(Path(r["_user"]) / "extensions"))
+    # No alias: the registered operators are the extension's own module, and the plain
+    # name `fist_and_ball` (the source checkout is on PYTHONPATH) was never imported.
+    assert r["operator_module"].startswith(ADDON_ID + ".")
+    assert r["operator_file"].startswith(str(Path(r["_user"]) / "extensions"))
+    assert r["plain_name_imported"] is False
 
 
 def test_scene_follows_the_live_grades(live_report: dict[str, Any]) -> None:

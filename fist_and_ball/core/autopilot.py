@@ -20,8 +20,8 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 
-from fist_and_ball.core.levels import MAX_GRADE
-from fist_and_ball.core.view import GameView
+from .levels import MAX_GRADE
+from .view import GameView
 
 SKILLS: dict[str, float] = {"novice": 0.15, "average": 0.5, "expert": 0.9}
 """Named skills and their value on the 0..1 scale."""

@@ -14,7 +14,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from fist_and_ball.core.levels import LevelSpec
+from .levels import LevelSpec
 
 LEAD_IN_S = 1.0
 """The ball rests at the bottom this long when the session starts (time to get ready)."""

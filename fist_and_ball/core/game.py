@@ -21,17 +21,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fist_and_ball.core.ball import BallPath
-from fist_and_ball.core.leds import leds_lit
-from fist_and_ball.core.levels import (
+from .ball import BallPath
+from .leds import leds_lit
+from .levels import (
     BALL_SPEED_UNIT,
     MAX_GRADE,
     LevelSpec,
     check_minutes,
     get_level,
 )
-from fist_and_ball.core.session_clock import SessionClock
-from fist_and_ball.core.view import GameView
+from .session_clock import SessionClock
+from .view import GameView
 
 POINTS_PER_HELD_S = 10.0
 """Points per second the ball is held in the catch zone (before the level multiplier)."""

@@ -10,8 +10,8 @@ glance. The band groups the LEDs in three colour bars of three.
 
 from __future__ import annotations
 
-from fist_and_ball.core.levels import MAX_GRADE
-from fist_and_ball.core.view import N_LEDS
+from .levels import MAX_GRADE
+from .view import N_LEDS
 
 LEDS_PER_BAR = 3
 """The paper's Myo has three colour bars of three LEDs each."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-N_GRADES = 9
-"""Grades 0..8 (0 = open hand, 8 = fist), as on the bridge."""
-MAX_GRADE = N_GRADES - 1
+# Re-exported: the game core names the grade range through this module.
+from ..protocol_v1 import MAX_GRADE as MAX_GRADE
+from ..protocol_v1 import N_GRADES as N_GRADES
 
 SESSION_MINUTES: tuple[int, ...] = (2, 4, 6)
 """The only session lengths the paper's game offers."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fist_and_ball.core.autopilot import Autopilot, SimplePlant
-from fist_and_ball.core.game import Game
-from fist_and_ball.core.levels import LevelSpec
-from fist_and_ball.core.score_log import ScoreLog
-from fist_and_ball.core.view import GameView
+from .autopilot import Autopilot, SimplePlant
+from .game import Game
+from .levels import LevelSpec
+from .score_log import ScoreLog
+from .view import GameView
 
 
 def play_autopilot_session(

@@ -27,14 +27,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from fist_and_ball.core.levels import (
+from .levels import (
     BALL_SPEED_UNIT,
     MAX_GRADE,
     LevelSpec,
     check_minutes,
     get_level,
 )
-from fist_and_ball.core.view import GameView
+from .view import GameView
 
 SCHEMA = "fist-and-ball.score-log/1"
 """Schema id written in every summary; readers accept any `.../1`."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fist_and_ball.core.score_log import REQUIRED_FIELDS, SCHEMA, TIMELINE_SUFFIX
+from .score_log import REQUIRED_FIELDS, SCHEMA, TIMELINE_SUFFIX
 
 _SCHEMA_FAMILY, _, _SCHEMA_MAJOR = SCHEMA.rpartition("/")
 _NUMBERS = ("duration_s", "ball_speed", "held_s", "score")

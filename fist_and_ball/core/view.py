@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-N_LEDS = 9
+from ..protocol_v1 import N_GRADES
+
+N_LEDS = N_GRADES
+"""One LED per grade (core/leds.py explains why)."""
 
 
 @dataclass(slots=True)

@@ -17,9 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from fist_and_ball.live.mailbox import Mailbox
-
-PROTOCOL_VERSION = 1
+from ..protocol_v1 import (
+    MSG_ERROR,
+    MSG_GRADE,
+    MSG_HAND_REPLY,
+    MSG_HELLO,
+    MSG_KMG,
+    MSG_PING,
+    MSG_PONG,
+    MSG_STATUS,
+    MSG_SUBSCRIBE,
+    PROTOCOL_VERSION,
+)
+from .mailbox import Mailbox
 
 
 def is_loopback_url(url: str) -> bool:
@@ -138,7 +148,7 @@ class BridgeClient:
         """Subscribe to (or leave) the bridge's `kmg` stream. The wish is kept and sent
         again after every reconnect; returns whether it went out now."""
         self._kmg_wanted = bool(wanted)
-        return self.send({"type": "subscribe", "kmg": self._kmg_wanted})
+        return self.send({"type": MSG_SUBSCRIBE, "kmg": self._kmg_wanted})
 
     @property
     def kmg_wanted(self) -> bool:
@@ -186,7 +196,7 @@ class BridgeClient:
                     backoff = 0.2
                     self._outbox = asyncio.Queue(maxsize=64)
                     if self._kmg_wanted:  # a new connection starts unsubscribed
-                        self._outbox.put_nowait(json.dumps({"type": "subscribe", "kmg": True}))
+                        self._outbox.put_nowait(json.dumps({"type": MSG_SUBSCRIBE, "kmg": True}))
                     self._mark(True, f"connected to {self.url}")
                     await self._session(ws)
             except Exception as exc:  # any network failure: report and retry
@@ -243,31 +253,31 @@ class BridgeClient:
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
-        if kind == "grade":
+        if kind == MSG_GRADE:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_grade(msg)
             self._rate_count += 1
-        elif kind == "kmg":
+        elif kind == MSG_KMG:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_kmg(msg)
             self._kmg_count += 1
-        elif kind == "status":
+        elif kind == MSG_STATUS:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_status(msg)
-        elif kind == "hello":
+        elif kind == MSG_HELLO:
             if msg.get("protocol") != PROTOCOL_VERSION:
                 self.mailbox.put_error(
                     {"code": "protocol", "detail": f"bridge speaks protocol {msg.get('protocol')}"}
                 )
             self.mailbox.put_hello(msg)
-        elif kind == "pong":
+        elif kind == MSG_PONG:
             sent = self._ping_sent.pop(msg.get("id", -1), None)
             if sent is not None:
                 self._set_stats(rtt_ms=(time.monotonic() - sent) * 1000.0)
-        elif kind == "error":
+        elif kind == MSG_ERROR:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_error(msg)
-        elif kind == "hand":
+        elif kind == MSG_HAND_REPLY:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_hand_reply(msg)
 
@@ -285,7 +295,7 @@ class BridgeClient:
                 self._rate_count, self._rate_t0 = 0, now
                 ping_id += 1
                 self._ping_sent = {ping_id: now}
-                await ws.send(json.dumps({"type": "ping", "id": ping_id}))
+                await ws.send(json.dumps({"type": MSG_PING, "id": ping_id}))
         await ws.close(1000, "client stopping")
 
 

@@ -59,7 +59,7 @@ class HistoryCache:
 
     def refresh(self, folder: Path | str) -> list[HistoryRow]:
         """Read the folder's recent sessions (a missing folder is an empty history)."""
-        from fist_and_ball.report import recent_sessions
+        from ..report import recent_sessions
 
         self.folder = str(folder)
         try:

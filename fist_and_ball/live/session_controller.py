@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fist_and_ball.core.game import Game
-from fist_and_ball.core.leds import leds_lit
-from fist_and_ball.core.levels import MAX_GRADE
-from fist_and_ball.core.score_log import ScoreLog, ScoreLogError
-from fist_and_ball.core.view import GameView
-from fist_and_ball.live.client import ClientStats
-from fist_and_ball.live.mailbox import Drained
+from ..core.game import Game
+from ..core.leds import leds_lit
+from ..core.score_log import ScoreLog, ScoreLogError
+from ..core.view import GameView
+from ..protocol_v1 import ACTIVE_GESTURES, MAX_GRADE
+from .client import ClientStats
+from .mailbox import Drained
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GESTURES: tuple[str, ...] = ("fingers", "wrist", "thumb")
+DEFAULT_GESTURES = ACTIVE_GESTURES
 """Gestures offered for the QG switch until the bridge's hello names its own."""
 
 REASON_DISCONNECTED = "disconnected"

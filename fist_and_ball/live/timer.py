@@ -23,17 +23,17 @@ from typing import Any
 
 import bpy
 
-from fist_and_ball.core.view import GameView
-from fist_and_ball.live.client import BridgeClient, ClientStats, check_url
-from fist_and_ball.live.history_cache import HistoryCache
-from fist_and_ball.live.kmg_bars import (
+from ..core.view import GameView
+from .client import BridgeClient, ClientStats, check_url
+from .history_cache import HistoryCache
+from .kmg_bars import (
     MAX_SENSORS,
     KmgNormalizer,
     ring_positions,
     sensor_positions,
 )
-from fist_and_ball.live.mailbox import Mailbox
-from fist_and_ball.live.session_controller import SessionController
+from .mailbox import Mailbox
+from .session_controller import SessionController
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class LiveRuntime:
     def ensure_decoder_view(self, refs: Any, n: int) -> Any:
         """The decoder view for `n` sensors in the game scene (built or rebuilt if the
         count changed), at the bridge's sensor positions or on a 40 mm ring."""
-        from fist_and_ball.scene.decoder_view import build_decoder_view
+        from ..scene.decoder_view import build_decoder_view
 
         dec = refs.decoder
         if dec is None or len(dec.bars) != n:
@@ -157,7 +157,7 @@ class LiveRuntime:
         self.last_view = view
         refs = self.scene_refs(now)
         if refs is not None:
-            from fist_and_ball.scene.apply import apply_view
+            from ..scene.apply import apply_view
 
             try:
                 apply_view(refs, view)
@@ -174,7 +174,7 @@ class LiveRuntime:
 
     def _tick_decoder(self, refs: Any, kmg: dict[str, Any] | None, now: float) -> None:
         """Draw the newest magnitudes into the decoder view; hide it when off."""
-        from fist_and_ball.scene.decoder_view import apply_decoder_view, set_decoder_visible
+        from ..scene.decoder_view import apply_decoder_view, set_decoder_visible
 
         if not self.decoder_on:
             if refs.decoder is not None and self._decoder_visible is not False:
@@ -206,7 +206,7 @@ class LiveRuntime:
         if now - self._refs_looked < REFS_RETRY_S:
             return None
         self._refs_looked = now
-        from fist_and_ball.scene.build import find_scene_refs
+        from ..scene.build import find_scene_refs
 
         self.refs = find_scene_refs(_game_scene())
         return self.refs

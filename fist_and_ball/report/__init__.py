@@ -4,7 +4,7 @@ No bpy and no matplotlib anywhere in this package (numpy only), so the add-on ca
 `recent_sessions` and `build_report` inside Blender's own Python.
 """
 
-from fist_and_ball.report.history import recent_sessions
-from fist_and_ball.report.html_report import ReportError, build_report
+from .history import recent_sessions
+from .html_report import ReportError, build_report
 
 __all__ = ["ReportError", "build_report", "recent_sessions"]

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from fist_and_ball.core.score_reader import SessionRecord, list_sessions, read_session
-from fist_and_ball.report.metrics import (
+from ..core.score_reader import SessionRecord, list_sessions, read_session
+from .metrics import (
     MetricsError,
     SessionMetrics,
     TimelineArrays,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fist_and_ball.core.levels import MAX_GRADE
-from fist_and_ball.core.score_log import SOFTWARE_VERSION
-from fist_and_ball.report.history import (
+from ..core.levels import MAX_GRADE
+from ..core.score_log import SOFTWARE_VERSION
+from .history import (
     History,
     Progress,
     SessionRow,
@@ -34,8 +34,8 @@ from fist_and_ball.report.history import (
     write_csv,
     write_text_atomic,
 )
-from fist_and_ball.report.metrics import SessionMetrics, TimelineArrays
-from fist_and_ball.report.plots import Series, bar_chart, intervals, line_chart, to_days
+from .metrics import SessionMetrics, TimelineArrays
+from .plots import Series, bar_chart, intervals, line_chart, to_days
 
 DEFAULT_DETAILS = 12
 """Sessions per patient (the most recent) that get a detail section by default."""

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from fist_and_ball.core.levels import MAX_GRADE
-from fist_and_ball.core.score_reader import Timeline
+from ..core.levels import MAX_GRADE
+from ..core.score_reader import Timeline
 
 _EPS = 1e-6
 """Target changes smaller than this are 'no change' (the CSV keeps 3 decimals)."""

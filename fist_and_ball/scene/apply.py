@@ -13,13 +13,10 @@ import math
 
 from mathutils import Vector
 
-from fist_and_ball.core.view import GameView
-from fist_and_ball.scene.hand_geometry import PALM_BONE, bone_x_axis, rotate_about_axis
-from fist_and_ball.scene.hand_pose import GESTURE_NAMES, closure, pose_for
-from fist_and_ball.scene.refs import SceneRefs
-
-N_LEDS = 9
-
+from ..core.view import GameView
+from .hand_geometry import PALM_BONE, bone_x_axis, rotate_about_axis
+from .hand_pose import GESTURE_NAMES, closure, pose_for
+from .refs import SceneRefs
 
 IN_HAND_FROM = 0.8
 """A held ball higher than this (ball_height) is drawn moving into the grip; lower
@@ -57,7 +54,7 @@ def apply_view(refs: SceneRefs, view: GameView) -> None:
 
     if refs.decoder is not None and view.decoder_bars:
         # Imported here so the game scene works without the developer view module.
-        from fist_and_ball.scene.decoder_view import apply_decoder_view
+        from .decoder_view import apply_decoder_view
 
         apply_decoder_view(refs, view.decoder_bars, gesture, round(grade))
 

@@ -24,8 +24,9 @@ from typing import Any
 import bpy
 from mathutils import Matrix, Vector
 
-from fist_and_ball.scene import meshes
-from fist_and_ball.scene.hand_geometry import (
+from ..core.view import N_LEDS
+from . import meshes
+from .hand_geometry import (
     DEFAULT_HAND,
     FOREARM_BONE,
     PALM_BONE,
@@ -33,7 +34,7 @@ from fist_and_ball.scene.hand_geometry import (
     HandGeometry,
     finger_bone,
 )
-from fist_and_ball.scene.refs import (
+from .refs import (
     COLLECTION_NAME,
     DECODER_COLLECTION_NAME,
     PREFIX,
@@ -41,7 +42,6 @@ from fist_and_ball.scene.refs import (
     SceneRefs,
 )
 
-N_LEDS = 9
 BALL_RADIUS = 0.034
 TRACK_LENGTH = 0.22
 TOP_GAP = 0.010

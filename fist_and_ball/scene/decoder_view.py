@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import bpy
 from mathutils import Matrix, Vector
 
-from fist_and_ball.scene import meshes
-from fist_and_ball.scene.build import assign_material
-from fist_and_ball.scene.refs import DECODER_COLLECTION_NAME, PREFIX, DecoderRefs, SceneRefs
+from . import meshes
+from .build import assign_material
+from .refs import DECODER_COLLECTION_NAME, PREFIX, DecoderRefs, SceneRefs
 
 MAX_SENSORS = 32
 MIN_BAR = 0.02

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fist_and_ball.scene.hand_geometry import (
+from ..protocol_v1 import GESTURES, MAX_GRADE
+from .hand_geometry import (
     DEFAULT_HAND,
     FINGERS,
     FOREARM_BONE,
@@ -32,10 +33,8 @@ from fist_and_ball.scene.hand_geometry import (
 
 Euler = tuple[float, float, float]
 
-GESTURE_NAMES: tuple[str, ...] = ("rest", "fingers", "wrist", "thumb")
-"""The gestures of the wire protocol (same names as bridge.sample.GESTURES)."""
-
-MAX_GRADE = 8
+GESTURE_NAMES = GESTURES
+"""The gestures of the wire protocol."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 import bpy
 from mathutils import Matrix
 
-from fist_and_ball.scene.hand_geometry import DEFAULT_HAND, HandGeometry
+from .hand_geometry import DEFAULT_HAND, HandGeometry
 
 COLLECTION_NAME = "FistAndBall"
 DECODER_COLLECTION_NAME = "FB_Decoder"

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from fist_and_ball.live.session_controller import SessionError
-from fist_and_ball.live.timer import (
+from ..live.session_controller import SessionError
+from ..live.timer import (
     GAME_SCENE_NAME,
     ensure_timer,
     frame_interval,
@@ -24,8 +24,16 @@ from fist_and_ball.live.timer import (
     safe_tick,
     stop_timer,
 )
-from fist_and_ball.ui.preferences import log_folder, settings
-from fist_and_ball.ui.properties import scene_settings
+from ..protocol_v1 import (
+    HAND_DISABLE,
+    HAND_ENABLE,
+    HAND_RELEASE,
+    HAND_STOP,
+    MSG_GESTURE,
+    hand_command,
+)
+from .preferences import log_folder, settings
+from .properties import scene_settings
 
 Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -85,7 +93,7 @@ class FISTBALL_OT_set_gesture(bpy.types.Operator):
     name: StringProperty(name="Gesture", default="fingers")  # type: ignore[valid-type]
 
     def execute(self, context: Any) -> Result:
-        if not get_runtime().send({"type": "gesture", "name": self.name}):
+        if not get_runtime().send({"type": MSG_GESTURE, "name": self.name}):
             self.report({"ERROR"}, "Not connected to the bridge")
             return {"CANCELLED"}
         return {"FINISHED"}
@@ -110,7 +118,7 @@ def _shrink_camera_view(rv3d: Any, factor: float) -> None:
 
 def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
     """Build the game in its own scene ("Fist & Ball"), show it, aim the 3D views at it."""
-    from fist_and_ball.scene.build import build_scene
+    from ..scene.build import build_scene
 
     scene = bpy.data.scenes.get(GAME_SCENE_NAME) or bpy.data.scenes.new(GAME_SCENE_NAME)
     refs = build_scene(scene)
@@ -143,7 +151,7 @@ def ensure_game_refs(context: Any) -> Any:
     """Handles to the game scene: the known ones, found again, or a fresh build."""
     rt = get_runtime()
     if rt.refs is None or not rt.refs.alive():
-        from fist_and_ball.scene.build import find_scene_refs
+        from ..scene.build import find_scene_refs
 
         rt.refs = find_scene_refs(bpy.data.scenes.get(GAME_SCENE_NAME))
         if rt.refs is None:
@@ -267,11 +275,13 @@ class FISTBALL_OT_open_log_folder(bpy.types.Operator):
         return {"FINISHED"}
 
 
-HAND_ACTIONS = [
-    ("enable", "Enable", "Let the hand follow the decoded grades (needs an authorised link)"),
-    ("disable", "Disable", "Stop following; the hand holds where it is"),
-    ("stop", "STOP", "Emergency stop: the hand stops at once; Enable re-arms it"),
+HAND_ACTION_ITEMS = [
+    (HAND_ENABLE, "Enable", "Let the hand follow the decoded grades (needs an authorised link)"),
+    (HAND_DISABLE, "Disable", "Stop following; the hand holds where it is"),
+    (HAND_STOP, "STOP", "Emergency stop: the hand stops at once; Enable re-arms it"),
+    (HAND_RELEASE, "Release", "Open the hand slowly (allowed to every client that may stop)"),
 ]
+"""One Blender enum item per protocol hand action, in the protocol's order."""
 
 
 class FISTBALL_OT_hand(bpy.types.Operator):
@@ -281,15 +291,15 @@ class FISTBALL_OT_hand(bpy.types.Operator):
     bl_label = "Hand"
     bl_options = {"REGISTER"}
 
-    action: EnumProperty(name="Action", items=HAND_ACTIONS, default="stop")  # type: ignore[valid-type]
+    action: EnumProperty(name="Action", items=HAND_ACTION_ITEMS, default=HAND_STOP)  # type: ignore[valid-type]
 
     @classmethod
     def description(cls, context: Any, properties: Any) -> str:
-        return {a: d for a, _, d in HAND_ACTIONS}.get(properties.action, cls.__doc__ or "")
+        return {a: d for a, _, d in HAND_ACTION_ITEMS}.get(properties.action, cls.__doc__ or "")
 
     def execute(self, context: Any) -> Result:
         rt = get_runtime()
-        if not rt.send({"type": "hand", "action": self.action}):
+        if not rt.send(hand_command(self.action)):
             self.report({"ERROR"}, "Not connected to the bridge: the hand command was not sent")
             return {"CANCELLED"}
         rt.controller.note_hand_sent(self.action)
@@ -410,7 +420,7 @@ class FISTBALL_OT_open_report(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context: Any) -> Result:
-        from fist_and_ball.report import ReportError, build_report
+        from ..report import ReportError, build_report
 
         try:
             folder = log_folder(settings(context))

@@ -18,11 +18,12 @@ from typing import Any
 
 import bpy
 
-from fist_and_ball.core.view import N_LEDS
-from fist_and_ball.live.session_controller import LiveStatus
-from fist_and_ball.live.timer import get_runtime, peek_runtime, tag_sidebar_redraw
-from fist_and_ball.ui.preferences import addon_id, log_folder, settings
-from fist_and_ball.ui.properties import scene_settings
+from ..core.view import N_LEDS
+from ..live.session_controller import LiveStatus
+from ..live.timer import get_runtime, peek_runtime, tag_sidebar_redraw
+from ..protocol_v1 import HAND_DISABLE, HAND_ENABLE, HAND_RELEASE, HAND_STOP
+from .preferences import addon_id, log_folder, settings
+from .properties import scene_settings
 
 GESTURE_LABELS = {"fingers": "Fingers", "wrist": "Wrist", "thumb": "Thumb", "rest": "Rest"}
 
@@ -153,21 +154,23 @@ class FISTBALL_PT_game(bpy.types.Panel):
             box.label(text=st.hand_reason[:60])  # why it holds, opens, blocks or stopped
         if not st.connected:
             box.label(text="Last known state: the bridge is not connected", icon="UNLINKED")
-        stop = box.row()
-        stop.scale_y = 1.6
+        urgent = box.row(align=True)
+        urgent.scale_y = 1.6
+        urgent.enabled = st.connected
+        stop = urgent.row(align=True)
         stop.alert = True
-        stop.enabled = st.connected
-        stop.operator("fistball.hand", text="STOP", icon="CANCEL").action = "stop"
+        stop.operator("fistball.hand", text="STOP", icon="CANCEL").action = HAND_STOP
+        urgent.operator("fistball.hand", text="Release", icon="LOOP_BACK").action = HAND_RELEASE
         row = box.row(align=True)
         row.enabled = st.connected
         enable = row.row(align=True)
         enable.enabled = state in ("disabled", "estop") and st.hand_authorized is not False
         enable.operator(
             "fistball.hand", text="Re-arm" if state == "estop" else "Enable", icon="PLAY"
-        ).action = "enable"
+        ).action = HAND_ENABLE
         disable = row.row(align=True)
         disable.enabled = state != "disabled"
-        disable.operator("fistball.hand", text="Disable", icon="PAUSE").action = "disable"
+        disable.operator("fistball.hand", text="Disable", icon="PAUSE").action = HAND_DISABLE
         if st.hand_authorized is False:
             box.label(text="Enable needs the bridge's token (preferences)", icon="INFO")
         if st.hand_error:

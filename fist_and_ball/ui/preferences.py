@@ -98,6 +98,6 @@ def log_folder(s: Settings) -> Path:
     """The score log folder: the preference if set, else the add-on's user data folder."""
     if s.log_folder.strip():
         return Path(bpy.path.abspath(s.log_folder.strip())).expanduser()
-    from fist_and_ball.live.timer import default_log_folder
+    from ..live.timer import default_log_folder
 
     return default_log_folder(addon_id())
