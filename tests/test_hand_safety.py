@@ -98,8 +98,31 @@ def test_blocked_while_decoder_not_ready() -> None:
     s.set_decoder_ready(True, 0.5)
     out = run(s, 0.5, 1.0, fist(1.0))
     assert s.state == HandState.ACTIVE and out[-1][1] is not None
+    # The decoder stops being ready while following (e.g. wrong device): like a lost
+    # source, hold the pose, then open slowly; never freeze (issue 11).
+    held = s.commanded
     s.set_decoder_ready(False, 1.0)
-    assert s.state == HandState.BLOCKED and s.tick(1.02) is None
+    assert s.state == HandState.HOLDING and "decoder not ready" in s.reason
+    assert s.tick(1.02) == held
+    out = run(s, 1.04, 1.0 + s.config.hold_s + 1.0, fist(1.0))  # input keeps coming
+    assert s.state == HandState.OPENING
+    assert out[-1][1] is not None and out[-1][1].fingers[1] < held.fingers[1]
+
+
+def test_blocked_with_a_known_pose_opens_after_hold() -> None:
+    """Enabled again (after a stop) while the decoder is not ready: BLOCKED sends
+    nothing, then opens slowly once it has waited `hold_s`."""
+    s = make(hold_s=0.5)
+    run(s, 0.0, 2.0, fist(1.0))
+    s.stop(2.0)
+    s.set_decoder_ready(False, 2.0)
+    s.enable(2.1, authorized=True)
+    assert s.state == HandState.BLOCKED
+    assert all(p is None for _, p in run(s, 2.1, 2.58, fist(1.0)))
+    closed = s.commanded
+    out = run(s, 2.6, 4.0, fist(1.0))
+    assert s.state == HandState.OPENING
+    assert out[-1][1] is not None and out[-1][1].fingers[1] < closed.fingers[1]
 
 
 def test_watchdog_holds_then_opens_slowly() -> None:

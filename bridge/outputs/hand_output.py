@@ -1,7 +1,8 @@
 """Mirror decoded commands to a physical hand, through the safety layer.
 
-`HandOutput` is a bridge Output. The pipeline thread only drops the latest decoded
-value and status into mailboxes (never blocks on the hand); a dedicated hand thread
+`HandOutput` is a bridge Output. The pipeline thread only drops decoded values and
+status into mailboxes (never blocks on the hand); every decoded value since the last
+tick reaches the safety layer, which averages them (its input filter); a dedicated hand thread
 ticks the safety layer at a fixed rate (so the watchdog fires even when no samples
 arrive), sends the commanded pose to the driver when it changes or at a keepalive
 rate, reads feedback and reconnects a lost link with exponential backoff. Nothing is
@@ -15,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 from bridge.outputs.base import Output
 from bridge.outputs.hand_drivers import HandDriver, HandLinkError, driver_from_url
-from bridge.outputs.hand_safety import HandSafety, HandState, SafetyConfig
+from bridge.outputs.hand_safety import WINDOW_MAX, HandSafety, HandState, SafetyConfig
 from bridge.outputs.pose_map import (
     HandLimits,
     Pose,
@@ -154,7 +156,8 @@ class HandOutput(Output):
         # _mail_lock only guards the tiny pipeline->hand mailboxes.
         self._lock = threading.RLock()
         self._mail_lock = threading.Lock()
-        self._mail_input: tuple[str, float, float, float] | None = None
+        # Every decoded value since the last tick (bounded: the newest are kept).
+        self._mail_inputs: deque[tuple[str, float, float, float]] = deque(maxlen=WINDOW_MAX)
         self._mail_source: str | None = None
         self._mail_ready: bool | None = None
         self._link_up = False
@@ -188,7 +191,7 @@ class HandOutput(Output):
             self._clock(),
         )
         with self._mail_lock:
-            self._mail_input = item
+            self._mail_inputs.append(item)
 
     def on_status(self, status: dict[str, Any]) -> None:
         if not isinstance(status, dict):
@@ -219,14 +222,19 @@ class HandOutput(Output):
     # ---- commands (any thread) -----------------------------------------------------
 
     def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]:
-        """`enable` (needs `authorized`), `disable` or `stop` (always allowed).
+        """`enable` (needs `authorized`), `disable`, `stop` or `release` (always allowed).
 
         Returns (accepted, message). `stop` returns only after the safety layer is in
         ESTOP and the driver's stop line is written: no movement command follows it.
+        `release` returns once the layer is RELEASING and the motors are armed; the
+        hand thread then opens the hand at `open_speed_pct_s` and keeps it open.
+        Thread-safe: any thread may call it.
         """
         act = action.strip().lower() if isinstance(action, str) else ""
         with self._lock:
             now = self._clock()
+            if act == "release":
+                return self._release(now, who)
             if act == "stop":
                 result = self._safety.stop(now, who)
                 self._driver_call("stop", now)
@@ -236,14 +244,26 @@ class HandOutput(Output):
                 self._driver_call("stop", now)
                 return result
             if act == "enable":
-                fb = self._feedback if now - self._feedback_t <= FEEDBACK_FRESH_S else None
+                fb = self._fresh_feedback(now)
                 ok, msg = self._safety.enable(now, authorized, who, feedback=fb)
                 if ok and self._safety.enabled:
                     self._driver_call("enable", now)
                     self._last_sent = None
                 return ok, msg
         log.warning("hand command %r from %s refused: unknown action", action, who)
-        return False, f"unknown hand action {action!r}; use enable, disable or stop"
+        return False, f"unknown hand action {action!r}; use enable, disable, stop or release"
+
+    def _fresh_feedback(self, now: float) -> Pose | None:
+        return self._feedback if now - self._feedback_t <= FEEDBACK_FRESH_S else None
+
+    def _release(self, now: float, who: str) -> tuple[bool, str]:
+        armed = self._safety.drives_motors
+        ok, msg = self._safety.release(now, who, feedback=self._fresh_feedback(now))
+        if ok and not armed:
+            # After stop/disable the motors are disarmed (generic5 `X`): re-arm them.
+            self._driver_call("enable", now)
+            self._last_sent = None
+        return ok, msg
 
     def _driver_call(self, what: str, now: float) -> None:
         if not self._link_up:
@@ -304,7 +324,8 @@ class HandOutput(Output):
     def step(self) -> None:
         """One hand-thread iteration (public so tests can drive it with a fake clock)."""
         with self._mail_lock:
-            item, self._mail_input = self._mail_input, None
+            items = list(self._mail_inputs)
+            self._mail_inputs.clear()
             src, self._mail_source = self._mail_source, None
             ready, self._mail_ready = self._mail_ready, None
         with self._lock:
@@ -317,8 +338,7 @@ class HandOutput(Output):
                 self._safety.set_source_state(src, now)
             if ready is not None:
                 self._safety.set_decoder_ready(ready, now)
-            if item is not None:
-                gesture, level, confidence, t_in = item
+            for gesture, level, confidence, t_in in items:
                 target = self._map.map(gesture, level, self._safety.commanded)
                 self._safety.input(target, t_in, confidence)
             pose = self._safety.tick(now)
@@ -347,7 +367,7 @@ class HandOutput(Output):
     def _connect(self, now: float) -> None:
         try:
             self.driver.connect()
-            if self._safety.enabled:
+            if self._safety.drives_motors:
                 self.driver.enable()
         except HandLinkError as exc:
             self.driver.close()
