@@ -232,7 +232,9 @@ events = st.lists(
         gestures,
         levels,
         st.integers(min_value=1, max_value=8),  # burst size
-        st.sampled_from(["sample"] * 8 + ["stop", "enable", "disconnect", "connect", "unready"]),
+        st.sampled_from(
+            ["sample"] * 8 + ["stop", "enable", "disconnect", "connect", "unready", "release"]
+        ),
     ),
     min_size=1,
     max_size=60,
@@ -284,6 +286,181 @@ def test_fuzz_never_exceeds_limits_or_slew(evs: list, has_wrist: bool) -> None:
             s.set_source_state("disconnected", t)
         elif kind == "connect":
             s.set_source_state("connected", t)
+        elif kind == "release":
+            s.release(t)
         else:
             s.set_decoder_ready(False, t)
             s.set_decoder_ready(True, t)
+
+
+# ---- issue 11: dead input, release, aliasing, slew bounds ------------------------------
+
+
+def test_default_min_confidence_is_above_zero() -> None:
+    assert SafetyConfig().min_confidence > 0.0
+    with pytest.raises(ValueError, match="min_confidence"):
+        SafetyConfig(min_confidence=1.5).validate()
+
+
+@pytest.mark.parametrize("confidence", [0.0, 0.1, math.nan])
+def test_dead_or_unsure_input_holds_then_opens(confidence: float) -> None:
+    """A closed fist, then the decoder keeps reporting the last grade with confidence 0
+    (QG on a dead sensor), below min_confidence, or NaN: that is no input. The hand
+    must hold and then open slowly, not stay closed."""
+    s = make(watchdog_s=0.2, hold_s=1.0, open_speed_pct_s=20.0)
+    run(s, 0.0, 2.0, fist(1.0))
+    assert s.state == HandState.ACTIVE
+    closed = s.commanded
+    t = 2.0
+    while t < 5.0:
+        assert not s.input(fist(1.0), t, confidence=confidence)
+        s.tick(t)
+        t = round(t + DT, 9)
+    trans = {e["to"]: e for e in s.transitions}
+    assert trans["holding"]["t"] == pytest.approx(2.0 - DT + 0.2, abs=DT + 1e-9)
+    assert "rejected" in trans["holding"]["reason"]
+    assert trans["opening"]["t"] == pytest.approx(trans["holding"]["t"] + 1.0, abs=DT + 1e-9)
+    assert s.state == HandState.OPENING
+    assert s.commanded.fingers[1] < closed.fingers[1] - 20.0
+
+
+def test_zero_confidence_is_no_input_even_with_min_confidence_zero() -> None:
+    s = make(min_confidence=0.0)
+    run(s, 0.0, 1.0, fist(1.0))
+    assert not s.input(fist(1.0), 1.0, confidence=0.0)
+    assert s.input(fist(1.0), 1.0, confidence=0.01)
+
+
+def test_a_stalled_tick_moves_at_most_one_bounded_step() -> None:
+    """Mutant 5a: the hand thread stalls for 1 s, then ticks once with a far target.
+    The step is bounded by speed x max_step_dt_s, not speed x 1 s."""
+    s = make(max_step_dt_s=0.1, watchdog_s=0.2)
+    run(s, 0.0, 1.0, fist(0.0))
+    before = s.commanded
+    s.input(fist(1.0), 2.0)  # the pipeline kept feeding while the thread slept
+    after = s.tick(2.0)
+    assert after is not None and s.state == HandState.ACTIVE
+    for lim, a, b in zip(limits().fingers, before.fingers, after.fingers, strict=True):
+        assert abs(b - a) <= lim.max_speed_pct_s * 0.1 + 1e-9
+    assert after.fingers[1] > before.fingers[1]  # it did move, by one bounded step
+
+
+def test_a_speed_cap_above_a_fingers_limit_does_not_raise_that_limit() -> None:
+    """Mutant 5b: a target (or the opening speed) capped at 1000 %/s must not let the
+    thumb (50 %/s) or any finger move faster than its own limit."""
+    lim = limits()
+    s = make()
+    run(s, 0.0, 1.0, fist(0.0))
+    fast = PoseTarget(Pose((70.0, 100.0, 90.0, 100.0, 100.0)), speed_cap_pct_s=1000.0)
+    out = run(s, 1.0, 1.2, fast)
+    for (_, p0), (_, p1) in itertools.pairwise(out):
+        assert p0 is not None and p1 is not None
+        for f, a, b in zip(lim.fingers, p0.fingers, p1.fingers, strict=True):
+            assert abs(b - a) <= f.max_speed_pct_s * DT + 1e-9
+    assert out[-1][1] is not None and out[-1][1].fingers[0] > 5.0  # moving, at its pace
+    # The same for the opening speed of OPENING and RELEASING.
+    s2 = make(open_speed_pct_s=1000.0)
+    run(s2, 0.0, 3.0, fist(1.0))
+    s2.release(3.0)
+    out = run(s2, 3.0, 3.2, None)
+    for (_, p0), (_, p1) in itertools.pairwise(out):
+        assert p0 is not None and p1 is not None
+        for f, a, b in zip(lim.fingers, p0.fingers, p1.fingers, strict=True):
+            assert abs(b - a) <= f.max_speed_pct_s * DT + 1e-9
+
+
+def test_400hz_alternating_grades_cannot_drive_the_hand_to_an_extreme() -> None:
+    """8 samples per 50 Hz tick alternating grade 0 and 8: with only the newest sample
+    per tick the hand would close fully. The tick-window mean keeps it in the middle."""
+    s = make()
+    t, k = 0.0, 0
+    poses = []
+    while t < 4.0:
+        for j in range(8):
+            level = 0.0 if (k + j) % 2 == 0 else 1.0
+            s.input(fist(level), t - DT + (j + 1) * DT / 8)
+        k += 8
+        p = s.tick(t)
+        if p is not None:
+            poses.append(p)
+        t = round(t + DT, 9)
+    assert s.state == HandState.ACTIVE and s.inputs_last_tick == 8
+    index = [p.fingers[1] for p in poses]
+    assert max(index) <= 60.0 and index[-1] == pytest.approx(50.0, abs=1.0)
+    assert s.state_dict(t)["target"]["fingers"][1] == pytest.approx(50.0)
+
+
+def test_window_mean_ignores_inputs_older_than_the_watchdog() -> None:
+    s = make(watchdog_s=0.2)
+    run(s, 0.0, 1.0, fist(0.0))
+    s.input(fist(1.0), 1.0)  # stale after a stall
+    s.input(fist(0.0), 1.9)
+    s.tick(2.0)
+    assert s.state_dict(2.0)["target"]["fingers"][1] == pytest.approx(0.0)
+    assert s.inputs_last_tick == 1
+
+
+@pytest.mark.parametrize("frozen_by", ["active", "stop", "disable"])
+def test_release_opens_slowly_then_holds_open_from_any_state(frozen_by: str) -> None:
+    s = make(open_speed_pct_s=20.0)
+    run(s, 0.0, 2.0, fist(1.0))
+    if frozen_by == "stop":
+        s.stop(2.0)
+    elif frozen_by == "disable":
+        s.disable(2.0)
+    closed = s.commanded
+    ok, msg = s.release(2.0, who="patient")
+    assert ok and s.state == HandState.RELEASING and "enable" in msg
+    assert s.state_dict(2.0)["events"][-1]["action"] == "release"
+    out = run(s, 2.0, 9.0, fist(1.0))  # the decoder still asks for a fist
+    for (t0, p0), (t1, p1) in itertools.pairwise(out):
+        assert p0 is not None and p1 is not None
+        for a, b in zip(p0.fingers, p1.fingers, strict=True):
+            assert b <= a + 1e-9 and a - b <= 20.0 * (t1 - t0) + 1e-9
+    assert out[0][1] is not None and out[0][1].fingers[1] <= closed.fingers[1]
+    assert s.state == HandState.RELEASED and s.commanded == s.open_pose
+    assert not s.enabled and s.drives_motors
+    # Fresh input, a source reconnect or decoder readiness never resume following.
+    s.set_source_state("disconnected", 9.0)
+    s.set_source_state("connected", 9.1)
+    run(s, 9.1, 10.0, fist(1.0))
+    assert s.state == HandState.RELEASED and s.commanded == s.open_pose
+    # Only an explicit enable does, and then only on fresh input.
+    assert not s.enable(10.0, authorized=False)[0]
+    assert s.enable(10.0, authorized=True)[0] and s.state == HandState.HOLDING
+    run(s, 10.0, 10.5, fist(1.0))
+    assert s.state == HandState.ACTIVE and s.commanded.fingers[1] > 10.0
+
+
+def test_stop_and_disable_leave_release() -> None:
+    s = make()
+    run(s, 0.0, 2.0, fist(1.0))
+    s.release(2.0)
+    run(s, 2.0, 2.5, None)
+    s.stop(2.5)
+    assert s.state == HandState.ESTOP and s.tick(2.52) is None
+    s.release(2.6)
+    assert s.state == HandState.RELEASING
+    s.disable(2.7)
+    assert s.state == HandState.DISABLED and s.tick(2.72) is None
+
+
+def test_release_refused_when_the_pose_is_unknown() -> None:
+    s = make(enabled=False)
+    ok, msg = s.release(0.0)
+    assert not ok and "unknown" in msg and s.state == HandState.DISABLED
+    ok, _ = s.release(0.1, feedback=Pose((40.0,) * 5))  # a hand that reports its position
+    assert ok and s.state == HandState.RELEASING
+    assert s.tick(0.12) is not None and s.commanded.fingers[1] < 40.0
+
+
+def test_release_waits_for_the_link_and_continues_from_the_hand() -> None:
+    s = make()
+    run(s, 0.0, 2.0, fist(1.0))
+    s.set_link(False, 2.0)
+    s.release(2.0)
+    assert all(p is None for _, p in run(s, 2.0, 2.5, None))
+    s.set_link(True, 2.5, hand_pose=Pose((60.0,) * 5))
+    assert s.state == HandState.RELEASING
+    p = s.tick(2.52)
+    assert p is not None and 60.0 - 20.0 * 2 * DT - 1e-9 <= p.fingers[1] < 60.0  # last tick 2.48
