@@ -1,0 +1,406 @@
+"""Foreign patients: randomised virtual forearms built independently of `bridge.sim.config`.
+
+Each seed draws a patient: a socket (or band) of magnetometer rings of random radius,
+count and spacing; three tags at random depths and angles, tilted off the forearm axis
+and sliding along their own tilted axes, with random strokes, remanence and polarity;
+a random coupling between movements (the thumb follows the fingers); an Earth field;
+sensor noise; and a motor-like source in the prosthetic hand. Their fields come from
+magpylib (`magpylib.magnet.Cylinder`, `magpylib.misc.Dipole`), the reference physics.
+
+`cued_session` plays the paper's protocol (rest, then each movement flexed and
+extended several times) and returns field vectors per sensor (uT) with ground truth
+(per-tag displacement, cue, grade). `Placement` changes what a later day looks like:
+socket shifted (mm) or turned (deg) on the arm, another Earth heading, the hand's
+motors running. Truth is for scoring; decoders must never read it.
+
+Frame: the socket's (mm): x along the forearm (distal +), z volar, y radial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import magpylib
+import numpy as np
+from scipy.signal import lfilter
+from scipy.spatial.transform import Rotation
+
+MOVEMENTS: tuple[str, ...] = ("fingers", "wrist", "thumb")
+TAG_LENGTH_MM = 13.3
+TAG_DIAMETER_MM = 5.0
+FULL_SCALE_UT = 1600.0
+LSB_UT = 100.0 / 1711.0
+"""LIS3MDL at +-16 gauss."""
+MIN_SENSOR_DISTANCE_MM = 27.0
+"""Closer than this a tag can saturate the widest range: such draws are redrawn."""
+
+_MM = 1e-3
+_UT = 1e6
+
+
+@dataclass(frozen=True)
+class ForeignTag:
+    """One implanted tag in the forearm frame: centre at level 0 (extended), slide axis
+    (unit, positive = flexion), stroke, remanence along the slide axis (signed)."""
+
+    gesture: str
+    rest_mm: np.ndarray
+    axis: np.ndarray
+    stroke_mm: float
+    polarization_t: float
+
+
+@dataclass(frozen=True)
+class Motor:
+    """A dipole in the prosthetic hand whose moment turns as the hand closes."""
+
+    position_mm: np.ndarray
+    moment_am2: float
+    turns_per_closure: float
+    phase_rad: float
+
+
+@dataclass(frozen=True)
+class ForeignPatient:
+    """Everything random about one patient (truth)."""
+
+    seed: int
+    sensors_mm: np.ndarray
+    rings: int
+    tags: tuple[ForeignTag, ...]
+    coupling: np.ndarray
+    """Row = movement, column = tag: share of each tag's stroke at full activation."""
+    earth_ut: np.ndarray
+    noise_ut_rms: float
+    rate_hz: float
+    motor: Motor
+    kind: str = "socket"
+
+    @property
+    def n_sensors(self) -> int:
+        return int(self.sensors_mm.shape[0])
+
+    @property
+    def strokes_mm(self) -> np.ndarray:
+        return np.array([t.stroke_mm for t in self.tags])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How the socket sits on the arm on a given day, and the surroundings."""
+
+    shift_mm: float = 0.0
+    turn_deg: float = 0.0
+    earth_heading_deg: float = 0.0
+    motor: bool = False
+
+
+@dataclass
+class Session:
+    """A cued session: fields (N, n, 3) uT and truth."""
+
+    t_s: np.ndarray
+    field_ut: np.ndarray
+    gesture: list[str]
+    grade_true: np.ndarray
+    displacement_mm: np.ndarray
+    """(N, 3) truth: each tag's displacement along its axis (scoring only)."""
+    sensors_mm: np.ndarray
+    rate_hz: float
+    placement: Placement
+    saturated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __len__(self) -> int:
+        return int(self.t_s.shape[0])
+
+
+def _ring_positions(
+    x_mm: float, count: int, radius: float, start_deg: float, step_deg: float | None = None
+) -> np.ndarray:
+    step = 360.0 / count if step_deg is None else step_deg
+    a = np.radians(start_deg + step * np.arange(count))
+    return np.stack([np.full(count, x_mm), radius * np.sin(a), radius * np.cos(a)], axis=1)
+
+
+def _tilted_axis(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarray:
+    tilt = math.radians(rng.uniform(0.0, max_tilt_deg))
+    roll = rng.uniform(0.0, 2 * math.pi)
+    sign = rng.choice([-1.0, 1.0])  # flexion pulls proximally (mostly), but either is drawn
+    return np.array(
+        [sign * math.cos(tilt), math.sin(tilt) * math.cos(roll), math.sin(tilt) * math.sin(roll)]
+    )
+
+
+def _draw_tags(rng: np.random.Generator, skin_radius: float) -> tuple[ForeignTag, ...]:
+    nominal_angle = {"fingers": 0.0, "wrist": -80.0, "thumb": 80.0}
+    strokes = {"fingers": (4.5, 7.0), "wrist": (3.5, 6.0), "thumb": (2.0, 3.5)}
+    tags = []
+    for g in MOVEMENTS:
+        angle = math.radians(nominal_angle[g] + rng.uniform(-20.0, 20.0))
+        radius = skin_radius - rng.uniform(14.0, 21.0)
+        rest = np.array(
+            [rng.uniform(-6.0, 8.0), radius * math.sin(angle), radius * math.cos(angle)]
+        )
+        tags.append(
+            ForeignTag(
+                gesture=g,
+                rest_mm=rest,
+                axis=_tilted_axis(rng, 15.0),
+                stroke_mm=float(rng.uniform(*strokes[g])),
+                polarization_t=float(rng.choice([-1.0, 1.0]) * rng.uniform(1.2, 1.45)),
+            )
+        )
+    return tuple(tags)
+
+
+def _draw_coupling(rng: np.random.Generator) -> np.ndarray:
+    c = np.eye(3)
+    c[0, 2] = rng.uniform(0.05, 0.3)  # fingers drag the thumb tag
+    c[1, 2] = rng.uniform(0.0, 0.25)  # wrist drags the thumb tag
+    c[2, 0] = rng.uniform(0.15, 0.45)  # thumb drags the finger tag (adhesion)
+    c[1, 0] = rng.uniform(0.0, 0.1)
+    return c
+
+
+def _min_distance(sensors: np.ndarray, tags: tuple[ForeignTag, ...], margin_mm: float) -> float:
+    """Nearest sensor-tag distance over the whole stroke, sensors moved up to `margin_mm`."""
+    best = math.inf
+    for t in tags:
+        for d in np.linspace(0.0, t.stroke_mm, 5):
+            c = t.rest_mm + d * t.axis
+            best = min(best, float(np.linalg.norm(sensors - c, axis=1).min()))
+    return best - margin_mm
+
+
+def draw_patient(seed: int, kind: str = "socket", rate_hz: float = 42.7) -> ForeignPatient:
+    """A random patient. `kind`: `socket` (2-3 rings of 6-9 sensors) or `band` (3 sensors)."""
+    if kind not in ("socket", "band"):
+        raise ValueError(f"kind must be socket or band, got {kind!r}")
+    rng = np.random.default_rng([seed, 0xF0E1])
+    for _ in range(200):
+        skin = rng.uniform(36.0, 45.0)
+        ring_r = skin + rng.uniform(3.0, 5.0)
+        if kind == "band":
+            rings = 1
+            # the paper's Myo band: three sensors 40 deg apart, proximal of the tags
+            sensors = _ring_positions(rng.uniform(-34.0, -26.0), 3, ring_r, -40.0, 40.0)
+        else:
+            rings = int(rng.choice([2, 2, 3]))
+            half = rng.uniform(26.0, 36.0)
+            xs = np.linspace(-half, half, rings)
+            per = int(rng.integers(6, 10))
+            sensors = np.vstack(
+                [_ring_positions(x, per, ring_r, rng.uniform(0, 360.0 / per)) for x in xs]
+            )
+        tags = _draw_tags(rng, skin)
+        if _min_distance(sensors, tags, margin_mm=4.0) >= MIN_SENSOR_DISTANCE_MM:
+            break
+    else:  # pragma: no cover - the ranges above make this practically impossible
+        raise RuntimeError(f"seed {seed}: no geometry without saturation")
+    earth_dir = rng.standard_normal(3)
+    earth = earth_dir / np.linalg.norm(earth_dir) * rng.uniform(25.0, 65.0)
+    motor = Motor(
+        position_mm=np.array(
+            [rng.uniform(100.0, 130.0), rng.uniform(-15.0, 15.0), rng.uniform(-15.0, 15.0)]
+        ),
+        moment_am2=float(rng.uniform(0.04, 0.1)),
+        turns_per_closure=float(rng.uniform(0.5, 2.0)),
+        phase_rad=float(rng.uniform(0.0, 2 * math.pi)),
+    )
+    return ForeignPatient(
+        seed=seed,
+        sensors_mm=sensors,
+        rings=rings,
+        tags=tags,
+        coupling=_draw_coupling(rng),
+        earth_ut=earth,
+        noise_ut_rms=float(rng.uniform(0.3, 0.6)),
+        rate_hz=rate_hz,
+        motor=motor,
+        kind=kind,
+    )
+
+
+def _protocol(
+    rng: np.random.Generator, rate_hz: float, repetitions: int, full: bool
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Cue per sample and commanded activation (N, 3). `full`: every flexion reaches 1."""
+    cues: list[str] = []
+    acts: list[np.ndarray] = []
+
+    def hold(seconds: float, cue: str, level: float, g: int) -> None:
+        n = max(1, round(seconds * rate_hz))
+        a = np.zeros((n, 3))
+        if g >= 0:
+            a[:, g] = level
+        cues.extend([cue] * n)
+        acts.append(a)
+
+    def ramp(seconds: float, cue: str, lo: float, hi: float, g: int) -> None:
+        n = max(2, round(seconds * rate_hz))
+        x = 0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))
+        a = np.zeros((n, 3))
+        a[:, g] = lo + (hi - lo) * x
+        cues.extend([cue] * n)
+        acts.append(a)
+
+    def jitter(s: float) -> float:
+        return s * rng.uniform(0.85, 1.15)
+
+    hold(3.0, "rest", 0.0, -1)
+    for g, name in enumerate(MOVEMENTS):
+        for _ in range(repetitions):
+            peak = rng.uniform(0.97, 1.0) if full else rng.uniform(0.3, 1.0)
+            ramp(jitter(1.8), name, 0.0, peak, g)
+            hold(jitter(1.0), name, peak, g)
+            ramp(jitter(1.8), name, peak, 0.0, g)
+            hold(jitter(0.8), name, 0.0, g)
+            hold(jitter(1.5), "rest", 0.0, -1)
+    t = np.arange(len(cues)) / rate_hz
+    return t, cues, np.vstack(acts)
+
+
+def _muscle(act: np.ndarray, rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """Reaction delay, first-order lag and a little tremor, as a real muscle would add."""
+    delay = round(rng.uniform(0.15, 0.25) * rate_hz)
+    delayed = np.vstack([np.zeros((delay, 3)), act[: len(act) - delay]])
+    alpha = 1.0 - math.exp(-1.0 / (rng.uniform(0.1, 0.2) * rate_hz))
+    lagged = lfilter([alpha], [1.0, alpha - 1.0], delayed, axis=0)
+    t = np.arange(len(act)) / rate_hz
+    tremor = 0.008 * np.sin(2 * math.pi * rng.uniform(8, 12) * t + rng.uniform(0, 6.3))
+    out: np.ndarray = np.clip(lagged + tremor[:, None] * np.sqrt(np.clip(lagged, 0, 1)), 0, 1)
+    return out
+
+
+def _socket_rotation(placement: Placement) -> Rotation:
+    return Rotation.from_euler("x", placement.turn_deg, degrees=True)
+
+
+def _tag_fields(
+    patient: ForeignPatient, placement: Placement, disp_mm: np.ndarray
+) -> np.ndarray:
+    """magpylib field (N, n, 3) uT of all tags at the socket's sensors."""
+    rot = _socket_rotation(placement)
+    # the socket moved on the arm: in the socket's frame the arm moved the other way
+    inv = rot.inv()
+    shift = np.array([placement.shift_mm, 0.0, 0.0])
+    total = np.zeros((disp_mm.shape[0], patient.n_sensors, 3))
+    for j, tag in enumerate(patient.tags):
+        centres = tag.rest_mm + disp_mm[:, j : j + 1] * tag.axis  # arm frame
+        centres_socket = inv.apply(centres - shift)
+        axis_socket = inv.apply(tag.axis)
+        orient, _ = Rotation.align_vectors([axis_socket], [[0.0, 0.0, 1.0]])
+        magnet = magpylib.magnet.Cylinder(
+            dimension=(TAG_DIAMETER_MM * _MM, TAG_LENGTH_MM * _MM),
+            polarization=(0.0, 0.0, tag.polarization_t),
+            orientation=orient,
+            position=centres_socket * _MM,
+        )
+        b = magpylib.getB(magnet, patient.sensors_mm * _MM)
+        total += np.asarray(b).reshape(total.shape) * _UT
+    return total
+
+
+def _earth(patient: ForeignPatient, placement: Placement, t: np.ndarray, seed: int) -> np.ndarray:
+    """Earth field in the socket frame (N, 3): heading change plus a slow arm wander."""
+    rng = np.random.default_rng([seed, 0xEA])
+    heading = Rotation.from_euler("z", placement.earth_heading_deg, degrees=True)
+    base = _socket_rotation(placement).inv().apply(heading.apply(patient.earth_ut))
+    angles = np.stack(
+        [
+            math.radians(8.0) * np.sin(2 * math.pi * t / rng.uniform(40, 150) + rng.uniform(0, 6))
+            for _ in range(3)
+        ],
+        axis=1,
+    )
+    out: np.ndarray = Rotation.from_euler("xyz", angles).apply(base)
+    return out
+
+
+def _motor_field(
+    patient: ForeignPatient, placement: Placement, level: np.ndarray
+) -> np.ndarray:
+    """Field (N, n, 3) of the hand's motor: a dipole whose direction turns with closure."""
+    m = patient.motor
+    phi = m.phase_rad + 2 * math.pi * m.turns_per_closure * level
+    moments = m.moment_am2 * np.stack([0.3 * np.ones_like(phi), np.cos(phi), np.sin(phi)], axis=1)
+    rot = _socket_rotation(placement).inv()
+    pos = rot.apply(m.position_mm - np.array([placement.shift_mm, 0.0, 0.0]))
+    dip = magpylib.misc.Dipole(moment=rot.apply(moments), position=np.tile(pos * _MM, (len(phi), 1)))
+    b = magpylib.getB(dip, patient.sensors_mm * _MM)
+    return np.asarray(b).reshape(len(phi), patient.n_sensors, 3) * _UT
+
+
+def cued_session(
+    patient: ForeignPatient,
+    placement: Placement | None = None,
+    *,
+    repetitions: int = 5,
+    full_flexions: bool = True,
+    session_seed: int = 0,
+) -> Session:
+    """Play the cued protocol for `patient` on a day described by `placement`.
+
+    `full_flexions` (a calibration/fitting session): every flexion reaches full
+    closure; otherwise each repetition goes to a random depth (a day of use).
+    """
+    placement = placement or Placement()
+    rng = np.random.default_rng([patient.seed, session_seed, 0x5E55])
+    t, cues, commanded = _protocol(rng, patient.rate_hz, repetitions, full_flexions)
+    act = _muscle(commanded, patient.rate_hz, rng)
+    norm = np.clip(act @ patient.coupling, 0.0, 1.0)
+    disp = norm * patient.strokes_mm
+    b = _tag_fields(patient, placement, disp)
+    b += _earth(patient, placement, t, patient.seed * 1000 + session_seed)[:, None, :]
+    grade = np.empty(len(t))
+    for i, cue in enumerate(cues):
+        grade[i] = 8.0 * (norm[i].max() if cue == "rest" else norm[i, MOVEMENTS.index(cue)])
+    if placement.motor:
+        b += _motor_field(patient, placement, act.max(axis=1))
+    b += rng.standard_normal(b.shape) * patient.noise_ut_rms
+    saturated = (np.abs(b) > FULL_SCALE_UT).any(axis=(1, 2))
+    b = np.rint(np.clip(b, -FULL_SCALE_UT, FULL_SCALE_UT) / LSB_UT) * LSB_UT
+    return Session(
+        t_s=t,
+        field_ut=b,
+        gesture=cues,
+        grade_true=grade,
+        displacement_mm=disp,
+        sensors_mm=patient.sensors_mm.copy(),
+        rate_hz=patient.rate_hz,
+        placement=placement,
+        saturated=saturated,
+    )
+
+
+def write_recording(session: Session, path: str | Path, layout: str = "foreign") -> Path:
+    """Write a session as a contract-2 recording (CSV + sidecar) with its labels."""
+    from bridge.recording import RecordingWriter
+    from bridge.sample import Sample
+    from bridge.sources.base import SourceInfo
+
+    info = SourceInfo(
+        n_sensors=session.sensors_mm.shape[0],
+        rate_hz=session.rate_hz,
+        layout=layout,
+        full_scale_gauss=16.0,
+        positions_mm=session.sensors_mm.tolist(),
+        source="foreign-patient",
+    )
+    out = Path(path)
+    with RecordingWriter(out, info, session.sensors_mm.shape[0]) as writer:
+        for i in range(len(session)):
+            writer.write(
+                Sample.from_field(
+                    i,
+                    float(session.t_s[i]),
+                    0.0,
+                    session.field_ut[i],
+                    bool(session.saturated[i]),
+                    session.gesture[i],
+                    float(session.grade_true[i]),
+                )
+            )
+    return out
