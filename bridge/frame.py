@@ -201,25 +201,58 @@ class FrameDecoder:
         self.stats.dropped += gap
 
 
+MAX_CLOCK_LEAD_S = 2.0
+"""How far the device clock may run ahead of the host's between two frames (buffering,
+jitter); a bigger forward step of `t_us` is a clock jump, not elapsed time."""
+
+MAX_REORDER_S = 0.5
+"""A step back of `t_us` up to this long is reordering (UDP); a longer one is a jump."""
+
+
 class ClockUnwrapper:
-    """Turns the wrapping uint32 microsecond device clock into monotonic seconds."""
+    """Turns the wrapping uint32 microsecond device clock into monotonic seconds.
 
-    def __init__(self) -> None:
-        self._last: int | None = None
-        self._offset = 0
+    With host times given, a forward step the host clock cannot account for (a
+    chance-valid frame with a random `t_us`, a device restart read as a wrap) is an
+    implausible jump, like an implausible seq jump; so is a step back longer than
+    MAX_REORDER_S (a restart). A jump is counted in `jumps` and the time continues
+    from the last value plus the host time that elapsed.
+    """
 
-    def seconds(self, t_us: int) -> float:
-        if self._last is not None and t_us < self._last and self._last - t_us > _U32 // 2:
-            self._offset += _U32
-        self._last = t_us
-        return (t_us + self._offset) / 1e6
+    def __init__(self, max_lead_s: float = MAX_CLOCK_LEAD_S) -> None:
+        self._last_us: int | None = None
+        self._last_s = 0.0
+        self._last_host: float | None = None
+        self._max_lead_s = max_lead_s
+        self.jumps = 0
+
+    def seconds(self, t_us: int, t_host: float | None = None) -> float:
+        """Device seconds for `t_us`; `t_host` (host seconds) enables the jump check."""
+        last_us, last_host = self._last_us, self._last_host
+        self._last_us, self._last_host = t_us, t_host
+        if last_us is None:
+            self._last_s = t_us / 1e6
+            return self._last_s
+        step = (t_us - last_us) % _U32
+        # modulo 2**32 the nearer reading wins: a wrap is a small step forward
+        forward = step / 1e6 if step < _U32 // 2 else -(_U32 - step) / 1e6
+        if t_host is not None and last_host is not None:
+            host_elapsed = max(0.0, t_host - last_host)
+            too_far = forward > host_elapsed * 1.01 + self._max_lead_s
+            # a small step back is UDP reordering; a big one a restart or a stray frame
+            too_back = forward < -MAX_REORDER_S
+            if too_far or too_back:
+                self.jumps += 1
+                forward = host_elapsed
+        self._last_s += forward
+        return self._last_s
 
 
 def frame_to_sample(frame: Frame, t_host: float, clock: ClockUnwrapper) -> Sample:
     """Convert a decoded frame into a pipeline sample (uT, magnitudes)."""
     return Sample.from_field(
         seq=frame.seq,
-        t_device=clock.seconds(frame.t_us),
+        t_device=clock.seconds(frame.t_us, t_host),
         t_host=t_host,
         field_ut=frame.field_ut(),
         saturated=frame.saturated,

@@ -167,7 +167,8 @@ def test_t_us_unwrap_is_monotonic() -> None:
     seconds = [clock.seconds(t) for t in ticks[:4]]
     assert np.all(np.diff(seconds) > 0)
     assert seconds[2] - seconds[1] == pytest.approx(1000e-6)
-    # and through frames: the second wrap continues from 2**32 us on
+    # and through frames: 2**32 - 500 after 1000 is 1.5 ms back (modulo 2**32), not
+    # 4295 s forward, so the 10 after it lands 510 us later, still in the first wrap
     dec = FrameDecoder()
     stream = b"".join(
         encode_frame(i, t, 0, np.zeros((1, 3), np.int16)) for i, t in enumerate(ticks)
@@ -175,7 +176,7 @@ def test_t_us_unwrap_is_monotonic() -> None:
     clock2 = ClockUnwrapper()
     times = [frame_to_sample(f, 0.0, clock2).t_device for f in dec.feed(stream)]
     assert times[2] == pytest.approx(2**32 / 1e6)
-    assert times[-1] == pytest.approx((2 * 2**32 + 10) / 1e6)
+    assert times[-1] == pytest.approx((2**32 + 10) / 1e6)
 
 
 def test_bad_version_and_length_are_not_frames() -> None:
@@ -199,3 +200,34 @@ def test_an_implausible_seq_jump_is_a_reset_not_millions_of_drops() -> None:
     assert [f.seq for f in frames] == [10, 11, 14, 11 + MAX_BELIEVABLE_GAP + 5, 0]
     assert dec.stats.dropped == 2  # only 12 and 13
     assert dec.stats.seq_resets == 2  # the far jump, then the jump back to 0
+
+
+def test_an_implausible_clock_jump_is_counted_and_time_goes_on() -> None:
+    """One CRC-valid frame with a huge forward t_us (issue 11 item 12): no 4276 s gap."""
+    clock = ClockUnwrapper()
+    host = 100.0
+    times = []
+    for i in range(10):
+        times.append(clock.seconds(1_000_000 + i * 1000, host + i * 0.001))
+    times.append(clock.seconds(1_000_000 + 4276 * 10**6, host + 0.0101))  # the forged frame
+    for i in range(11, 20):
+        times.append(clock.seconds(1_000_000 + i * 1000, host + i * 0.001))
+    steps = np.diff(times)
+    assert steps.max() < 0.1  # no gap of thousands of seconds, neither in nor after
+    assert np.all(steps >= 0)  # the frame after the jump is not read as going back
+    assert clock.jumps == 2  # into the stray time and back out of it
+    assert times[-1] - times[0] == pytest.approx(0.019, abs=0.01)
+    # a device restart (t_us back to 0) is a jump too: time goes on by the host's clock
+    assert clock.seconds(0, host + 0.021) == pytest.approx(times[-1] + 0.002)
+
+
+def test_a_real_pause_is_not_a_clock_jump() -> None:
+    """The device clock may advance as far as the host clock did (plus slack)."""
+    clock = ClockUnwrapper()
+    clock.seconds(0, 10.0)
+    assert clock.seconds(30 * 10**6, 40.0) == pytest.approx(30.0)
+    assert clock.jumps == 0
+    # without host times nothing is judged (offline use)
+    free = ClockUnwrapper()
+    free.seconds(0)
+    assert free.seconds(2000 * 10**6) == pytest.approx(2000.0)

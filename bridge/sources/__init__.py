@@ -57,11 +57,13 @@ def open_source(url: str) -> Source:
 
         return TcpSource(u.text, host, port)
     if u.scheme == "udp":
-        u.check_options(())
+        u.check_options(("from",))
         host, port = u.host_port(host_required=False)
-        from bridge.sources.udp_source import UdpSource
+        sender = u.host_port_option("from")
+        from bridge.sources.udp_source import SenderFilter, UdpSource
 
-        return UdpSource(u.text, host, port)
+        pin = SenderFilter(*sender) if sender is not None else None
+        return UdpSource(u.text, host, port, pin)
     if u.scheme == "replay":
         u.check_options(("speed",))
         speed = _replay_speed(u)

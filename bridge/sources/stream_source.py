@@ -126,6 +126,7 @@ class DeviceSource(Source):
         self.status.frames = self._done.frames + live.frames
         self.status.bad_frames = self._done.bad_frames + live.bad_frames
         self.status.dropped = self._done.dropped + live.dropped
+        self.status.extra["seq_resets"] = self._done.seq_resets + live.seq_resets
 
     def _fold_stats(self, live: DecoderStats) -> None:
         for name in ("frames", "bad_frames", "dropped", "garbage_bytes", "seq_resets"):
@@ -136,7 +137,11 @@ class DeviceSource(Source):
         if self.info.n_sensors != frame.n_sensors:
             self.info.n_sensors = frame.n_sensors
         self.info.full_scale_gauss = FRAME_SENSOR_MODEL.full_scale(frame.fs_code).gauss
+        jumps = clock.jumps
         sample = frame_to_sample(frame, t_host, clock)
+        if clock.jumps != jumps:
+            # like a seq reset: counted and shown, never a gap of hours in a recording
+            self.status.extra["clock_jumps"] = self.status.extra.get("clock_jumps", 0) + 1
         sample.t_device = self._timebase.adjust(sample.t_device, t_host)
         return sample
 

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 VALID_FORMS = (
     "serial:PORT[?baud=921600]",
     "tcp://HOST:PORT",
-    "udp://[HOST]:PORT",
+    "udp://[HOST]:PORT[?from=HOST[:PORT]]",
     "replay:FILE.csv[?speed=1|max]",
     "sim:LAYOUT[?options]",
 )
@@ -76,6 +76,21 @@ class SourceUrl:
             raise self.error(f"{self.scheme} needs a host (e.g. {self.scheme}://192.168.4.1:8888)")
         if host_required and port == 0:
             raise self.error("port 0 is not a port to connect to")
+        return host, port
+
+    def host_port_option(self, name: str) -> tuple[str, int | None] | None:
+        """An option `HOST[:PORT]` (IPv6 in brackets), or None when absent."""
+        raw = self.options.get(name)
+        if raw is None:
+            return None
+        parts = urlsplit(f"//{raw}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise self.error(f"option {name}={raw!r}: the port must be a number 1..65535") from None
+        host = parts.hostname or ""
+        if not host or parts.path or port == 0:
+            raise self.error(f"option {name}={raw!r} must be HOST or HOST:PORT")
         return host, port
 
 
