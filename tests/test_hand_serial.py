@@ -439,3 +439,31 @@ def test_unplug_reports_and_reconnects_without_replay(
     assert rig.out.state == HandState.ACTIVE
     track = logical_tracks(movements(rig.fw.snapshot(), protocol), rig.cfg.limits)[1]
     assert track[-1][1] > pre + 5.0
+
+
+def test_release_after_stop_rearms_and_opens_slowly_on_the_wire(
+    rigs: list[Rig], tmp_path: Path
+) -> None:
+    """A patient whose decoder failed can let go: after an e-stop (motors disarmed,
+    the hand frozen closed) `release` re-arms (E) and opens at open_speed_pct_s, while
+    the decoder still asks for a fist; no enable is needed and none happens."""
+    rig = make_rig(rigs, tmp_path, "generic5", enabled=True)
+    rig.out.on_status(READY)
+    rig.stream(1.6, "fingers", 1.0)
+    rig.out.command("stop", authorized=False)
+    assert rig.wait_for(lambda: rig.fw.snapshot()[-1][1] == "X*58")
+    n = len(rig.fw.snapshot())
+    pre = logical_tracks(movements(rig.fw.snapshot(), "generic5"), rig.cfg.limits)[1][-1][1]
+    assert pre > 90.0
+    ok, msg = rig.out.command("release", authorized=False, who="patient")
+    assert ok and rig.out.state == HandState.RELEASING, msg
+    rig.stream(3.0, "fingers", 1.0)
+    assert rig.wait_for(lambda: rig.out.state == HandState.RELEASED, timeout=5.0)
+    new = rig.fw.snapshot()[n:]
+    assert new[0][1] == "E*45"
+    track = logical_tracks(movements(new[1:], "generic5"), rig.cfg.limits)[1]
+    assert track[-1][1] == pytest.approx(0.0, abs=0.06)
+    speed = rig.cfg.safety.open_speed_pct_s
+    for (t0, p0), (t1, p1) in itertools.pairwise(track):
+        assert p1 <= p0 + 0.06 and p0 - p1 <= speed * (t1 - t0 + JITTER_S) + 0.1
+    assert pre - track[0][1] <= speed * JITTER_S + 0.1  # no jump at the start

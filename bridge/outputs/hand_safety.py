@@ -383,6 +383,9 @@ class HandSafety:
                 self._set(HandState.OPENING, now, f"blocked {self.config.hold_s:g} s: {blocked}")
                 return
             else:
+                if not self.reason.endswith(blocked):
+                    self.reason = blocked  # still blocked, for a more specific reason
+                    log.info("hand blocked: %s", blocked)
                 return
         hold = self._hold_reason(now)
         if self.state == HandState.ACTIVE:
