@@ -30,7 +30,8 @@ class HandController(Protocol):
     """The hand output's command interface (bridge.outputs.hand_output.HandOutput).
 
     `command` is called from the server's threads, concurrently with `on_sample` on
-    the pipeline thread: implementations must be thread-safe.
+    the pipeline thread: implementations must be thread-safe. Actions: `enable` (needs
+    `authorized`), `disable`, `stop` and `release` (any client may send these three).
     """
 
     def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]: ...

@@ -28,6 +28,8 @@ from bridge.server.ws_server import ServerConfig, ServerStartError, WebSocketSer
 from bridge.sources.base import Source
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bridge.decoders.calibration import Calibration
     from bridge.outputs.hand_output import HandOutput
 
@@ -206,6 +208,11 @@ def _open_hand(url: str, enabled: bool) -> HandOutput:
         raise CliError(f"cannot open the hand {url}: {exc}") from None
 
 
+def _hand_keys(hand: HandOutput) -> Callable[[str], tuple[bool, str]]:
+    """The live view's hand keys (`r` release, `s` stop: no authorization needed)."""
+    return lambda action: hand.command(action, False, "terminal key")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the bridge until stopped; returns the exit code."""
     _check_args(args)
@@ -254,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         from bridge.outputs.live_view import LiveView
 
-        outputs.append(LiveView(sys.stderr, server_url=server.url))
+        keys = None if hand is None else _hand_keys(hand)
+        outputs.append(LiveView(sys.stderr, server_url=server.url, hand_command=keys))
     pipeline = Pipeline(source, decoder, outputs, hand=hand, realtime_priority=args.realtime)
     server.attach(pipeline)
     print(

@@ -4,20 +4,95 @@ On a terminal it redraws one block of lines in place (ANSI) about 8 times a seco
 source and state, measured rate, dropped/bad frames, clients, the decoder's sensor
 |B|, the grade as a bar, and latency percentiles. When the stream is not a terminal
 (a log file, a pipe) it prints one plain line per status update instead.
+
+With a hand attached, the terminal is also a patient-safety control: `r` releases the
+hand (opens it slowly and keeps it open), `s` stops it (freeze). Keys are read only
+when stdin is a terminal in the foreground, in cbreak mode without echo, polled without
+blocking; the terminal settings are restored when the view closes.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
+import os
+import select
 import shutil
 import sys
+import termios
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from bridge.outputs.base import Output
 from bridge.sample import N_GRADES, Decoded, Sample
 
 _MAX_GRADE = N_GRADES - 1
+
+HAND_KEYS: dict[str, str] = {"r": "release", "s": "stop"}
+"""Live-view key -> hand action (both allowed without authorization)."""
+
+HandCommand = Callable[[str], tuple[bool, str]]
+"""Sends one hand action (`release`, `stop`) and returns (accepted, message)."""
+
+
+class TerminalKeys:
+    """Single key presses from a terminal: cbreak mode, no echo, non-blocking reads.
+
+    `open(fd)` returns None when `fd` is not a terminal this process may read (not a
+    TTY, or a background job, where reading would stop the process). `close()`
+    restores the saved terminal settings (also registered with atexit)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._saved = termios.tcgetattr(fd)
+        mode = termios.tcgetattr(fd)
+        mode[3] &= ~(termios.ICANON | termios.ECHO)  # lflags; ISIG stays: Ctrl-C works
+        mode[6][termios.VMIN] = 1
+        mode[6][termios.VTIME] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, mode)
+        self._closed = False
+        atexit.register(self.close)
+
+    @staticmethod
+    def open(fd: int) -> TerminalKeys | None:
+        if fd < 0 or not os.isatty(fd):
+            return None
+        try:
+            foreground = os.tcgetpgrp(fd)
+        except OSError:  # not our controlling terminal: no job control applies
+            foreground = os.getpgrp()
+        if foreground != os.getpgrp():
+            return None
+        try:
+            return TerminalKeys(fd)
+        except (OSError, termios.error):
+            return None
+
+    def wait(self, timeout_s: float) -> str:
+        """Keys typed within `timeout_s` (returns at the first key; '' when none)."""
+        try:
+            ready, _, _ = select.select([self.fd], [], [], max(timeout_s, 0.0))
+            return os.read(self.fd, 64).decode("utf-8", "replace") if ready else ""
+        except (OSError, ValueError):
+            return ""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        atexit.unregister(self.close)
+
+
+def _stdin_fd() -> int:
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdin, or a test's stand-in
+        return -1
 
 
 def grade_bar(grade: int, width: int = _MAX_GRADE) -> str:
@@ -33,6 +108,12 @@ def _fmt(v: Any, spec: str = ".2f", unit: str = "") -> str:
     return f"{v:{spec}}{unit}"
 
 
+def _recorder_error(st: dict[str, Any]) -> str | None:
+    """The `--record` write error in a status dict, if any."""
+    rec = st.get("recorder")
+    return rec.get("error") if isinstance(rec, dict) else None
+
+
 class LiveView(Output):
     """Terminal status display; `refresh_hz` redraws per second on a TTY."""
 
@@ -45,11 +126,20 @@ class LiveView(Output):
         refresh_hz: float = 8.0,
         server_url: str | None = None,
         tty: bool | None = None,
+        hand_command: HandCommand | None = None,
+        keys_fd: int | None = None,
     ) -> None:
+        """`hand_command` enables the hand keys (HAND_KEYS), read from `keys_fd`
+        (default: stdin) only when the view draws on a terminal."""
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.refresh_s = 1.0 / max(0.5, refresh_hz)
         self.server_url = server_url
+        self._hand_command = hand_command
+        self._keys: TerminalKeys | None = None
+        self.key_reply = ""
+        if self.tty and hand_command is not None:
+            self._keys = TerminalKeys.open(_stdin_fd() if keys_fd is None else keys_fd)
         self._sample: Sample | None = None
         self._decoded: Decoded | None = None
         self._status: dict[str, Any] = {}
@@ -77,6 +167,24 @@ class LiveView(Output):
             self._thread.join(2.0)
             self._draw()  # final state stays on screen
             self._write("\n")
+        if self._keys is not None:
+            self._keys.close()
+
+    @property
+    def keys_active(self) -> bool:
+        """True when hand keys are being read from a terminal."""
+        return self._keys is not None
+
+    def on_key(self, key: str) -> None:
+        """Act on one key press (HAND_KEYS); other keys are ignored."""
+        action = HAND_KEYS.get(key.lower())
+        if action is None or self._hand_command is None:
+            return
+        try:
+            ok, msg = self._hand_command(action)
+        except Exception as exc:  # the view must outlive a failing hand
+            ok, msg = False, f"hand error: {exc}"
+        self.key_reply = f"{action}: {msg}" if ok else f"{action} refused: {msg}"
 
     # rendering
     def render_lines(self) -> list[str]:
@@ -94,7 +202,8 @@ class LiveView(Output):
             + ("" if st.get("decoder_ready", True) else " (NOT READY)")
             + (f"   errors {st['decode_errors']}" if st.get("decode_errors") else "")
             + (f" ({st['last_decode_error']})" if st.get("last_decode_error") else "")
-            + (f"   hand {self._hand_text(st['hand'])}" if st.get("hand") else ""),
+            + (f"   hand {self._hand_text(st['hand'])}" if st.get("hand") else "")
+            + (f"   RECORDING STOPPED: {rec_error}" if (rec_error := _recorder_error(st)) else ""),
             "latency p50 {}  p99 {}  max {} (bridge-added)".format(
                 *(
                     _fmt(st.get("latency_ms", {}).get(k), ".2f", " ms")
@@ -102,6 +211,11 @@ class LiveView(Output):
                 )
             ),
         ]
+        if self._keys is not None:
+            keys = "  ".join(f"{k} = {a}" for k, a in HAND_KEYS.items())
+            lines.append(
+                f"keys    {keys} hand" + (f"   {self.key_reply}" if self.key_reply else "")
+            )
         return lines
 
     def render_line(self) -> str:
@@ -123,6 +237,7 @@ class LiveView(Output):
             f" clients {st.get('clients', 0)} grade {grade}"
             f" latency p50 {_fmt(lat.get('p50'))} p99 {_fmt(lat.get('p99'))} ms"
             + self._decoder_problem(st)
+            + (f"   RECORDING STOPPED: {rec_error}" if (rec_error := _recorder_error(st)) else "")
         )
 
     @staticmethod
@@ -153,8 +268,21 @@ class LiveView(Output):
         return " ".join(f"{k}={v}" for k, v in list(hand.items())[:4])
 
     def _run(self) -> None:
-        while not self._stop.wait(self.refresh_s):
-            self._draw()
+        if self._keys is None:
+            while not self._stop.wait(self.refresh_s):
+                self._draw()
+            return
+        # With keys, wait on the terminal instead of sleeping, so a key acts at once
+        # (a stop must not wait for the next redraw).
+        deadline = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                self._draw()
+                deadline = now + self.refresh_s
+            for key in self._keys.wait(min(deadline - now, 0.05)):
+                self.on_key(key)
+                deadline = 0.0  # show the reply now
 
     def _draw(self) -> None:
         lines = self.render_lines()
