@@ -22,6 +22,9 @@ from .ui.properties import FISTBALL_PG_settings
 
 log = logging.getLogger(__name__)
 
+THREAD_PREFIX = "fistball-"
+"""The add-on's threads: the network thread and background jobs."""
+
 CLASSES: tuple[type, ...] = (
     FISTBALL_AddonPreferences,
     FISTBALL_PG_settings,
@@ -87,21 +90,29 @@ def unregister() -> None:
             bpy.utils.unregister_class(cls)
 
 
-def leftovers() -> list[str]:
-    """What would survive an unregister (for tests): empty when clean."""
+def leftovers(grace_s: float = 5.0) -> list[str]:
+    """What would survive an unregister (for tests): empty when clean.
+
+    unregister cancels the network thread without waiting for it; it must then end by
+    itself, so its threads get `grace_s` to do so before they count as left over."""
+    for t in threading.enumerate():
+        if t.name.startswith(THREAD_PREFIX):
+            t.join(grace_s)
     left = []
     if bpy.app.timers.is_registered(timer.tick):
         left.append("timer")
     if bpy.app.timers.is_registered(panel.load_history_once):
         left.append("history timer")
+    if bpy.app.timers.is_registered(timer.deliver_jobs):
+        left.append("jobs timer")
     for handlers, fn in HANDLERS:
         if fn in handlers:
             left.append(f"handler {fn.__name__}")
     rt = timer.peek_runtime()
     if rt is not None:
         left.append("runtime")
-        if rt.client is not None and rt.client.running:
+        if rt.client is not None:
             left.append("client thread")
     left += [c.__name__ for c in CLASSES if getattr(c, "is_registered", False)]
-    left += [f"thread {t.name}" for t in threading.enumerate() if t.name == "fistball-ws"]
+    left += [f"thread {t.name}" for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
     return left

@@ -107,8 +107,8 @@ def status() -> dict[str, Any]:
         "panel_draws": rt.panel_draws,
         "hand_state": st.hand_state,
         "hand_reply": st.hand_reply,
-        "decoder_on": rt.decoder_on,
-        "kmg_applied": rt.kmg_applied,
+        "decoder_on": rt.decoder.on,
+        "kmg_applied": rt.decoder.applied,
     }
 
 
@@ -205,7 +205,7 @@ def _drive() -> float | None:
         state["phase"] = "decoder"
         return 0.5
     if phase == "decoder":
-        if runtime().kmg_applied < 20 and now - state["t_decoder"] < 30:
+        if runtime().decoder.applied < 20 and now - state["t_decoder"] < 30:
             return 0.2
         op("frame_decoder", target="DECODER")
         _, area, _ = view3d()

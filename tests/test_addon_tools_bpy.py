@@ -97,6 +97,8 @@ def test_history_rows_refresh_and_report(
     made = make_logs(logs, [("easy", "expert"), ("medium", "average"), ("hard", "novice")])
     assert bpy.ops.fistball.refresh_history() == {"FINISHED"}
     rt = runtime()
+    assert not rt.history.loaded  # read on a worker thread, applied by a tick
+    settle()
     rows = rt.history.rows
     assert len(rows) == 3 and rt.history.folder == str(logs)
     assert {r.level for r in rows} == {"easy", "medium", "hard"}
@@ -112,7 +114,9 @@ def test_history_rows_refresh_and_report(
     timer_tick()
     assert rt.history.version == version  # nothing re-read while it runs
     assert bpy.ops.fistball.stop() == {"FINISHED"}
-    timer_tick()
+    timer_tick()  # sees the ended session, starts the read
+    assert rt.jobs.pending == ["history"] and rt.history.version == version
+    settle()
     assert rt.history.version == version + 1 and len(rt.history.rows) == 4
     newest = rt.history.rows[0]
     assert newest.session_id == rt.controller.status.session_id
@@ -121,8 +125,13 @@ def test_history_rows_refresh_and_report(
     opened: list[str] = []
     monkeypatch.setattr(operators, "open_url", opened.append)
     assert bpy.ops.fistball.open_report() == {"FINISHED"}
+    # The operator returned before the report was handed back: it is built off the
+    # main thread and only a tick delivers it.
+    assert rt.jobs.pending == ["report"] and rt.last_report == "" and opened == []
+    settle()
     report = logs / "report.html"
     assert opened == [report.resolve().as_uri()] and rt.last_report == str(report)
+    assert rt.report_note == f"Report: {report}"
     html = report.read_text()
     assert html.startswith("<!DOCTYPE html>") or "<html" in html[:200]
     assert all(r.session_id in html for r in rt.history.rows[1:])
@@ -137,6 +146,13 @@ def timer_tick() -> None:
     from fist_and_ball.live import timer
 
     timer.tick()
+
+
+def settle() -> None:
+    """Let the background jobs finish, then tick once so they are handed over."""
+    assert runtime().jobs.wait(60.0)
+    timer_tick()
+    assert runtime().jobs.pending == []
 
 
 # -- developer decoder view ------------------------------------------------------------------
@@ -173,7 +189,7 @@ def test_decoder_view_follows_the_magnitudes_live(addon: Any) -> None:
         samples: list[tuple[list[Any], float, list[float]]] = []
 
         def sample() -> None:
-            msg = rt.kmg_last
+            msg = rt.decoder.kmg_last
             if msg is not None and (not samples or samples[-1][0] is not msg["magnitudes"]):
                 heights = [round(b.scale.z, 3) for b in dec.bars]
                 samples.append((msg["magnitudes"], float(msg["_rx"]), heights))

@@ -295,3 +295,49 @@ def test_hand_answers_reach_the_mailbox(server: FakeBridge, client: BridgeClient
     got = drain_until(client.mailbox, lambda d: bool(d.hand_replies))
     (reply,) = got.hand_replies
     assert reply["action"] == "stop" and reply["state"]["state"] == "estop" and "_rx" in reply
+
+
+class SilentListener:
+    """A TCP listener that accepts connections and never answers the handshake."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            while True:
+                self.accepted.append(self.sock.accept()[0])
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+def test_cancel_returns_at_once_during_a_handshake_that_never_completes() -> None:
+    """Disconnect must not wait for the handshake timeout (2 s): it cancels it."""
+    silent = SilentListener()
+    c = BridgeClient(f"ws://127.0.0.1:{silent.port}", Mailbox())
+    try:
+        c.start()
+        assert wait_for(lambda: bool(silent.accepted))
+        t0 = time.perf_counter()
+        c.cancel()
+        returned_after = time.perf_counter() - t0
+        assert c.join(5.0), "the cancelled thread did not end by itself"
+        ended_after = time.perf_counter() - t0
+        # Generous bounds, far below the 2 s handshake timeout the old stop() waited out.
+        assert returned_after < 0.5 and ended_after < 1.5, (returned_after, ended_after)
+        assert c.mailbox.drain().connection_detail == "disconnected"
+    finally:
+        c.stop()
+        silent.close()

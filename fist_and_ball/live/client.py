@@ -8,6 +8,7 @@ and round-trip latency with `ping`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import random
@@ -91,6 +92,7 @@ class BridgeClient:
         self._stale_after = stale_after_s
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[str] | None = None
         self._stopping = threading.Event()
         self._stats_lock = threading.Lock()
@@ -116,15 +118,31 @@ class BridgeClient:
         self._thread = threading.Thread(target=self._thread_main, name="fistball-ws", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread and close the connection (bounded wait)."""
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Cancel, then wait up to `timeout` for the thread (plain-Python callers; the
+        add-on's main thread uses `cancel()`). True when the thread has ended."""
+        self.cancel()
+        return self.join(timeout)
+
+    def cancel(self) -> None:
+        """Cancel the network thread's work and return at once (never waits for it).
+
+        The cancel reaches whatever the thread awaits, a handshake a bridge never
+        answers included; the thread then closes the socket and ends by itself. It
+        only ever writes into this client's mailbox, which the caller drops."""
         self._stopping.set()
-        loop = self._loop
-        if loop and loop.is_running():
-            loop.call_soon_threadsafe(lambda: None)  # wake the loop so it sees the flag
-        if self._thread:
-            self._thread.join(timeout)
-        self._thread = None
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            # RuntimeError: the loop closed meanwhile, the thread is ending anyway.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the network thread to end (tests, benches); True when it has."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
 
     @property
     def running(self) -> bool:
@@ -170,12 +188,18 @@ class BridgeClient:
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
-        self._loop = loop
+        task = loop.create_task(self._run())
+        self._loop, self._task = loop, task
+        if self._stopping.is_set():  # stop() came before the task existed
+            task.cancel()
         try:
-            loop.run_until_complete(self._run())
+            loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            pass
         finally:
+            self._loop, self._task = None, None
             loop.close()
-            self._loop = None
+            self._mark(False, "disconnected")
 
     async def _run(self) -> None:
         from websockets.asyncio.client import connect
@@ -211,7 +235,6 @@ class BridgeClient:
                 self._stats.reconnects += 1
             await self._sleep_unless_stopping(backoff * (0.8 + 0.4 * random.random()))
             backoff = min(backoff * 2, self._backoff_max)
-        self._mark(False, "disconnected")
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -1,8 +1,10 @@
 """Cached list of recent sessions for the panel's History (no bpy).
 
-Reading the log folder means opening files, which a panel's draw() must never do. The
-add-on refreshes this cache when the user asks, when a session ends and when a report
-is written; draw() only reads `rows`.
+Reading the log folder means opening files, which a panel's draw() must never do and
+the main thread should not wait for. The add-on reads the folder on a worker thread
+(`read_history`, pure) when the user asks, when a session ends and when a report is
+written, and applies the result on the main thread (`HistoryCache.apply`); draw() only
+reads `rows`. `refresh()` does both at once for plain-Python callers.
 """
 
 from __future__ import annotations
@@ -45,8 +47,27 @@ class HistoryRow:
         return f"{self.date}  {self.level}{mins}  score {round(self.score)}"
 
 
+@dataclass(slots=True)
+class HistoryRead:
+    """One reading of a log folder: the rows, or why it failed."""
+
+    folder: str
+    rows: list[HistoryRow]
+    error: str = ""
+
+
+def read_history(folder: Path | str, n: int = HISTORY_ROWS) -> HistoryRead:
+    """Read the folder's `n` recent sessions (any thread; a missing folder is empty)."""
+    from ..report import recent_sessions
+
+    try:
+        return HistoryRead(str(folder), [_row(r) for r in recent_sessions(folder, n=n)])
+    except (OSError, ValueError) as exc:
+        return HistoryRead(str(folder), [], f"cannot read {folder}: {exc}")
+
+
 class HistoryCache:
-    """The `n` most recent sessions of one log folder, read on `refresh()` only."""
+    """The `n` most recent sessions of one log folder, changed by `apply()` only."""
 
     def __init__(self, n: int = HISTORY_ROWS) -> None:
         self.n = n
@@ -58,18 +79,18 @@ class HistoryCache:
         """Bumped on every refresh: the panel redraws when it changes."""
 
     def refresh(self, folder: Path | str) -> list[HistoryRow]:
-        """Read the folder's recent sessions (a missing folder is an empty history)."""
-        from ..report import recent_sessions
+        """Read the folder's recent sessions now, on this thread, and apply them."""
+        return self.apply(read_history(folder, self.n))
 
-        self.folder = str(folder)
-        try:
-            raw = recent_sessions(folder, n=self.n)
-            self.rows = [_row(r) for r in raw]
-            self.error = ""
-        except (OSError, ValueError) as exc:
+    def apply(self, read: HistoryRead) -> list[HistoryRow]:
+        """Take a reading made by `read_history` (main thread)."""
+        self.folder = read.folder
+        if read.error:
             # Keep the last good rows; the panel shows the reason beside them.
-            self.error = f"cannot read {folder}: {exc}"
+            self.error = read.error
             log.warning("Fist & Ball history: %s", self.error)
+        else:
+            self.rows, self.error = read.rows, ""
         self.loaded = True
         self.version += 1
         return self.rows

@@ -6,9 +6,12 @@ Threading model: `BridgeClient` runs the websocket on its own thread and only wr
 into the `Mailbox`. `tick()` runs on Blender's main thread at the scene's frame rate:
 it drains the mailbox, steps the `SessionController` (game core + score log), applies
 the view to the scene, feeds the developer decoder view (when on) and tags the sidebar
-for redraw (at most `REDRAW_HZ`, and only when a displayed value changed). It also
-refreshes the cached session history when a session has ended. Timers never fire in
-background mode (`blender -b`, bpy as a module): headless code calls `tick()` itself.
+for redraw (at most `REDRAW_HZ`, and only when a displayed value changed). Slow work
+never runs here: the history (re-read when a session has ended) and the report are
+built by `JobRunner` worker threads, whose results the tick hands to the main thread.
+Each tick's own duration is kept in `LiveRuntime.tick_times` (developer view). Timers
+never fire in background mode (`blender -b`, bpy as a module): headless code calls
+`tick()` itself.
 
 A tick never lets an exception out (it would kill the timer and print a traceback in
 Blender's console): errors are logged, throttled, and the timer keeps running.
@@ -24,15 +27,10 @@ from typing import Any
 import bpy
 
 from ..core.view import GameView
-from .client import BridgeClient, ClientStats, check_url
-from .history_cache import HistoryCache
-from .kmg_bars import (
-    MAX_SENSORS,
-    KmgNormalizer,
-    ring_positions,
-    sensor_positions,
-)
-from .mailbox import Mailbox
+from .connection import Connection
+from .decoder_state import DecoderViewState
+from .history_cache import HistoryCache, HistoryRead, read_history
+from .jobs import JobResult, JobRunner
 from .session_controller import SessionController
 
 log = logging.getLogger(__name__)
@@ -44,40 +42,54 @@ MIN_HZ, MAX_HZ = 20.0, 60.0
 REFS_RETRY_S = 1.0
 """How often a missing game scene is looked for again (lookups by name are not free)."""
 ERROR_LOG_EVERY_S = 5.0
-DECODER_BAR_M = 0.04
-"""Full bar length of the decoder view (m): short enough not to cover its text."""
+JOB_HISTORY = "history"
+JOB_REPORT = "report"
+JOB_POLL_S = 0.1
+"""How often finished background jobs are looked for while one is unfinished."""
+
+
+class TickTimes:
+    """How long the timer's own ticks take (ms), for the developer view and benches."""
+
+    def __init__(self) -> None:
+        self.last_ms = 0.0
+        self.max_ms = 0.0
+        self.mean_ms = 0.0
+        """Exponential mean over about the last 50 ticks."""
+
+    def add(self, ms: float) -> None:
+        self.last_ms = ms
+        self.max_ms = max(self.max_ms, ms)
+        self.mean_ms = ms if self.mean_ms == 0.0 else self.mean_ms + (ms - self.mean_ms) / 50.0
+
+    def reset_max(self) -> None:
+        self.max_ms = 0.0
 
 
 class LiveRuntime:
-    """Everything live: mailbox, client, controller, scene handles and redraw throttle."""
+    """Everything live, split by concern: the link to the bridge (`link`), the game and
+    hand state (`controller`), the developer decoder view (`decoder`), the cached
+    history and the background jobs, plus scene handles and the redraw throttle."""
 
     def __init__(self) -> None:
-        self.mailbox = Mailbox()
-        self.client: BridgeClient | None = None
+        self.link = Connection()
         self.controller = SessionController()
+        self.decoder = DecoderViewState()
+        self.history = HistoryCache()
+        self.jobs = JobRunner()
         self.refs: Any = None  # scene.refs.SceneRefs once the game scene is found
         self.interval = 1.0 / 24.0
         self.ticks = 0
+        self.tick_times = TickTimes()
         self.errors = 0
         self.last_error = ""
         self.last_view: GameView | None = None
         self.panel_draws = 0
         """Incremented by the panel's draw(): lets a GUI test see the panel is on screen."""
-        self.history = HistoryCache()
         self.last_report = ""
         """Path of the HTML report the add-on last wrote ("" before the first)."""
-        self.decoder_on = False
-        """The developer decoder view is wanted: kmg subscribed, bars fed every tick."""
-        self.kmg = KmgNormalizer()
-        self.kmg_applied = 0
-        """kmg samples drawn into the decoder view (ticks that had a new one)."""
-        self.decoder_bars: list[float] = []
-        """The bar heights last drawn (0..1, NaN = dead sensor)."""
-        self.kmg_last: dict[str, Any] | None = None
-        """The `kmg` message those bars came from."""
-        self.decoder_layout = ""
-        """Where the decoder view's sensors came from, for the panel."""
-        self._decoder_visible: bool | None = None
+        self.report_note = ""
+        """The last report's outcome for the panel (written, opened, or why not)."""
         self._sessions_seen = 0
         self._refs_looked = -1e9
         self._last_redraw = -1e9
@@ -85,75 +97,106 @@ class LiveRuntime:
         self._last_error_log = -1e9
 
     # -- connection ---------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The current BridgeClient (None when not connected)."""
+        return self.link.client
+
     def connect(self, url: str, *, token: str = "", allow_remote: bool = False) -> str | None:
         """Start the network thread towards `url`; returns a problem text or None."""
-        problem = check_url(url, allow_remote)
+        problem = self.link.connect(url, token=token, allow_remote=allow_remote)
         if problem:
             return problem
-        self.disconnect(keep_timer=True)
-        self.mailbox = Mailbox()
-        self.client = BridgeClient(url, self.mailbox, token=token, allow_remote=allow_remote)
-        if self.decoder_on:
-            self.client.set_kmg(True)  # sent as soon as the connection is up
-        self.kmg.reset()
-        self.client.start()
+        self.decoder.kmg.reset()
         self.interval = frame_interval()
         ensure_timer()
         return None
 
-    def disconnect(self, *, keep_timer: bool = False) -> None:
-        """Stop the network thread (bounded wait). A running session pauses."""
-        client, self.client = self.client, None
+    def disconnect(self, *, keep_timer: bool = False) -> Any:
+        """Cancel the network thread and return at once (a running session pauses).
+        Returns the old client, so a test can join its thread."""
+        client = self.link.disconnect()
         if client is not None:
-            client.stop()
             safe_tick(self, time.monotonic())  # show the disconnected state at once
-        if not keep_timer and not self.session_running:
+        if not keep_timer and not self.needs_timer:
             stop_timer()
+        return client
 
     @property
     def session_running(self) -> bool:
         game = self.controller.game
         return game is not None and not game.finished
 
-    def link_stats(self) -> ClientStats | None:
-        return self.client.stats() if self.client is not None else None
+    @property
+    def needs_timer(self) -> bool:
+        """Something live is left to tick: a session or a link (jobs have their own)."""
+        return self.session_running or self.link.active
 
     def send(self, message: dict[str, Any]) -> bool:
         """Send a protocol message to the bridge; False when not connected."""
-        return self.client.send(message) if self.client is not None else False
+        return self.link.send(message)
 
     def set_decoder_view(self, on: bool) -> bool:
         """Turn the decoder view on/off: (un)subscribe the kmg stream (kept across
         reconnects). Returns whether the (un)subscribe went out now."""
-        self.decoder_on = bool(on)
-        if not on:
-            self.kmg.reset()
-            self.decoder_bars, self.kmg_last = [], None
-        return self.client.set_kmg(self.decoder_on) if self.client is not None else False
+        self.decoder.set_on(on)
+        return self.link.set_kmg(on)
 
     def ensure_decoder_view(self, refs: Any, n: int) -> Any:
-        """The decoder view for `n` sensors in the game scene (built or rebuilt if the
-        count changed), at the bridge's sensor positions or on a 40 mm ring."""
-        from ..scene.decoder_view import build_decoder_view
+        """The decoder view for `n` sensors in the game scene."""
+        return self.decoder.ensure(refs, self.controller.hello, n)
 
-        dec = refs.decoder
-        if dec is None or len(dec.bars) != n:
-            hello = self.controller.hello
-            positions = sensor_positions(hello, n)
-            dec = build_decoder_view(refs, positions, bar_length=DECODER_BAR_M)
-            if positions == ring_positions(n):
-                self.decoder_layout = "Ring of 40 mm (no positions sent)"
-            else:
-                self.decoder_layout = f"Layout: {hello.get('layout') or 'from the bridge'}"
-            self._decoder_visible = True
-        return dec
+    # -- background work ------------------------------------------------------------
+    def refresh_history(self, folder: Path | str) -> None:
+        """Read the history on a worker thread; the panel shows it when it is back."""
+        n = self.history.n
+        self.jobs.submit(JOB_HISTORY, lambda: read_history(folder, n), self._history_read)
+        ensure_job_timer()
+
+    def _history_read(self, result: JobResult) -> None:
+        if result.error is not None:
+            self.history.apply(HistoryRead(self.history.folder, [], str(result.error)))
+        elif isinstance(result.value, HistoryRead):
+            self.history.apply(result.value)
+
+    def write_report(self, folder: Path, on_written: Any) -> None:
+        """Build the HTML report on a worker thread, then (main thread) remember it,
+        refresh the history and call `on_written(path)`; failures go to `report_note`."""
+        from ..report import build_report
+
+        def build() -> tuple[Path, HistoryRead]:
+            out = build_report(folder, Path(folder) / "report.html")
+            return out, read_history(folder, self.history.n)
+
+        def done(result: JobResult) -> None:
+            if result.error is not None:
+                self.report_note = f"No report: {result.error}"
+                log.error("Fist & Ball: %s", self.report_note)
+                return
+            out, read = result.value
+            self.last_report = str(out)
+            self.report_note = f"Report: {out}"
+            self.history.apply(read)
+            on_written(out)
+
+        self.report_note = "Writing the report..."
+        self.jobs.submit(JOB_REPORT, build, done)
+        ensure_job_timer()
 
     # -- the tick -----------------------------------------------------------------
     def tick_once(self, now: float) -> GameView:
         """One frame: drain, step, draw. May raise; `tick()` guards it."""
+        t0 = time.perf_counter()
+        try:
+            return self._tick(now)
+        finally:
+            self.tick_times.add((time.perf_counter() - t0) * 1000.0)
+
+    def _tick(self, now: float) -> GameView:
         self.ticks += 1
-        drained = self.mailbox.drain()
-        view = self.controller.update(drained, now, self.link_stats())
+        self.jobs.deliver()
+        drained = self.link.drain()
+        view = self.controller.update(drained, now, self.link.stats())
         self.last_view = view
         refs = self.scene_refs(now)
         if refs is not None:
@@ -161,41 +204,18 @@ class LiveRuntime:
 
             try:
                 apply_view(refs, view)
-                self._tick_decoder(refs, drained.kmg, now)
+                st = self.controller.status
+                grade = st.grade if st.grade is not None and st.signal else 0
+                self.decoder.tick(refs, drained.kmg, now, self.controller.hello, st.gesture, grade)
             except ReferenceError:
                 self.refs = None  # the scene was deleted under us (undo, file load)
         if self.controller.sessions_finished != self._sessions_seen:
             self._sessions_seen = self.controller.sessions_finished
             folder = self.controller.status.log_folder or self.history.folder
             if folder:
-                self.history.refresh(folder)  # once per ended session, not per tick
+                self.refresh_history(folder)  # once per ended session, off this thread
         self._maybe_redraw(now)
         return view
-
-    def _tick_decoder(self, refs: Any, kmg: dict[str, Any] | None, now: float) -> None:
-        """Draw the newest magnitudes into the decoder view; hide it when off."""
-        from ..scene.decoder_view import apply_decoder_view, set_decoder_visible
-
-        if not self.decoder_on:
-            if refs.decoder is not None and self._decoder_visible is not False:
-                set_decoder_visible(refs, False)
-                self._decoder_visible = False
-            return
-        if refs.decoder is not None and self._decoder_visible is not True:
-            set_decoder_visible(refs, True)
-            self._decoder_visible = True
-        mags = kmg.get("magnitudes") if kmg is not None else None
-        if not isinstance(mags, list) or not mags:
-            return
-        mags = mags[:MAX_SENSORS]
-        self.ensure_decoder_view(refs, len(mags))
-        rx = kmg.get("_rx", now) if kmg is not None else now
-        self.decoder_bars = self.kmg.update(mags, float(rx) if isinstance(rx, float) else now)
-        self.kmg_last = kmg
-        st = self.controller.status
-        grade = st.grade if st.grade is not None and st.signal else 0
-        apply_decoder_view(refs, self.decoder_bars, st.gesture or "-", grade)
-        self.kmg_applied += 1
 
     def scene_refs(self, now: float) -> Any:
         """Handles to the game scene, looked up again at most once a second when lost."""
@@ -217,8 +237,9 @@ class LiveRuntime:
         key = (
             *self.controller.status.display_key(),
             self.history.version,
-            self.decoder_on,
-            self.kmg_applied > 0,
+            self.report_note,
+            self.decoder.on,
+            self.decoder.applied > 0,
         )
         if key == self._last_key:
             return
@@ -227,13 +248,11 @@ class LiveRuntime:
         tag_sidebar_redraw()
 
     def shutdown(self, reason: str) -> None:
-        """End the session (log closed, marked incomplete) and stop the thread."""
+        """End the session (log closed, marked incomplete) and cancel the thread."""
         try:
             self.controller.close(time.monotonic(), reason)
         finally:
-            client, self.client = self.client, None
-            if client is not None:
-                client.stop()
+            self.link.disconnect()
 
 
 _runtime: LiveRuntime | None = None
@@ -262,6 +281,25 @@ def tick() -> float | None:
     return rt.interval
 
 
+def deliver_jobs() -> float | None:
+    """The jobs' own timer: hand finished background jobs to the main thread, poll
+    again while any is unfinished (so they are delivered with nothing live ticking)."""
+    rt = _runtime
+    if rt is None:
+        return None
+    try:
+        rt.jobs.deliver()
+        rt._maybe_redraw(time.monotonic())
+    except Exception as exc:  # keep Blender's timer list clean of tracebacks
+        log.error("Fist & Ball: delivering background results failed: %s", exc)
+    return JOB_POLL_S if rt.jobs.pending else None
+
+
+def ensure_job_timer() -> None:
+    if not bpy.app.timers.is_registered(deliver_jobs):
+        bpy.app.timers.register(deliver_jobs, first_interval=JOB_POLL_S, persistent=True)
+
+
 def safe_tick(rt: LiveRuntime, now: float) -> bool:
     """Run one tick; log (throttled) instead of raising. True when it went through."""
     try:
@@ -287,10 +325,16 @@ def stop_timer() -> None:
         bpy.app.timers.unregister(tick)
 
 
+def stop_job_timer() -> None:
+    if bpy.app.timers.is_registered(deliver_jobs):
+        bpy.app.timers.unregister(deliver_jobs)
+
+
 def shutdown(reason: str = "add-on disabled") -> None:
     """Stop everything live: timer, session (log closed), network thread."""
     global _runtime
     stop_timer()
+    stop_job_timer()
     rt, _runtime = _runtime, None
     if rt is not None:
         rt.shutdown(reason)
@@ -331,16 +375,17 @@ def _game_scene() -> Any:
     return scene if scene is not None else bpy.context.scene
 
 
-def default_log_folder(addon_id: str) -> Path:
+def default_log_folder(addon_id: str, *, create: bool = True) -> Path:
     """Where score logs go unless the preferences name a folder.
 
     Blender 4.2+: the extension's user folder; older Blender (legacy add-on) or a
-    non-extension install: `<user datafiles>/fist_and_ball`.
+    non-extension install: `<user datafiles>/fist_and_ball`. `create=False` only names
+    it (drawing code must not create folders).
     """
     path_user = getattr(bpy.utils, "extension_path_user", None)
     if path_user is not None and addon_id.startswith("bl_ext."):
         try:
-            return Path(path_user(addon_id, create=True))
+            return Path(path_user(addon_id, create=create))
         except (ValueError, RuntimeError, OSError) as exc:
             log.warning("no extension user folder for %s (%s); using datafiles", addon_id, exc)
-    return Path(bpy.utils.user_resource("DATAFILES", path="fist_and_ball", create=True))
+    return Path(bpy.utils.user_resource("DATAFILES", path="fist_and_ball", create=create))

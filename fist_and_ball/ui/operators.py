@@ -251,7 +251,7 @@ class FISTBALL_OT_stop(bpy.types.Operator):
         except SessionError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        if rt.client is None:
+        if not rt.needs_timer:
             stop_timer()  # nothing live is left to tick
         self.report({"INFO"}, f"Session stopped: score {round(summary.get('score', 0))}")
         return {"FINISHED"}
@@ -401,9 +401,7 @@ class FISTBALL_OT_refresh_history(bpy.types.Operator):
         except OSError as exc:
             self.report({"ERROR"}, f"No log folder: {exc}")
             return {"CANCELLED"}
-        rt.history.refresh(folder)
-        if rt.history.error:
-            self.report({"WARNING"}, rt.history.error)
+        rt.refresh_history(folder)  # read on a worker thread; the panel shows it when back
         return {"FINISHED"}
 
 
@@ -420,24 +418,26 @@ class FISTBALL_OT_open_report(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context: Any) -> Result:
-        from ..report import ReportError, build_report
-
         try:
             folder = log_folder(settings(context))
-            out = build_report(folder, Path(folder) / "report.html")
-        except (ReportError, OSError) as exc:
+        except OSError as exc:
             self.report({"ERROR"}, f"No report: {exc}")
             return {"CANCELLED"}
+        if not folder.is_dir():  # the one cheap check; the rest happens off this thread
+            self.report({"ERROR"}, f"No report: log folder {folder} does not exist")
+            return {"CANCELLED"}
         rt = get_runtime()
-        rt.last_report = str(out)
-        rt.history.refresh(folder)
-        try:
-            open_url(out.resolve().as_uri())
-        except RuntimeError as exc:  # no browser: the file is still there
-            self.report({"WARNING"}, f"Report written to {out}, but not opened: {exc}")
-            return {"FINISHED"}
-        self.report({"INFO"}, f"Report: {out}")
+        rt.write_report(folder, lambda out: _open_written_report(rt, out))
+        self.report({"INFO"}, "Writing the report...")
         return {"FINISHED"}
+
+
+def _open_written_report(rt: Any, out: Path) -> None:
+    """Main thread, once the report is written: open it in the browser."""
+    try:
+        open_url(out.resolve().as_uri())
+    except RuntimeError as exc:  # no browser: the file is still there
+        rt.report_note = f"Report written to {out}, but not opened: {exc}"
 
 
 CLASSES: tuple[type, ...] = (

@@ -20,7 +20,7 @@ import bpy
 
 from ..core.view import N_LEDS
 from ..live.session_controller import LiveStatus
-from ..live.timer import get_runtime, peek_runtime, tag_sidebar_redraw
+from ..live.timer import JOB_HISTORY, get_runtime, peek_runtime, tag_sidebar_redraw
 from ..protocol_v1 import HAND_DISABLE, HAND_ENABLE, HAND_RELEASE, HAND_STOP
 from .preferences import addon_id, log_folder, settings
 from .properties import scene_settings
@@ -220,11 +220,12 @@ class FISTBALL_PT_game(bpy.types.Panel):
 
 
 def load_history_once() -> None:
-    """One-shot timer: read the history the first time its sub-panel is drawn."""
+    """One-shot timer: start reading the history the first time its sub-panel is drawn
+    (on a worker thread; the tick applies the rows)."""
     rt = get_runtime()
-    if not rt.history.loaded:
+    if not rt.history.loaded and JOB_HISTORY not in rt.jobs.pending:
         try:
-            rt.history.refresh(log_folder(settings()))
+            rt.refresh_history(log_folder(settings()))
         except OSError as exc:  # the default folder could not be created
             rt.history.error = f"no log folder: {exc}"
             rt.history.loaded = True
@@ -276,6 +277,8 @@ class FISTBALL_PT_history(bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("fistball.refresh_history", icon="FILE_REFRESH")
         row.operator("fistball.open_report", icon="URL")
+        if rt is not None and rt.report_note:
+            layout.label(text=rt.report_note[:80], icon="INFO")
         layout.operator("fistball.open_log_folder", icon="FILE_FOLDER")
 
 
@@ -293,7 +296,7 @@ class FISTBALL_PT_decoder(bpy.types.Panel):
     def draw(self, context: Any) -> None:
         layout = self.layout
         rt = peek_runtime()
-        on = rt is not None and rt.decoder_on
+        on = rt is not None and rt.decoder.on
         row = layout.row()
         op = row.operator(
             "fistball.decoder_view",
@@ -302,17 +305,23 @@ class FISTBALL_PT_decoder(bpy.types.Panel):
             depress=on,
         )
         op.enable = not on
+        if rt is not None and rt.ticks:
+            tt = rt.tick_times  # the timer's own cost on Blender's main thread
+            layout.label(
+                text=f"Tick {tt.last_ms:.1f} ms (mean {tt.mean_ms:.1f}, max {tt.max_ms:.1f})",
+                icon="TIME",
+            )
         if not on or rt is None:
             layout.label(text="Bars of |B| per sensor, e.g. for replay:FILE.csv")
             return
         if not rt.controller.status.connected:
             layout.label(text="Connect to see the magnitudes", icon="UNLINKED")
-        elif rt.kmg_applied == 0:
+        elif rt.decoder.applied == 0:
             layout.label(text="Waiting for magnitudes...", icon="TIME")
         else:
-            layout.label(text=f"{len(rt.decoder_bars)} sensors live", icon="CHECKMARK")
-        if rt.decoder_layout:
-            layout.label(text=rt.decoder_layout)
+            layout.label(text=f"{len(rt.decoder.bars)} sensors live", icon="CHECKMARK")
+        if rt.decoder.layout:
+            layout.label(text=rt.decoder.layout)
         row = layout.row(align=True)
         row.operator(
             "fistball.frame_decoder", text="Decoder Cam", icon="VIEW_CAMERA"

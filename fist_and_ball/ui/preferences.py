@@ -66,7 +66,8 @@ class FISTBALL_AddonPreferences(bpy.types.AddonPreferences):
         col.separator()
         col.prop(self, "patient")
         col.prop(self, "log_folder")
-        col.label(text=f"Logs now go to: {log_folder(settings(context))}", icon="FILE_FOLDER")
+        folder = log_folder(settings(context), create=False)  # drawing creates nothing
+        col.label(text=f"Logs now go to: {folder}", icon="FILE_FOLDER")
         if not getattr(bpy.app, "online_access", True):
             col.label(
                 text="Online access is off: only a bridge on this computer can be used",
@@ -94,10 +95,11 @@ def settings(context: Any = None) -> Settings:
     )
 
 
-def log_folder(s: Settings) -> Path:
-    """The score log folder: the preference if set, else the add-on's user data folder."""
+def log_folder(s: Settings, *, create: bool = True) -> Path:
+    """The score log folder: the preference if set, else the add-on's user data folder
+    (created unless `create` is False)."""
     if s.log_folder.strip():
         return Path(bpy.path.abspath(s.log_folder.strip())).expanduser()
     from ..live.timer import default_log_folder
 
-    return default_log_folder(addon_id())
+    return default_log_folder(addon_id(), create=create)

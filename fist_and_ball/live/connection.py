@@ -1,0 +1,66 @@
+"""The add-on's link to the bridge: one client and its mailbox at a time. No bpy.
+
+Connecting makes a fresh mailbox for a fresh client; disconnecting cancels the client
+and drops its mailbox at once (never waits for the network thread: a bridge that
+never answers the handshake must not freeze Blender). Whatever the old thread still
+writes lands in the dropped mailbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client import BridgeClient, ClientStats, check_url
+from .mailbox import Drained, Mailbox
+
+
+class Connection:
+    """Holds the current `BridgeClient` (or none) and the mailbox it fills."""
+
+    def __init__(self) -> None:
+        self.mailbox = Mailbox()
+        self.client: BridgeClient | None = None
+        self.kmg_wanted = False
+        """The decoder view wants the kmg stream: (re)subscribed on every connect."""
+
+    @property
+    def active(self) -> bool:
+        """A client exists (connected or trying to)."""
+        return self.client is not None
+
+    def connect(self, url: str, *, token: str = "", allow_remote: bool = False) -> str | None:
+        """Start a client towards `url`; returns a problem text or None."""
+        problem = check_url(url, allow_remote)
+        if problem:
+            return problem
+        self.disconnect()
+        self.mailbox = Mailbox()
+        self.client = BridgeClient(url, self.mailbox, token=token, allow_remote=allow_remote)
+        if self.kmg_wanted:
+            self.client.set_kmg(True)  # sent as soon as the connection is up
+        self.client.start()
+        return None
+
+    def disconnect(self, detail: str = "disconnected") -> BridgeClient | None:
+        """Cancel the client and return at once; returns it (to join in tests)."""
+        client, self.client = self.client, None
+        if client is not None:
+            client.cancel()
+            self.mailbox = Mailbox()
+            self.mailbox.set_connection(False, detail)
+        return client
+
+    def drain(self) -> Drained:
+        return self.mailbox.drain()
+
+    def stats(self) -> ClientStats | None:
+        return self.client.stats() if self.client is not None else None
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Send a protocol message to the bridge; False when not connected."""
+        return self.client.send(message) if self.client is not None else False
+
+    def set_kmg(self, wanted: bool) -> bool:
+        """Want (or not) the kmg stream; returns whether the request went out now."""
+        self.kmg_wanted = bool(wanted)
+        return self.client.set_kmg(self.kmg_wanted) if self.client is not None else False
