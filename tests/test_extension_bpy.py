@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -197,3 +198,63 @@ def test_cli_install_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     proc = run_cli("addon", "install", "--blender", str(tmp_path / "no-blender"))
     assert proc.returncode == 2 and "cannot run" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+LEGACY_THEN_EXTENSION = r"""
+import json, sys
+from pathlib import Path
+import bpy
+import addon_utils
+
+zip_path, out_path = sys.argv[-2], sys.argv[-1]
+out = {}
+legacy = addon_utils.enable("fist_and_ball", default_set=True, handle_error=None)
+out["legacy_file"] = getattr(legacy, "__file__", None)
+res = bpy.ops.extensions.package_install_files(
+    filepath=zip_path, repo="user_default", enable_on_install=True
+)
+out["install"] = sorted(res)
+out["enabled"] = sorted(a.module for a in bpy.context.preferences.addons)
+cls = bpy.types.FISTBALL_OT_connect
+out["op_module"] = cls.__module__
+out["op_file"] = sys.modules[cls.__module__].__file__
+ext = "bl_ext.user_default.fist_and_ball"
+out["ext_files"] = sorted(
+    str(getattr(m, "__file__", "")) for n, m in list(sys.modules.items()) if n.startswith(ext + ".")
+)
+out["connect"] = sorted(bpy.ops.fistball.build_scene())
+Path(out_path).write_text(json.dumps(out))
+"""
+
+
+def test_extension_over_a_legacy_install_registers_its_own_code(
+    built_zip: Path, tmp_path: Path
+) -> None:
+    """A legacy copy (scripts/addons/fist_and_ball, enabled) must not be what the
+    extension runs: its operators come from the extension's own files."""
+    from bridge.cli.cmd_addon import stage_addon
+
+    user = tmp_path / "user"
+    legacy_dir = user / "scripts" / "addons" / "fist_and_ball"
+    legacy_dir.parent.mkdir(parents=True)
+    shutil.copytree(stage_addon(ROOT, tmp_path / "stage"), legacy_dir)
+    out = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["BLENDER_USER_RESOURCES"] = str(user)
+    proc = subprocess.run(
+        [sys.executable, "-c", LEGACY_THEN_EXTENSION, str(built_zip), str(out)],
+        cwd=tmp_path,  # not the checkout: `fist_and_ball` must come from scripts/addons
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.is_file(), proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["legacy_file"] == str(legacy_dir / "__init__.py")
+    assert r["install"] == ["FINISHED"] and ADDON_ID in r["enabled"]
+    assert r["op_module"].startswith(ADDON_ID + ".")
+    extensions = str(user / "extensions")
+    assert r["op_file"].startswith(extensions)
+    assert r["ext_files"] and all(f.startswith(extensions) for f in r["ext_files"]), r
+    assert r["connect"] == ["FINISHED"]

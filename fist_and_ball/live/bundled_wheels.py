@@ -3,12 +3,17 @@
 Blender 4.2+ installs the wheels named in `blender_manifest.toml` itself. Older Blender
 (e.g. Debian's 3.4) loads the add-on as a plain package, so the pure `py3-none-any`
 wheel shipped in `fist_and_ball/wheels/` (or `./wheels/` beside the package in a
-source checkout) is put on `sys.path`: Python imports straight from a zip file.
+source checkout) is imported straight from its zip file, without touching `sys.path`:
+only the top-level `websockets` package is looked up in the wheel and put into
+`sys.modules` (the narrowest change: its submodules are then found through the
+package's own `__path__`, inside the zip, and nothing else can be imported from it).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -52,12 +57,25 @@ def ensure_websockets(package_dir: Path) -> str:
     # the bundled one is used.
     for name in [m for m in sys.modules if m == "websockets" or m.startswith("websockets.")]:
         del sys.modules[name]
-    sys.path.insert(0, str(wheels[0]))
-    importlib.invalidate_caches()
     try:
+        _import_from_wheel("websockets", wheels[0])
         importlib.import_module(NEEDED_MODULE)
     except ImportError as exc:
         raise ImportError(
             f"the bundled wheel {wheels[0].name} could not be imported: {exc}"
         ) from exc
     return str(wheels[0])
+
+
+def _import_from_wheel(name: str, wheel: Path) -> None:
+    """Import the top-level package `name` from a pure wheel (zip), sys.path untouched."""
+    spec = importlib.machinery.PathFinder.find_spec(name, [str(wheel)])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no package {name!r} in {wheel.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
