@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,9 +68,11 @@ def check_new_recording(
 ) -> Path:
     """Check where a new recording will go, before any device is opened.
 
-    `path` must name a `.csv` file in an existing folder and, unless `overwrite`,
-    neither it nor its sidecar may exist. Raises ValueError (name, folder) or
-    FileExistsError with a one-line message naming `option`; returns the path.
+    `path` must name a `.csv` file in an existing, writable folder and, unless
+    `overwrite`, neither it nor its sidecar may exist. Raises ValueError (name,
+    folder) or FileExistsError with a one-line message naming `option`; returns the
+    path. The folder is probed with a real file: permissions, a read-only mount or a
+    pseudo file system all show here, not minutes into a session.
     """
     out = Path(path)
     if out.suffix.lower() != ".csv":
@@ -78,11 +81,30 @@ def check_new_recording(
         )
     if not out.parent.is_dir():
         raise ValueError(f"{option}: folder {out.parent} does not exist")
-    if not overwrite:
-        for p in (out, sidecar_path(out)):
-            if p.exists():
-                raise FileExistsError(f"{p} exists; {exists_hint}")
+    for p in (out, sidecar_path(out)):
+        if p.is_dir():
+            raise ValueError(f"{option}: {p} is a folder")
+        if p.exists() and not overwrite:
+            raise FileExistsError(f"{p} exists; {exists_hint}")
+    _probe_writable(out.parent, option)
     return out
+
+
+def _probe_writable(folder: Path, option: str) -> None:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-") as probe:
+            probe.write(b"x")
+            probe.flush()
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ValueError(f"{option}: cannot write in folder {folder} ({why})") from None
+
+
+def _write_json_quick(path: Path, data: Any) -> None:
+    """Atomic (write + rename) but without fsync: for the frequent sidecar updates."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", "utf-8")
+    os.replace(tmp, path)
 
 
 def _utc_now() -> str:
@@ -92,8 +114,12 @@ def _utc_now() -> str:
 class RecordingWriter:
     """Appends samples to `path` (CSV) and keeps `path.with_suffix('.json')` beside it.
 
-    Not safe for writes from several threads at once; a background thread only
-    flushes. Overwrites existing files: refusing is the caller's policy.
+    Rows are held in memory and written in whole lines by `flush()` (a background
+    thread calls it every FLUSH_INTERVAL_S), which then updates the sidecar's `rows`:
+    after a crash, even SIGKILL, the sidecar counts the rows the CSV holds.
+    A sample with another sensor count is skipped and counted in `skipped`; the
+    recording goes on. Not safe for writes from several threads at once.
+    Overwrites existing files: refusing is the caller's policy.
     """
 
     def __init__(
@@ -122,6 +148,9 @@ class RecordingWriter:
         self.extra_columns = tuple(extra_columns)
         self.columns = recording_columns(n_sensors, self.extra_columns)
         self.rows = 0
+        self.skipped = 0
+        self._flushed_rows = 0
+        self._pending: list[str] = []
         self._t0: float | None = None
         self._t_last = 0.0
         self.meta: dict[str, Any] = {
@@ -139,14 +168,16 @@ class RecordingWriter:
             "units": "uT",
             "dead_sensor_value": "nan",
             "columns": self.columns,
+            "rows": 0,
+            "complete": False,
         }
         # the sidecar goes first so that even a recording killed at once has it
         write_json_atomic(self.sidecar, self.meta)
-        self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        self._file.write(",".join(self.columns) + "\n")
-        self._file.flush()
+        # unbuffered: only flush() writes, in whole rows, so the sidecar's count
+        # never trails rows that a full buffer pushed out on its own
+        self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115
+        self._write_all((",".join(self.columns) + "\n").encode("utf-8"))
         self._lock = threading.Lock()
-        self._dirty = False
         self._closed = False
         self._error: OSError | None = None
         self._stop_flusher = threading.Event()
@@ -155,13 +186,23 @@ class RecordingWriter:
         )
         self._flusher.start()
 
-    def write(self, sample: Sample, extra: Mapping[str, float] | None = None) -> None:
-        """Append one row; `extra` (or else `sample.extra`) fills the extra columns."""
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = self._file.write(view)
+            view = view[n or 0 :]
+
+    def write(self, sample: Sample, extra: Mapping[str, float] | None = None) -> bool:
+        """Append one row; `extra` (or else `sample.extra`) fills the extra columns.
+
+        Returns False (and counts it in `skipped`) for a sample with another sensor
+        count: one odd frame must not end the recording. Raises OSError when an
+        earlier flush failed (disk full, medium gone).
+        """
         if sample.n_sensors != self.n_sensors:
-            raise ValueError(
-                f"{self.path}: sample seq {sample.seq} has {sample.n_sensors} sensors, "
-                f"the recording has {self.n_sensors}"
-            )
+            self.skipped += 1
+            self.meta["skipped_wrong_shape"] = self.skipped
+            return False
         if self._t0 is None:
             self._t0 = sample.t_device
         t_s = sample.t_device - self._t0
@@ -186,17 +227,34 @@ class RecordingWriter:
                 raise self._error
             if self._closed:
                 raise ValueError(f"{self.path}: recording already closed")
-            self._file.write(line + "\n")
-            self._dirty = True
+            self._pending.append(line + "\n")
         self.rows += 1
         self._t_last = t_s
+        return True
 
     def flush(self) -> None:
-        """Push buffered rows to the OS now (the background thread does this anyway)."""
+        """Write pending rows to the OS now, then the sidecar's row count.
+
+        The background thread does this every FLUSH_INTERVAL_S anyway.
+        """
         with self._lock:
-            if not self._closed and self._dirty:
-                self._file.flush()
-                self._dirty = False
+            if self._error is not None:
+                raise self._error
+            if not self._closed and self._pending:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        lines, self._pending = self._pending, []
+        try:
+            self._write_all("".join(lines).encode("utf-8"))
+        except OSError as exc:
+            self._error = exc
+            raise
+        self._flushed_rows += len(lines)
+        self.meta["rows"] = self._flushed_rows
+        # no fsync here (close() has one): the count must survive a killed process,
+        # and the time between the two writes stays a few microseconds
+        _write_json_quick(self.sidecar, self.meta)
 
     def _flush_loop(self) -> None:
         while not self._stop_flusher.wait(FLUSH_INTERVAL_S):
@@ -205,6 +263,11 @@ class RecordingWriter:
             except OSError as exc:  # disk full, medium gone: surface on the next write
                 self._error = exc
                 return
+
+    @property
+    def error(self) -> OSError | None:
+        """The write error that stopped this recording, if any."""
+        return self._error
 
     @property
     def measured_rate_hz(self) -> float | None:
@@ -222,13 +285,15 @@ class RecordingWriter:
         with self._lock:
             self._closed = True
             try:
-                self._file.flush()
+                if self._pending and self._error is None:
+                    self._flush_locked()
                 os.fsync(self._file.fileno())
             finally:
                 self._file.close()
         rate = self.measured_rate_hz
         self.meta.update(
-            rows=self.rows,
+            rows=self._flushed_rows,
+            complete=self._error is None,
             duration_s=round(self._t_last, 6),
             measured_rate_hz=None if rate is None else round(rate, 3),
             ended_at=_utc_now(),

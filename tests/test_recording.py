@@ -142,9 +142,17 @@ def test_sidecar_exists_before_the_first_row(tmp_path: Path) -> None:
         w.close()
 
 
-def test_writer_rejects_wrong_sensor_count(tmp_path: Path) -> None:
-    with RecordingWriter(tmp_path / "w.csv", _info(2), 2) as w, pytest.raises(ValueError):
-        w.write(_samples(1, 3)[0])
+def test_writer_skips_and_counts_a_wrong_sensor_count(tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    good = _samples(3, 2)
+    with RecordingWriter(path, _info(2), 2) as w:
+        assert w.write(good[0])
+        assert not w.write(_samples(1, 3)[0])  # one odd frame: skipped, not the end
+        assert w.write(good[1]) and w.write(good[2])
+        assert w.skipped == 1
+    rec = read_recording(path)
+    assert list(rec.seq) == [s.seq for s in good]
+    assert rec.meta["skipped_wrong_shape"] == 1 and rec.meta["rows"] == 3
 
 
 # One sensor at 40 Hz is ~1.7 kB/s: Python's 8 kB file buffer would hold several
@@ -194,6 +202,9 @@ def test_sigkill_keeps_all_but_the_last_second(tmp_path: Path) -> None:
     np.testing.assert_array_equal(rec.field_ut[:, 0, 0], np.arange(len(rec)))
     assert set(rec.gesture) == {"wrist"}
     assert len(rec.warnings) <= 1
+    # the sidecar counts exactly the rows the CSV holds, though close() never ran
+    meta = json.loads(sidecar_path(path).read_text())
+    assert meta["rows"] == len(rec) and meta["complete"] is False
 
 
 def test_cut_last_line_is_dropped_with_a_warning(tmp_path: Path) -> None:
@@ -404,16 +415,16 @@ def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> N
     assert np.isnan(rec.extra["grade_decoded"][0::2]).all()
     with pytest.raises(FileExistsError, match="exists"):
         RecorderOutput(path, _info(2))
-    # a sensor count that changes mid-run stops the recording, never the pipeline
+    # a sensor count that changes mid-run is skipped and counted; the recording goes on
     log = io.StringIO()
     again = RecorderOutput(path, _info(2), overwrite=True, log=log)
     again.on_sample(samples[0], None)
     again.on_sample(_samples(1, 3)[0], None)
-    assert again.error is not None and "3 sensors" in again.error
-    assert log.getvalue().startswith("recorder: recording to")
-    again.on_sample(samples[1], None)  # ignored, no exception
+    again.on_sample(samples[1], None)
+    assert again.error is None and log.getvalue() == ""
+    assert again.status_extra()["recorder"]["skipped"] == 1
     again.close()
-    assert len(read_recording(path)) == 1
+    assert len(read_recording(path)) == 2
 
 
 def test_record_gives_up_on_a_source_that_never_delivers(tmp_path: Path) -> None:

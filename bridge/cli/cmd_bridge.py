@@ -151,6 +151,13 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError("--slow-client-timeout must be positive")
     if args.hand_enable and not args.hand:
         raise CliError("--hand-enable needs --hand URL")
+    if args.record:
+        from bridge.recording import check_new_recording
+
+        try:  # before any device, decoder or port: a bad path must not cost a session
+            check_new_recording(args.record, "--record", exists_hint="choose another name")
+        except (ValueError, OSError) as exc:
+            raise CliError(f"cannot record to {args.record}: {exc}") from None
 
 
 def _open_source(url: str) -> Source:
@@ -271,7 +278,16 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return _run_until_stopped(pipeline, args.duration)
+    code = _run_until_stopped(pipeline, args.duration)
+    recorder_error = next(
+        (err for o in outputs if o.name == "recorder" and (err := getattr(o, "error", None))),
+        None,
+    )
+    if recorder_error:
+        # the session went on, but its recording is incomplete: say so in the exit code
+        print(f"bridge: {recorder_error}", file=sys.stderr)
+        return 1
+    return code
 
 
 def _run_until_stopped(pipeline: Pipeline, duration: float | None) -> int:

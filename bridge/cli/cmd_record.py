@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
         "--source",
         required=True,
         metavar="URL",
-        help="serial:PORT[?baud=N], tcp://HOST:PORT, udp://[HOST]:PORT, "
+        help="serial:PORT[?baud=N], tcp://HOST:PORT, udp://[HOST]:PORT[?from=HOST[:PORT]], "
         "replay:FILE.csv[?speed=1|max], sim:LAYOUT[?options]",
     )
     p.add_argument("--out", required=True, metavar="FILE.csv", help="recording to write")
@@ -57,7 +57,9 @@ class _Recorder:
         self.writer: RecordingWriter | None = None
         self.error: str | None = None
         self.rows = 0
+        self.skipped = 0
         self.t_s = 0.0
+        self.last_row_at: float | None = None
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
 
     def _open(self, sample: Sample) -> RecordingWriter:
@@ -74,9 +76,13 @@ class _Recorder:
                 if self.duration is not None and t_s >= self.duration:
                     break
                 assert self.writer is not None
-                self.writer.write(sample)
+                if not self.writer.write(sample):
+                    # another sensor count: counted and skipped, the recording goes on
+                    self.skipped = self.writer.skipped
+                    continue
                 self.rows += 1
                 self.t_s = t_s
+                self.last_row_at = time.monotonic()
         except (OSError, ValueError) as exc:
             self.error = str(exc)
         finally:
@@ -89,7 +95,9 @@ def _progress(rec: _Recorder, elapsed: float, rate: float) -> str:
     state = st.state.value if st.state.value == "connected" else st.detail or st.state.value
     return (
         f"{elapsed:6.1f} s  {rec.rows:7d} frames ({rec.t_s:.1f} s of signal)  {rate:6.1f} Hz  "
-        f"dropped {st.dropped}  bad {st.bad_frames}  {state}"
+        f"dropped {st.dropped}  bad {st.bad_frames}"
+        + (f"  skipped {rec.skipped} (wrong sensor count)" if rec.skipped else "")
+        + f"  {state}"
     )
 
 
@@ -99,10 +107,20 @@ def _no_data_for_too_long(rec: _Recorder, elapsed: float) -> bool:
     --duration counts seconds of signal, so a source that never delivers would
     otherwise keep the command waiting forever.
     """
-    if rec.duration is None or rec.rows > 0 or elapsed < rec.duration + NO_DATA_GRACE_S:
+    if rec.duration is None or elapsed < rec.duration + NO_DATA_GRACE_S:
         return False
     st = rec.source.status
-    rec.error = f"no data from the source in {elapsed:.0f} s ({st.detail or st.state.value})"
+    why = st.detail or st.state.value
+    if rec.last_row_at is None:
+        rec.error = f"no data from the source in {elapsed:.0f} s ({why})"
+        return True
+    silent = time.monotonic() - rec.last_row_at
+    if silent < NO_DATA_GRACE_S:
+        return False  # still arriving (a slow replay): --duration counts signal time
+    rec.error = (
+        f"the source went silent after {rec.t_s:.1f} s of signal, short of "
+        f"--duration {rec.duration:g} s; gave up after {silent:.0f} s without data ({why})"
+    )
     return True
 
 
@@ -172,7 +190,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if rec.writer is not None:
-        rec.writer.close()
+        try:
+            rec.writer.close()
+        except OSError as exc:
+            rec.error = rec.error or f"writing {out} failed: {exc}"
     st = source.status
     if rec.writer is None:
         if rec.error:
@@ -183,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
         f"recorded {rec.rows} frames, {rec.t_s:.2f} s"
         + (f", {rate:.1f} Hz" if rate else "")
         + f" to {out} (+ {sidecar_path(out).name}); dropped {st.dropped}, bad {st.bad_frames}, "
-        f"reconnects {st.reconnects}" + (" (interrupted)" if interrupted else "")
+        f"reconnects {st.reconnects}"
+        + (f", skipped {rec.skipped} frames with another sensor count" if rec.skipped else "")
+        + (" (interrupted)" if interrupted else "")
     )
     if rec.error:
         raise CliError(f"recording stopped early: {rec.error}")

@@ -18,9 +18,11 @@ DECODED_COLUMNS = ("grade_decoded", "level_decoded", "confidence_decoded")
 class RecorderOutput(Output):
     """Record samples (and optionally the decoder's output) to a contract-2 recording.
 
-    The file opens at the first sample, when the sensor count is known. Recording
-    trouble (disk full, sensor count changing mid-run) stops the recording with a
-    message in `error` and on `log`; it never stops the pipeline.
+    The file opens at the first sample, when the sensor count is known. A sample
+    with another sensor count is skipped and counted (`skipped` in the status); the
+    recording goes on. A write error (disk full, medium gone) stops the recording
+    with a message in `error`, on `log` and in the status; it never stops the
+    pipeline, but `bridge` exits non-zero.
     """
 
     name = "recorder"
@@ -42,6 +44,8 @@ class RecorderOutput(Output):
         self.record_decoded = record_decoded
         self.writer: RecordingWriter | None = None
         self.error: str | None = None
+        self._rows = 0
+        self._skipped = 0
         self._log = log if log is not None else sys.stderr
 
     def on_sample(self, sample: Sample, decoded: Decoded | None) -> None:
@@ -62,25 +66,37 @@ class RecorderOutput(Output):
                 }
             self.writer.write(sample, values)
         except (OSError, ValueError) as exc:
-            self.error = f"recording to {self.path} stopped: {exc}"
-            print(f"recorder: {self.error}", file=self._log)
-            self.close()
+            self._fail(f"recording to {self.path} stopped: {exc}")
+
+    def _fail(self, error: str) -> None:
+        self.error = error
+        print(f"recorder: {self.error}", file=self._log)
+        self.close()
 
     def status_extra(self) -> dict[str, Any]:
         """What the pipeline adds to its status dict about the recording."""
-        rows = self.writer.rows if self.writer is not None else 0
-        return {"recorder": {"path": str(self.path), "rows": rows, "error": self.error}}
+        if self.writer is not None:
+            self._rows, self._skipped = self.writer.rows, self.writer.skipped
+        return {
+            "recorder": {
+                "path": str(self.path),
+                "rows": self._rows,
+                "skipped": self._skipped,
+                "error": self.error,
+            }
+        }
 
     def on_status(self, status: dict[str, Any]) -> None:
         if self.writer is not None and self.error is None:
             try:
                 self.writer.flush()
             except OSError as exc:
-                self.error = f"recording to {self.path} stopped: {exc}"
+                self._fail(f"recording to {self.path} stopped: {exc}")
 
     def close(self) -> None:
         writer, self.writer = self.writer, None
         if writer is not None:
+            self._rows, self._skipped = writer.rows, writer.skipped
             try:
                 writer.close()
             except OSError as exc:
