@@ -40,6 +40,9 @@ FORMAT_VERSION = 1
 FLUSH_INTERVAL_S = 0.5
 """Rows reach the OS at least this often (the contract asks for once a second)."""
 
+MAX_FIELD_UT = 1e5
+"""Largest |field| per axis a reader accepts (0.1 T; magnetometers top out near 5 mT)."""
+
 LABEL_COLUMNS = ("gesture", "grade_true")
 _SENSOR_COLUMN = re.compile(r"b(\d+)_([xyz])")
 
@@ -384,6 +387,11 @@ def _read_sidecar(side: Path) -> dict[str, Any]:
     n = meta.get("n_sensors")
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 32:
         raise RecordingError(f"{side}: n_sensors must be an integer 1..32, got {n!r}")
+    for key in ("rate_hz", "full_scale_gauss"):
+        v = meta.get(key)
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if v is not None and not (number and math.isfinite(v) and v > 0):
+            raise RecordingError(f"{side}: {key} must be a positive number or null, got {v!r}")
     return meta
 
 
@@ -495,6 +503,11 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
                 except ValueError:
                     raise bad(col, "is not a number") from None
             raise
+        # NaN is a dead sensor; inf or a field no magnetometer reports is corrupt
+        # data that would poison a trained model or a JSON message
+        if not all(abs(v) <= MAX_FIELD_UT for v in row if v == v):
+            col = 2 + next(k for k, v in enumerate(row) if v == v and not abs(v) <= MAX_FIELD_UT)
+            raise bad(col, f"is not a plausible field in uT (|B| <= {MAX_FIELD_UT:g})")
         g = cells[gi]
         if g and g not in GESTURES and g not in unknown_gestures:
             unknown_gestures[g] = lineno
@@ -502,11 +515,15 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
             grade = float(cells[yi]) if cells[yi] else nan
         except ValueError:
             raise bad(yi, "is not a number") from None
+        if math.isinf(grade):
+            raise bad(yi, "is not a finite grade")
         for i, name in extra_idx:
             try:
-                extras[name].append(float(cells[i]) if cells[i] else nan)
+                value = float(cells[i]) if cells[i] else nan
             except ValueError:
-                extras[name].append(nan)  # unknown columns are not ours to judge
+                value = nan  # unknown columns are not ours to judge
+            # masked, never passed on: an inf must not reach a model or a message
+            extras[name].append(value if math.isfinite(value) else nan)
         t_list.append(t)
         seq_list.append(s)
         vals.append(row)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import resource
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,3 +217,188 @@ def test_sidecar_rate_stays_sane_after_a_wild_clock_frame(tmp_path: Path) -> Non
     assert np.diff(rec.t_s).max() < 5.0  # was a 4276 s gap
     assert rec.meta["measured_rate_hz"] > 20  # was 0.18 Hz
     assert os.path.getsize(out) > 0
+
+
+# --- non-finite data (item 13) -------------------------------------------------------------
+
+
+def _edit_cell(path: Path, line: int, column: str, value: str) -> None:
+    lines = path.read_text().split("\n")
+    header = lines[0].split(",")
+    cells = lines[line - 1].split(",")
+    cells[header.index(column)] = value
+    lines[line - 1] = ",".join(cells)
+    path.write_text("\n".join(lines))
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e308"])
+def test_reader_rejects_non_finite_fields_naming_file_line_column(
+    tmp_path: Path, value: str
+) -> None:
+    from bridge.recording import RecordingError
+
+    path = _recording(tmp_path / "bad.csv", 10)
+    _edit_cell(path, 5, "b1_y", value)
+    with pytest.raises(RecordingError) as err:
+        read_recording(path)
+    assert f"{path} line 5, column b1_y: '{value}'" in str(err.value)
+    # the replay source reads through the same reader: refused at open, one line
+    from bridge.sources import open_source
+
+    with pytest.raises(ValueError, match="line 5, column b1_y"):
+        open_source(f"replay:{path}")
+
+
+def test_reader_rejects_an_infinite_grade_and_masks_infinite_extras(tmp_path: Path) -> None:
+    from bridge.recording import RecordingError
+
+    path = tmp_path / "x.csv"
+    with RecordingWriter(path, _info(2), 2, extra_columns=("speed",)) as w:
+        for i in range(5):
+            w.write(_sample(i, 2), {"speed": 1.0})
+    _edit_cell(path, 3, "speed", "inf")
+    rec = read_recording(path)
+    assert math.isnan(rec.extra["speed"][1]) and rec.extra["speed"][0] == 1.0
+    _edit_cell(path, 4, "grade_true", "inf")
+    with pytest.raises(RecordingError, match="line 4, column grade_true"):
+        read_recording(path)
+
+
+def test_a_sidecar_with_a_word_for_a_rate_names_the_file(tmp_path: Path) -> None:
+    from bridge.recording import RecordingError
+
+    path = _recording(tmp_path / "r.csv", 5)
+    side = sidecar_path(path)
+    meta = json.loads(side.read_text())
+    meta["rate_hz"] = "fast"
+    side.write_text(json.dumps(meta))
+    with pytest.raises(RecordingError, match=f"{side}: rate_hz must be a positive number"):
+        read_recording(path)
+
+
+def _tiny_net() -> Any:
+    from bridge.training.model import McnnTG, ModelConfig
+
+    return McnnTG(ModelConfig(n_sensors=3, channels=(2, 2, 2), hidden=4))
+
+
+def _write_tiny_bundle(out: Path) -> Any:
+    from bridge.training.export import write_bundle
+
+    net = _tiny_net()
+    write_bundle(
+        out, net, layout=None, rate_hz=100.0, classes=("rest", "fingers", "wrist", "thumb"),
+        training={}, metrics={}, recordings=[],
+    )  # fmt: skip
+    return net
+
+
+def test_train_refuses_to_write_non_finite_weights(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from bridge.training.export import write_bundle
+
+    net = _tiny_net()
+    with torch.no_grad():
+        next(iter(net.parameters())).view(-1)[0] = float("inf")
+    out = tmp_path / "poisoned"
+    with pytest.raises(ValueError, match="non-finite weights"):
+        write_bundle(
+            out, net, layout=None, rate_hz=100.0, classes=("rest", "fingers", "wrist", "thumb"),
+            training={}, metrics={}, recordings=[],
+        )  # fmt: skip
+    assert not out.exists()
+
+
+def test_the_bridge_refuses_a_bundle_with_non_finite_weights(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from bridge.decoders.mcnn import McnnDecoder, ModelBundleError
+    from bridge.training.dataset import file_sha256
+    from bridge.training.export import export_onnx
+
+    out = tmp_path / "model"
+    net = _write_tiny_bundle(out)
+    McnnDecoder.load(out)  # the healthy bundle loads
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    export_onnx(net, out / "model.onnx")  # as a broken trainer would have written it
+    meta = json.loads((out / "model.json").read_text())
+    meta["model_sha256"] = file_sha256(out / "model.onnx")
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelBundleError, match="answers NaN/inf"):
+        McnnDecoder.load(out)
+    src = _recording(tmp_path / "src.csv", 50)
+    res = _run("bridge", "--source", f"replay:{src}", "--decoder", f"mcnn:{out}", "--port", "0")
+    assert res.returncode == 2 and "answers NaN/inf" in res.stderr
+
+
+def test_train_checks_for_onnx_before_loading_data(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "onnx"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named onnx')\n")
+    garbage = tmp_path / "rec.csv"
+    garbage.write_text("not a recording\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow")}
+    res = subprocess.run(
+        [*CLI, "train", str(garbage), "--out", str(tmp_path / "m")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert 'pip install "fist-and-ball[train]"' in res.stderr and "onnx" in res.stderr
+    assert "rec.csv" not in res.stderr  # the data was never opened
+
+
+# --- smaller ones (item 14) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["record", "--source", "udp://127.0.0.1:0", "--out", "{missing}/r.csv"],
+        ["simulate", "--out", "{missing}/r.csv", "--seconds", "1"],
+        ["train", "{rec}", "--out", "{missing}/model"],
+        ["report", "{tmp}", "--out", "{missing}/report.html"],
+        ["report", "{tmp}", "--csv", "{missing}/s.csv", "--out", "{tmp}/r.html"],
+        ["label", "{rec}", "--out", "{missing}/labels.csv"],
+        ["bridge", "--source", "udp://127.0.0.1:0", "--record", "{missing}/r.csv"],
+    ],
+)
+def test_one_policy_for_missing_out_folders(tmp_path: Path, argv: list[str]) -> None:
+    """Every command refuses a missing output folder, naming it, and creates nothing."""
+    rec = _recording(tmp_path / "rec.csv", 20)
+    missing = tmp_path / "no" / "such"
+    args = [a.format(missing=missing, rec=rec, tmp=tmp_path) for a in argv]
+    res = _run(*args)
+    assert res.returncode == 2, res.stderr
+    assert f"folder {missing} does not exist" in res.stderr, res.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_simulate_to_an_unresolvable_host_fails_clearly() -> None:
+    res = _run("simulate", "--emit", "udp://nonexistent.invalid:5", "--seconds", "1")
+    assert res.returncode == 2
+    assert "cannot resolve host 'nonexistent.invalid'" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_report_lists_a_deeply_nested_log_as_malformed(tmp_path: Path) -> None:
+    from fist_and_ball.core.score_reader import read_session
+
+    path = tmp_path / "20250101-1000-deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    record = read_session(path)
+    assert record.status == "invalid"
+    assert any("nested too deeply" in p for p in record.problems)
+    res = _run("report", str(tmp_path), "--out", str(tmp_path / "r.html"))
+    assert "Traceback" not in res.stderr and "RecursionError" not in res.stderr
+
+
+def test_report_csv_defuses_formula_cells() -> None:
+    from fist_and_ball.report.history import csv_safe_cell
+
+    assert csv_safe_cell('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    for bad in ("+1+2", "-2+3", "@SUM(A1)", "\t=1"):
+        assert csv_safe_cell(bad) == "'" + bad
+    assert csv_safe_cell("-3.5") == "-3.5" and csv_safe_cell(-3.5) == -3.5
+    assert csv_safe_cell("Alice") == "Alice"

@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
+    from bridge.cli.out_path import check_out_parent
+
+    out: Path = check_out_parent(args.out)
     args.log_dir = args.log_dir or out / "sessions"
     if not args.no_scene:
         args.render = args.render or out / "frames"

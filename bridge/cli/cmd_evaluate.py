@@ -38,12 +38,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bridge.cli.out_path import check_out_parent
     from bridge.evaluation import run_evaluation
 
     if not Path(args.recording).is_file():
         raise CliError(f"recording {args.recording} not found")
     if args.qg and not Path(args.qg).is_file():
         raise CliError(f"QG calibration {args.qg} not found")
+    if args.out:
+        check_out_parent(args.out)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bridge.cli.errors import CliError
+from bridge.cli.out_path import check_out_parent
 
 
 def register(sub: Any) -> None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     lab = rec.labels
-    out = Path(args.out)
+    out = check_out_parent(args.out)
     t_s, seq = rec.t_s, rec.seq
     try:
         with open(out, "w", encoding="utf-8", newline="\n") as f:

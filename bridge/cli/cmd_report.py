@@ -51,12 +51,16 @@ def _details(text: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bridge.cli.out_path import check_out_parent
     from fist_and_ball.report.html_report import ReportError, build_report
 
     folder = Path(args.log_dir).expanduser()
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "not found"
         raise CliError(f"log folder {folder} {what}")
+    check_out_parent(args.out)
+    if args.csv:
+        check_out_parent(args.csv, "--csv")
     details = _details(args.details)
     last = [0.0]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from bridge.cli.errors import CliError
+from bridge.cli.out_path import check_out_parent
 
 
 def _channels(text: str) -> tuple[int, int, int]:
@@ -67,6 +67,21 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _check_training_extra() -> None:
+    """Fail in a second, not after the training: torch trains, onnx writes the bundle."""
+    missing = []
+    for module in ("torch", "onnx"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise CliError(
+            f"training needs {' and '.join(missing)}, which are not installed: "
+            'pip install "fist-and-ball[train]"'
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.batch < 2 or args.threads < 1 or args.hidden < 1:
         raise CliError("--epochs, --threads and --hidden must be >= 1 and --batch >= 2")
@@ -75,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     for p in args.recordings:
         if not os.path.isfile(p):
             raise CliError(f"recording {p} not found")
-    out = Path(args.out)
+    out = check_out_parent(args.out)
     if (out / "model.json").exists() and not args.force:
         raise CliError(f"{out} already holds a model bundle; pass --force to overwrite")
     if out.exists() and not out.is_dir():
@@ -84,10 +99,7 @@ def run(args: argparse.Namespace) -> int:
     # second thread makes small-batch training several times slower. Must be set
     # before torch loads its OpenMP runtime (torch is imported lazily, just below).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import torch  # noqa: F401  - checked here for a clear message
-    except ImportError:
-        raise CliError("training needs PyTorch: pip install 'fist-and-ball[train]'") from None
+    _check_training_extra()
     from bridge.training.model import ModelConfig
     from bridge.training.train import ProgressBar, TrainConfig, train_bundle
 

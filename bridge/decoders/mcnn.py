@@ -95,6 +95,22 @@ def check_source(meta: dict[str, Any], info: SourceInfo | None, where: str = "")
         )
 
 
+def _check_finite_answers(session: Any, n_sensors: int, where: Path) -> None:
+    """Refuse a bundle whose network answers NaN/inf (non-finite weights).
+
+    onnxruntime does not expose the weights, so the network is asked: a poisoned
+    one answers non-finite for any input, and would otherwise decode "rest, grade 0".
+    """
+    probe = np.stack(
+        [np.zeros(n_sensors), np.linspace(0.0, 1.0, n_sensors), np.ones(n_sensors)]
+    ).astype(np.float32)
+    answers = session.run([PROBS_OUTPUT, LEVEL_OUTPUT], {INPUT_NAME: probe})
+    if not all(np.isfinite(a).all() for a in answers):
+        raise ModelBundleError(
+            f"model bundle {where}: the network answers NaN/inf (non-finite weights); retrain it"
+        )
+
+
 class McnnDecoder(Decoder):
     """Gesture type and grade from all sensors at once, one time step per call."""
 
@@ -150,6 +166,7 @@ class McnnDecoder(Decoder):
         outs = {o.name for o in sess.get_outputs()}
         if not {PROBS_OUTPUT, LEVEL_OUTPUT} <= outs:
             raise ModelBundleError(f"model bundle {d}: ONNX outputs {sorted(outs)} lack type/level")
+        _check_finite_answers(sess, int(meta["n_sensors"]), d)
         return McnnDecoder(sess, meta, str(d))
 
     def predict_batch(self, mags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -223,17 +223,26 @@ class UdpEmitter(Emitter):
 
     def __init__(self, host: str, port: int) -> None:
         self.addr = (host, port)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # resolved once, here: a name that does not resolve is a clear error at
+        # start-up, not every frame silently "dropped" (and no DNS per datagram)
+        try:
+            family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        except socket.gaierror as exc:
+            raise OSError(
+                f"--emit {self.description}: cannot resolve host {host!r} ({exc.strerror})"
+            ) from None
+        self._target = sockaddr
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
 
     @property
     def description(self) -> str:
-        return f"udp://{self.addr[0]}:{self.addr[1]}"
+        host = f"[{self.addr[0]}]" if ":" in self.addr[0] else self.addr[0]
+        return f"udp://{host}:{self.addr[1]}"
 
     def send(self, frame: bytes) -> None:
         try:
-            self._sock.sendto(frame, self.addr)
+            self._sock.sendto(frame, self._target)
             self.sent_frames += 1
         except OSError:
             # no listener (ICMP refused) or a full buffer: a lost datagram, like on a LAN

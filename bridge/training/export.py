@@ -88,6 +88,19 @@ def software_versions() -> dict[str, str]:
     }
 
 
+def check_finite_weights(net: McnnTG) -> None:
+    """Refuse a network with NaN or infinite weights (ValueError naming the tensor).
+
+    Such a bundle would load and answer "rest, grade 0" forever; better no bundle.
+    """
+    for name, tensor in net.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"training produced non-finite weights ({name}); no bundle written. "
+                "Check the recordings for extreme values or lower --lr"
+            )
+
+
 def write_bundle(
     out_dir: str | Path,
     net: McnnTG,
@@ -101,6 +114,7 @@ def write_bundle(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Export the network and write model.json next to it. Returns the JSON written."""
+    check_finite_weights(net)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / MODEL_FILE

@@ -207,6 +207,9 @@ def read_session(json_path: Path | str) -> SessionRecord:
         return invalid("summary is not UTF-8 text")
     except json.JSONDecodeError as exc:
         return invalid(f"summary is not valid JSON (line {exc.lineno}, col {exc.colno}: {exc.msg})")
+    except RecursionError:
+        # a crafted or corrupted file nested thousands deep: malformed, not a crash
+        return invalid("summary is nested too deeply to be a score log")
     if not isinstance(data, dict):
         return invalid(f"summary is a JSON {type(data).__name__}, not an object")
     schema = data.get("schema")

@@ -319,8 +319,26 @@ def sessions_csv(rows: Iterable[SessionRow]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(csv_record(row))
+        writer.writerow({k: csv_safe_cell(v) for k, v in csv_record(row).items()})
     return buf.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_cell(value: object) -> object:
+    """Defuse a text cell a spreadsheet would run as a formula (`=HYPERLINK(...)`).
+
+    Patient names and notes come from the game's log files; a cell starting with
+    = + - @ (or tab/CR) gets a leading `'`. Numbers, negative ones too, stay numbers.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
 
 
 def write_csv(rows: Iterable[SessionRow], path: Path | str) -> Path:
