@@ -108,6 +108,26 @@ class BridgeControl(Protocol):
         ...
 
 
+class BoundedConnection(ServerConnection):
+    """A connection that aborts itself when its unsent bytes pass `max_unsent_bytes`.
+
+    websockets answers every incoming ping with a pong written straight to the
+    transport, past any flow control: a client that floods pings and never reads
+    would grow this process without bound. Checking right after each read bounds
+    the growth in bytes, not in time (a timer would let MBs pile up in between).
+    """
+
+    max_unsent_bytes: int = 1024 * 1024
+    overflowed: bool = False
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        transport = self.transport
+        if not self.overflowed and transport.get_write_buffer_size() > self.max_unsent_bytes:
+            self.overflowed = True
+            transport.abort()
+
+
 class ServerStartError(RuntimeError):
     """The server could not start listening (port busy, bad address)."""
 
@@ -286,6 +306,10 @@ class WebSocketServer(Output):
 
     async def _main(self, started: threading.Event, failure: list[BaseException]) -> None:
         self._stop = asyncio.Event()
+
+        class Connection(BoundedConnection):
+            max_unsent_bytes = self.config.max_buffer_bytes
+
         try:
             server = await serve(
                 self._handler,
@@ -300,6 +324,7 @@ class WebSocketServer(Output):
                 ping_interval=self.config.ping_interval_s,
                 ping_timeout=self.config.ping_interval_s,
                 logger=logging.getLogger("bridge.server.websockets"),
+                create_connection=Connection,
             )
         except OSError as exc:
             failure.append(exc)
@@ -557,9 +582,8 @@ class WebSocketServer(Output):
         client.ws.transport.abort()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        server = self._server
-        # `connections` includes this one and others mid-handshake
-        if server is not None and len(server.connections) > self.config.max_clients:
+        # served clients plus those accepted but not yet in the handler
+        if len(self._clients) + len(self._decisions) >= self.config.max_clients:
             self.refused_full += 1
             log.warning(
                 "refused %s: %d clients connected (--max-clients)",
@@ -643,6 +667,14 @@ class WebSocketServer(Output):
         except ConnectionClosed:
             pass
         finally:
+            if isinstance(ws, BoundedConnection) and ws.overflowed:
+                self.clients_dropped_buffer += 1
+                log.warning(
+                    "client %d (%s) not reading: over %d unsent bytes, connection aborted",
+                    client.id,
+                    client.peer,
+                    self.config.max_buffer_bytes,
+                )
             self._clients.discard(client)
             self._recount_kmg()
             client.sender.cancel()
@@ -715,8 +747,7 @@ class WebSocketServer(Output):
             return
         if not client.authorized:
             # Switching the gesture changes what an enabled hand does: same rule as
-            # `enable`. (Checked again just below the thread hop would still race with
-            # an enable from elsewhere; the window is one thread switch.)
+            # `enable`. Any state but disabled/estop counts (holding, opening ...).
             state = await asyncio.to_thread(control.hand_state)
             if state and (
                 state.get("enabled") or state.get("state") not in (None, "disabled", "estop")
