@@ -61,14 +61,14 @@ def scene_sample() -> dict[str, Any]:
 
     rt = timer.get_runtime()
     msg = rt.controller.latest_grade or {}
-    view = rt.last_view
+    view = rt.controller.view
     refs = rt.refs
     bone = finger_bone("index", 1)
     out: dict[str, Any] = {
         "grade": msg.get("grade"),
         "level": msg.get("level"),
         "gesture": msg.get("gesture"),
-        "signal": rt.controller.status.signal,
+        "signal": rt.controller.signal,
         "view_grade": None if view is None else view.grade,
         "holding": None if view is None else view.holding,
     }
@@ -87,23 +87,23 @@ def status_dict() -> dict[str, Any]:
     timer = addon("live.timer")
 
     rt = timer.get_runtime()
-    st = rt.controller.status
-    game = rt.controller.game
+    c, link = rt.controller, rt.link.status
+    game = c.game
     return {
-        "connected": st.connected,
-        "signal": st.signal,
-        "detail": st.detail,
-        "state": st.state,
-        "pause_reason": st.pause_reason,
-        "grades_received": st.grades_received,
-        "grades_per_s": st.grades_per_s,
-        "rtt_ms": st.rtt_ms,
+        "connected": link.connected,
+        "signal": c.signal,
+        "detail": link.detail,
+        "state": c.state,
+        "pause_reason": c.pause_reason,
+        "grades_received": link.grades_received,
+        "grades_per_s": link.grades_per_s,
+        "rtt_ms": link.rtt_ms,
         "played_s": None if game is None else game.played_s,
         "paused": None if game is None else game.paused,
         "tick_errors": rt.errors,
         "last_tick_error": rt.last_error,
-        "session_id": st.session_id,
-        "log_folder": st.log_folder,
+        "session_id": c.session_id,
+        "log_folder": c.log_folder,
     }
 
 
@@ -123,7 +123,7 @@ def run_scenario(bridge: BridgeProcess, report: dict[str, Any], *, disconnect: b
     assert bpy.ops.fistball.connect(url=bridge.url) == {"FINISHED"}
     report["timer_registered_after_connect"] = bpy.app.timers.is_registered(timer.tick)
     rt = timer.get_runtime()
-    tick_for(20.0, until=lambda: rt.controller.status.signal)
+    tick_for(20.0, until=lambda: rt.controller.signal)
     report["connected"] = status_dict()
     step("connected")
 
@@ -145,9 +145,7 @@ def run_scenario(bridge: BridgeProcess, report: dict[str, Any], *, disconnect: b
         t_kill = time.monotonic()
         ticking = tick_for(
             5.0,
-            until=lambda: (
-                not rt.controller.status.connected and rt.controller.status.state == "paused"
-            ),
+            until=lambda: not rt.link.status.connected and rt.controller.state == "paused",
         )
         report["disconnect_seen_after_s"] = time.monotonic() - t_kill
         report["disconnect_ticking_s"] = ticking
@@ -159,7 +157,7 @@ def run_scenario(bridge: BridgeProcess, report: dict[str, Any], *, disconnect: b
         bridge.start()
         tick_for(
             40.0,
-            until=lambda: rt.controller.status.signal and rt.controller.status.state == "running",
+            until=lambda: rt.controller.signal and rt.controller.state == "running",
         )
         report["after_restart"] = status_dict()
         tick_for(1.5)
@@ -168,7 +166,7 @@ def run_scenario(bridge: BridgeProcess, report: dict[str, Any], *, disconnect: b
 
     assert bpy.ops.fistball.stop() == {"FINISHED"}
     report["stopped"] = status_dict()
-    report["summary"] = rt.controller.status.last_summary
+    report["summary"] = rt.controller.last_summary
     step("stopped")
     assert bpy.ops.fistball.disconnect() == {"FINISHED"}
     report["timer_registered_after_disconnect"] = bpy.app.timers.is_registered(timer.tick)

@@ -89,24 +89,24 @@ def status() -> dict[str, Any]:
     rt = runtime()
     if rt is None:
         return {}
-    st = rt.controller.status
-    game = rt.controller.game
+    c, link = rt.controller, rt.link.status
+    game = c.game
     return {
-        "connected": st.connected,
-        "signal": st.signal,
-        "state": st.state,
-        "grades_received": st.grades_received,
-        "grades_per_s": st.grades_per_s,
-        "rtt_ms": st.rtt_ms,
-        "grade": st.grade,
+        "connected": link.connected,
+        "signal": c.signal,
+        "state": c.state,
+        "grades_received": link.grades_received,
+        "grades_per_s": link.grades_per_s,
+        "rtt_ms": link.rtt_ms,
+        "grade": c.view.grade if c.latest_grade is not None else None,
         "played_s": None if game is None else game.played_s,
-        "score": st.score,
+        "score": 0.0 if game is None else game.score,
         "ticks": rt.ticks,
         "tick_errors": rt.errors,
         "last_tick_error": rt.last_error,
         "panel_draws": rt.panel_draws,
-        "hand_state": st.hand_state,
-        "hand_reply": st.hand_reply,
+        "hand_state": c.hand.state if c.hand is not None else "",
+        "hand_reply": c.hand_reply,
         "decoder_on": rt.decoder.on,
         "kmg_applied": rt.decoder.applied,
     }
@@ -171,7 +171,7 @@ def _drive() -> float | None:
         return 0.2
     if phase == "wait_signal":
         rt = runtime()
-        if rt is not None and rt.controller.status.signal:
+        if rt is not None and rt.controller.signal:
             state["tab_tries"] = 0
             state["phase"] = "tab"
         return 0.2
@@ -190,7 +190,8 @@ def _drive() -> float | None:
         state["tab_tries"] += 1
         return 1.0
     if phase == "play":
-        hand_on = runtime().controller.status.hand_state == "active"
+        hand = runtime().controller.hand
+        hand_on = hand is not None and hand.state == "active"
         if now - state["t_play"] >= PLAY_S and (hand_on or now - state["t_play"] > 30):
             state["played"] = status()
             state["phase"] = "shot"
@@ -229,7 +230,7 @@ def _drive() -> float | None:
     if phase == "done":
         op("stop")
         state["stopped"] = status()
-        state["summary"] = runtime().controller.status.last_summary
+        state["summary"] = runtime().controller.last_summary
         finish(True)
         return None
     return 0.2

@@ -55,32 +55,36 @@ def test_hand_enable_stop_and_rearm_through_the_bridge(addon: Any) -> None:
     with BridgeProcess(free_port(), extra=["--hand", "sim"]) as bridge:
         bridge.start()
         assert bpy.ops.fistball.connect(url=bridge.url) == {"FINISHED"}
-        st = runtime().controller.status
-        tick_for(20.0, until=lambda: st.hand_present is not None)
-        assert st.hand_present is True and st.hand_state == "disabled"
-        assert st.hand_driver == "sim" and st.hand_link == "connected"
-        assert st.hand_authorized is True  # loopback, no Origin, no token
+        c = runtime().controller
+
+        def hand_state() -> str:
+            return c.hand.state if c.hand is not None else ""
+
+        tick_for(20.0, until=lambda: c.hand is not None)
+        assert c.hand is not None and c.hand.present and c.hand.state == "disabled"
+        assert c.hand.driver == "sim" and c.hand.link == "connected"
+        assert c.bridge.hand_authorized is True  # loopback, no Origin, no token
 
         assert bpy.ops.fistball.hand(action="enable") == {"FINISHED"}
-        assert "sent" in st.hand_reply  # shown until the bridge answers
-        tick_for(10.0, until=lambda: st.hand_state == "active")
-        assert st.hand_state == "active" and st.hand_enabled, (st.hand_state, st.hand_reason)
-        assert st.hand_reply.startswith("enabled") and st.hand_error == ""
+        assert "sent" in c.hand_reply  # shown until the bridge answers
+        tick_for(10.0, until=lambda: hand_state() == "active")
+        assert c.hand.state == "active" and c.hand.enabled, c.hand
+        assert c.hand_reply.startswith("enabled") and c.hand_error == ""
 
         assert bpy.ops.fistball.hand(action="stop") == {"FINISHED"}
-        tick_for(5.0, until=lambda: st.hand_state == "estop")
-        assert st.hand_state == "estop" and not st.hand_enabled
-        assert st.hand_reply.startswith("stopped")
+        tick_for(5.0, until=lambda: hand_state() == "estop")
+        assert c.hand.state == "estop" and not c.hand.enabled
+        assert c.hand_reply.startswith("stopped")
         tick_for(1.5)  # statuses keep coming: ESTOP is sticky, grades do not undo it
-        assert st.hand_state == "estop"
+        assert hand_state() == "estop"
 
         assert bpy.ops.fistball.hand(action="enable") == {"FINISHED"}  # re-arm
-        tick_for(10.0, until=lambda: st.hand_state == "active")
-        assert st.hand_state == "active"
+        tick_for(10.0, until=lambda: hand_state() == "active")
+        assert hand_state() == "active"
 
         assert bpy.ops.fistball.hand(action="disable") == {"FINISHED"}
-        tick_for(5.0, until=lambda: st.hand_state == "disabled")
-        assert st.hand_state == "disabled"
+        tick_for(5.0, until=lambda: hand_state() == "disabled")
+        assert hand_state() == "disabled"
         assert runtime().errors == 0, runtime().last_error
         bpy.ops.fistball.disconnect()
     with pytest.raises(RuntimeError, match="Not connected"):
@@ -119,7 +123,7 @@ def test_history_rows_refresh_and_report(
     settle()
     assert rt.history.version == version + 1 and len(rt.history.rows) == 4
     newest = rt.history.rows[0]
-    assert newest.session_id == rt.controller.status.session_id
+    assert newest.session_id == rt.controller.session_id
     assert newest.level_text == "hard 4m" and newest.completed is False
 
     opened: list[str] = []
@@ -168,9 +172,9 @@ def test_decoder_view_follows_the_magnitudes_live(addon: Any) -> None:
         assert bpy.ops.fistball.build_scene() == {"FINISHED"}
         assert bpy.ops.fistball.connect(url=bridge.url) == {"FINISHED"}
         rt = runtime()
-        st = rt.controller.status
-        tick_for(20.0, until=lambda: st.signal and st.hand_present is not None)
-        assert st.hand_present is False  # this bridge has no --hand: "none" in the panel
+        c = rt.controller
+        tick_for(20.0, until=lambda: c.signal and c.hand is not None)
+        assert c.hand is not None and not c.hand.present  # no --hand: "none" in the panel
         client = rt.client
         assert client.stats().kmg_received == 0  # nothing flows before subscribing
         with pytest.raises(RuntimeError, match="No decoder view"):
@@ -225,7 +229,7 @@ def test_decoder_view_follows_the_magnitudes_live(addon: Any) -> None:
         tick_for(1.5)
         assert client.stats().kmg_received == before > 60
         assert dec.collection.hide_viewport and dec.collection.hide_render
-        assert st.signal  # the grades still flow
+        assert c.signal  # the grades still flow
         assert rt.errors == 0, rt.last_error
         bpy.ops.fistball.disconnect()
 
@@ -247,7 +251,7 @@ def test_release_button_sends_release_to_the_bridge(addon: Any) -> None:
     try:
         assert bpy.ops.fistball.connect(url=f"ws://127.0.0.1:{server.port}") == {"FINISHED"}
         rt = runtime()
-        tick_for(10.0, until=lambda: rt.controller.status.connected)
+        tick_for(10.0, until=lambda: rt.link.status.connected)
         assert bpy.ops.fistball.hand(action="release") == {"FINISHED"}
         tick_for(5.0, until=lambda: any(m.get("type") == "hand" for m in server.received))
         assert [m for m in server.received if m.get("type") == "hand"] == [

@@ -86,13 +86,13 @@ def test_gesture_switch_reaches_the_bridge_and_its_answer_is_shown(addon: Any) -
     with BridgeProcess(free_port()) as bridge:
         bridge.start()
         bpy.ops.fistball.connect(url=bridge.url)
-        st = timer.get_runtime().controller.status
-        tick_for(20.0, until=lambda: st.signal)
-        assert st.gestures == ("fingers",)  # from the bridge's hello
+        c = timer.get_runtime().controller
+        tick_for(20.0, until=lambda: c.signal)
+        assert c.bridge.gestures == ("fingers",)  # from the bridge's hello
         # The simulated myo3 band is calibrated for fingers only: the bridge says so.
         assert bpy.ops.fistball.set_gesture(name="wrist") == {"FINISHED"}
-        tick_for(5.0, until=lambda: bool(st.last_error))
-        assert "not calibrated" in st.last_error
+        tick_for(5.0, until=lambda: bool(c.bridge_error))
+        assert "not calibrated" in c.bridge_error
         bpy.ops.fistball.disconnect()
     with pytest.raises(RuntimeError, match="Not connected"):
         bpy.ops.fistball.set_gesture(name="fingers")

@@ -61,13 +61,13 @@ def test_hand_command_builds_and_refuses() -> None:
 def test_the_add_on_uses_the_one_definition() -> None:
     """Every copy the add-on had now refers to the protocol module's values."""
     from fist_and_ball.core import levels, view
-    from fist_and_ball.live import client, session_controller
+    from fist_and_ball.live import bridge_status, client
     from fist_and_ball.scene import hand_pose
 
     assert client.PROTOCOL_VERSION is protocol_v1.PROTOCOL_VERSION
     assert levels.MAX_GRADE is protocol_v1.MAX_GRADE and hand_pose.MAX_GRADE is levels.MAX_GRADE
     assert hand_pose.GESTURE_NAMES is protocol_v1.GESTURES
-    assert session_controller.DEFAULT_GESTURES is protocol_v1.ACTIVE_GESTURES
+    assert bridge_status.BridgeInfo().gestures is protocol_v1.ACTIVE_GESTURES
     assert view.N_LEDS == protocol_v1.N_GRADES
 
 

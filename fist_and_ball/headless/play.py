@@ -286,7 +286,7 @@ def _play_from_bridge(
             now = time.monotonic()
             got = mailbox.drain()
             samples += len(got.grades)
-            view = controller.update(got, now, client.stats())
+            view = controller.update(got, now)
             if pilot is not None and intent is not None:
                 intent.send(*pilot.intent(now, view))
             if scene is not None:
@@ -300,7 +300,7 @@ def _play_from_bridge(
         client.stop()
         if intent is not None:
             intent.close()
-    summary = controller.status.last_summary
+    summary = controller.last_summary
     return _result(opts, scene, log, summary, time.perf_counter() - t_wall, samples)
 
 

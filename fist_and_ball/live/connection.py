@@ -8,10 +8,42 @@ writes lands in the dropped mailbox.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .client import BridgeClient, ClientStats, check_url
 from .mailbox import Drained, Mailbox
+
+
+@dataclass(slots=True)
+class LinkStatus:
+    """The link as the panel shows it: up or not, why, how fast and how late."""
+
+    connected: bool = False
+    detail: str = "not connected"
+    grades_per_s: float = 0.0
+    rtt_ms: float | None = None
+    bridge_latency_ms: float | None = None
+    """The bridge's own median latency (its `status.latency_ms.p50`)."""
+    grades_received: int = 0
+
+    def update(self, drained: Drained, stats: ClientStats | None) -> None:
+        """Take one drain's connection facts and the client's counters."""
+        self.connected = drained.connected
+        self.detail = drained.connection_detail
+        self.grades_received += len(drained.grades)
+        if drained.status is not None:
+            lat = drained.status.get("latency_ms")
+            if isinstance(lat, dict) and isinstance(lat.get("p50"), int | float):
+                self.bridge_latency_ms = float(lat["p50"])
+        up = stats is not None and stats.connected
+        self.grades_per_s = stats.grades_per_s if stats is not None and up else 0.0
+        self.rtt_ms = stats.rtt_ms if stats is not None and up else None
+
+    def display_key(self) -> tuple[Any, ...]:
+        """The values as the panel shows them (rounded): redraw only when this changes."""
+        rtt = None if self.rtt_ms is None else round(self.rtt_ms, 1)
+        return (self.connected, self.detail, round(self.grades_per_s), rtt)
 
 
 class Connection:
@@ -22,6 +54,7 @@ class Connection:
         self.client: BridgeClient | None = None
         self.kmg_wanted = False
         """The decoder view wants the kmg stream: (re)subscribed on every connect."""
+        self.status = LinkStatus()
 
     @property
     def active(self) -> bool:
@@ -51,7 +84,10 @@ class Connection:
         return client
 
     def drain(self) -> Drained:
-        return self.mailbox.drain()
+        """Take what arrived since the last drain; `status` follows it."""
+        drained = self.mailbox.drain()
+        self.status.update(drained, self.stats())
+        return drained
 
     def stats(self) -> ClientStats | None:
         return self.client.stats() if self.client is not None else None

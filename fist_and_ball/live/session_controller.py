@@ -3,23 +3,24 @@
 The main-thread timer calls `SessionController.update(drained, now)` once per tick
 with what the mailbox collected since the last tick. The controller
 
-- keeps the newest grade and the bridge's hello/status/errors for the panel, and the
-  physical hand's state (from `status.hand` and the answers to hand commands);
+- keeps the newest grade, the bridge's hello (`bridge`) and errors, and the physical
+  hand's state (`hand`, from `status.hand` and the answers to hand commands);
 - steps the running `Game` with every grade at the time it arrived, then up to `now`
   (the game holds each input until the next one, so nothing between ticks is lost);
 - pauses the game when the bridge goes away or stops sending grades, and resumes it
   when grades flow again (the pause reason ends up in the score log);
 - appends one timeline row per tick and closes the log when the session ends.
 
-It returns the `GameView` the scene should show. All times are `time.monotonic()`
-seconds; tests pass their own.
+It returns the `GameView` the scene should show (also kept as `view`). The panel reads
+the game itself (`game`, `state`, `pause_reason`), the view and the hand status here;
+the link's own state lives in `connection.LinkStatus`. All times are
+`time.monotonic()` seconds; tests pass their own.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,11 @@ from ..core.game import Game
 from ..core.leds import leds_lit
 from ..core.score_log import ScoreLog, ScoreLogError
 from ..core.view import GameView
-from ..protocol_v1 import ACTIVE_GESTURES, MAX_GRADE
-from .client import ClientStats
+from ..protocol_v1 import MAX_GRADE
+from .bridge_status import BridgeInfo, HandStatus
 from .mailbox import Drained
 
 log = logging.getLogger(__name__)
-
-DEFAULT_GESTURES = ACTIVE_GESTURES
-"""Gestures offered for the QG switch until the bridge's hello names its own."""
 
 REASON_DISCONNECTED = "disconnected"
 REASON_NO_SIGNAL = "no signal"
@@ -45,80 +43,6 @@ class SessionError(ValueError):
     """A session could not be started or controlled; the message says why."""
 
 
-@dataclass(slots=True)
-class LiveStatus:
-    """Everything the panel shows, as plain values (the panel never computes)."""
-
-    connected: bool = False
-    signal: bool = False
-    detail: str = "not connected"
-    grades_per_s: float = 0.0
-    rtt_ms: float | None = None
-    bridge_latency_ms: float | None = None
-    grades_received: int = 0
-    grade: int | None = None
-    level: float | None = None
-    gesture: str = ""
-    gestures: tuple[str, ...] = DEFAULT_GESTURES
-    source: str = ""
-    decoder: str = ""
-    last_error: str = ""
-    state: str = "idle"
-    """idle | running | paused | finished"""
-    pause_reason: str = ""
-    time_left_s: float = 0.0
-    score: float = 0.0
-    held_s: float = 0.0
-    catches: int = 0
-    session_level: str = ""
-    session_minutes: int = 0
-    session_id: str = ""
-    log_folder: str = ""
-    last_summary: dict[str, Any] = field(default_factory=dict)
-    hand_present: bool | None = None
-    """None: no status from the bridge yet; False: the bridge runs without --hand."""
-    hand_state: str = ""
-    """The safety layer's state: disabled | blocked | active | holding | opening | estop."""
-    hand_enabled: bool = False
-    hand_reason: str = ""
-    hand_link: str = ""
-    """The hand driver's link: connected | disconnected."""
-    hand_driver: str = ""
-    hand_authorized: bool | None = None
-    """From the hello: may this connection enable the hand (None: the bridge did not say)."""
-    hand_reply: str = ""
-    """The bridge's answer to the last hand command (or that it was sent)."""
-    hand_error: str = ""
-    """Why the bridge refused the last hand command (empty when it did not)."""
-
-    def display_key(self) -> tuple[Any, ...]:
-        """The values as the panel shows them (rounded): redraw only when this changes."""
-        return (
-            self.connected,
-            self.signal,
-            self.detail,
-            round(self.grades_per_s),
-            None if self.rtt_ms is None else round(self.rtt_ms, 1),
-            self.grade,
-            self.gesture,
-            self.gestures,
-            self.last_error,
-            self.state,
-            self.pause_reason,
-            int(self.time_left_s),
-            round(self.score),
-            self.catches,
-            self.session_id,
-            self.hand_present,
-            self.hand_state,
-            self.hand_link,
-            self.hand_reason,
-            self.hand_reply,
-            self.hand_error,
-            self.hand_authorized,
-        )
-
-
 class SessionController:
     """Steps one live game from the mailbox and decides when it pauses."""
 
@@ -126,26 +50,85 @@ class SessionController:
         """`stale_after_s`: a connected bridge that sends no grade for this long counts
         as no signal (the game pauses)."""
         self.stale_after_s = stale_after_s
-        self.status = LiveStatus()
-        self.game: Game | None = None
+        self._game: Game | None = None
         self.score_log: ScoreLog | None = None
         self.latest_grade: dict[str, Any] | None = None
+        self.view = GameView(connected=False)
+        """What the scene shows now (the last `update`'s result)."""
+        self.bridge = BridgeInfo()
+        self.hand: HandStatus | None = None
+        """None until the bridge's first status (then the panel shows a hand box)."""
+        self.hand_reply = ""
+        """The bridge's answer to the last hand command (or that it was sent)."""
+        self.hand_error = ""
+        """Why the bridge refused the last hand command (empty when it did not)."""
+        self.bridge_error = ""
+        """The bridge's last other error message, as `code: detail`."""
+        self.session_id = ""
+        self.log_folder = ""
+        self.last_summary: dict[str, Any] = {}
+        self._connected = False
+        self._signal = False
         self._user_paused = False
         self._auto_reason = ""
+        self._pause_reason = ""
         self._hello: dict[str, Any] = {}
         self._hand_rx = -1e18
         self.sessions_finished = 0
         """Counts sessions that ended (completed or not): the history refreshes on change."""
 
     @property
+    def game(self) -> Game | None:
+        """The current (or last) session's game; None before the first start."""
+        return self._game
+
+    @property
     def hello(self) -> dict[str, Any]:
         """The bridge's last hello ({} before the first)."""
         return self._hello
 
+    @property
+    def signal(self) -> bool:
+        """Connected, and the newest grade is at most `stale_after_s` old."""
+        return self._signal
+
+    @property
+    def state(self) -> str:
+        """idle | running | paused | finished"""
+        game = self._game
+        if game is None:
+            return "idle"
+        return "finished" if game.finished else "paused" if game.paused else "running"
+
+    @property
+    def pause_reason(self) -> str:
+        """Why the running game is paused ("" when it is not)."""
+        game = self._game
+        return self._pause_reason if game is not None and game.paused else ""
+
+    def display_key(self) -> tuple[Any, ...]:
+        """The game, signal and hand as the panel shows them (rounded): redraw only when
+        this changes."""
+        game, view = self._game, self.view
+        return (
+            self._signal,
+            view.grade,
+            view.gesture,
+            self.bridge,
+            self.bridge_error,
+            self.state,
+            self.pause_reason,
+            None if game is None else (int(game.time_left_s), round(game.score), game.catches),
+            self.session_id,
+            self.hand,
+            self.hand_reply,
+            self.hand_error,
+        )
+
     def note_hand_sent(self, action: str) -> None:
         """The add-on sent a hand command: show it as pending until the bridge answers."""
-        self.status.hand_reply = f"{action} sent, waiting for the bridge"
-        self.status.hand_error = ""
+        self.hand_reply = f"{action} sent, waiting for the bridge"
+        self.hand_error = ""
 
     # -- session control (operators) ---------------------------------------------
     def start(
@@ -164,9 +147,9 @@ class SessionController:
         Raises SessionError when a session is running, the settings are invalid, there
         is no live signal (unless `require_signal` is False) or the log cannot be written.
         """
-        if self.game is not None and not self.game.finished:
+        if self._game is not None and not self._game.finished:
             raise SessionError("a session is already running; stop it first")
-        if require_signal and not self.status.signal:
+        if require_signal and not self._signal:
             raise SessionError("no signal from the bridge: connect and check the bridge first")
         seed = random.randrange(1, 2**31) if not seed else int(seed)
         try:
@@ -188,66 +171,46 @@ class SessionController:
                 )
             except ScoreLogError as exc:
                 raise SessionError(str(exc)) from None
-        self.game, self.score_log = game, score_log
+        self._game, self.score_log = game, score_log
         self._user_paused = False
         self._auto_reason = ""
         game.start(now)
-        st = self.status
-        st.session_level, st.session_minutes = game.spec.name, game.minutes
-        st.session_id = score_log.session_id if score_log else ""
-        st.log_folder = str(score_log.folder) if score_log else ""
-        st.last_summary = {}
+        self.session_id = score_log.session_id if score_log else ""
+        self.log_folder = str(score_log.folder) if score_log else ""
+        self.last_summary = {}
         self._apply_pause_policy(now)
-        self._refresh_game_status()
         return game
 
     def toggle_pause(self, now: float) -> bool:
         """Pause or resume on the user's request; returns True when now paused by the user."""
-        if self.game is None or self.game.finished:
+        if self._game is None or self._game.finished:
             raise SessionError("no session is running")
         self._user_paused = not self._user_paused
         self._apply_pause_policy(now)
-        self._refresh_game_status()
         return self._user_paused
 
     def stop(self, now: float, reason: str = "stopped") -> dict[str, Any]:
         """End the session early (completed=false) and close its log; returns the summary."""
-        if self.game is None or self.game.finished:
+        if self._game is None or self._game.finished:
             raise SessionError("no session is running")
-        self.game.stop(now, reason)
+        self._game.stop(now, reason)
         return self._finish()
 
     # -- per tick -------------------------------------------------------------------
-    def update(self, drained: Drained, now: float, link: ClientStats | None = None) -> GameView:
+    def update(self, drained: Drained, now: float) -> GameView:
         """Take one tick's mailbox contents; step the game; return the view to draw."""
-        st = self.status
         if drained.hello is not None:
             self._hello = drained.hello
-            names = drained.hello.get("gestures")
-            if isinstance(names, list) and names:
-                st.gestures = tuple(str(n) for n in names)
-            st.source = str(drained.hello.get("source", ""))
-            st.decoder = str(drained.hello.get("decoder", ""))
-            auth = drained.hello.get("hand_authorized")
-            st.hand_authorized = auth if isinstance(auth, bool) else None
-        if drained.status is not None:
-            lat = drained.status.get("latency_ms")
-            if isinstance(lat, dict) and isinstance(lat.get("p50"), int | float):
-                st.bridge_latency_ms = float(lat["p50"])
+            self.bridge = BridgeInfo.from_hello(drained.hello)
         self._take_hand(drained)
         for err in drained.errors:
             text = f"{err.get('code', 'error')}: {err.get('detail', '')}".strip()
             if err.get("code") == "hand_refused" or err.get("ref") == "hand":
-                st.hand_error = str(err.get("detail") or text)
-                st.hand_reply = ""
+                self.hand_error = str(err.get("detail") or text)
+                self.hand_reply = ""
             else:
-                st.last_error = text
-        st.grades_received += len(drained.grades)
-        st.connected = drained.connected
-        st.detail = drained.connection_detail
-        if link is not None:
-            st.grades_per_s = link.grades_per_s if link.connected else 0.0
-            st.rtt_ms = link.rtt_ms if link.connected else None
+                self.bridge_error = text
+        self._connected = drained.connected
         if drained.latest_grade is not None:
             self.latest_grade = drained.latest_grade
         latest = self.latest_grade
@@ -256,12 +219,21 @@ class SessionController:
             and now - float(latest.get("_rx", now)) <= self.stale_after_s
             and drained.connected
         )
-        st.signal = fresh
-        if latest is not None:
-            st.grade = _grade_of(latest)
-            st.level = _level_of(latest)
-            st.gesture = str(latest.get("gesture", ""))
-        game = self.game
+        self._signal = fresh
+        self.view = self._step(drained, now, latest, fresh)
+        return self.view
+
+    def close(self, now: float, reason: str) -> None:
+        """End any running session (e.g. the add-on is disabled or a file is loaded)."""
+        if self._game is not None and not self._game.finished:
+            self._game.stop(now, reason)
+            self._finish()
+
+    # -- internals --------------------------------------------------------------------
+    def _step(
+        self, drained: Drained, now: float, latest: dict[str, Any] | None, fresh: bool
+    ) -> GameView:
+        game = self._game
         if game is None or game.finished:
             return self._idle_view()
         if not game.paused:
@@ -285,60 +257,37 @@ class SessionController:
             self.score_log.append(now, game.row())
         if game.finished:
             self._finish()
-        else:
-            self._refresh_game_status()
         return view
 
-    def close(self, now: float, reason: str) -> None:
-        """End any running session (e.g. the add-on is disabled or a file is loaded)."""
-        if self.game is not None and not self.game.finished:
-            self.game.stop(now, reason)
-            self._finish()
-
-    # -- internals --------------------------------------------------------------------
     def _take_hand(self, drained: Drained) -> None:
         """Show the newest hand state, whether it came in a status or a command answer
         (ordered by arrival: a status sent before an answer must not undo it)."""
-        st = self.status
         newest: tuple[float, Any] | None = None
         if drained.status is not None and "hand" in drained.status:
             newest = (_rx_of(drained.status), drained.status.get("hand"))
         for reply in drained.hand_replies:
             action, detail = str(reply.get("action", "")), str(reply.get("detail", ""))
-            st.hand_reply = detail or f"{action}: done"  # the detail names the action
-            st.hand_error = ""
+            self.hand_reply = detail or f"{action}: done"  # the detail names the action
+            self.hand_error = ""
             state = reply.get("state")
             if isinstance(state, dict) and (newest is None or _rx_of(reply) >= newest[0]):
                 newest = (_rx_of(reply), state)
         if newest is None or newest[0] < self._hand_rx:
             return
         self._hand_rx = newest[0]
-        hand = newest[1]
-        if not isinstance(hand, dict):
-            st.hand_present = False
-            st.hand_state = st.hand_reason = st.hand_link = st.hand_driver = ""
-            st.hand_enabled = False
-            return
-        st.hand_present = True
-        st.hand_state = str(hand.get("state") or "unknown")
-        st.hand_enabled = bool(hand.get("enabled"))
-        st.hand_reason = str(hand.get("reason") or "")
-        link = hand.get("link")
-        st.hand_link = str(link) if link else ("connected" if hand.get("connected") else "")
-        driver = hand.get("driver")
-        st.hand_driver = str(driver.get("driver", "")) if isinstance(driver, dict) else ""
+        self.hand = HandStatus.from_wire(newest[1])
 
     def _apply_pause_policy(self, now: float, last_known: float | None = None) -> None:
         """Pause while the user asked to or the signal is missing, else resume.
 
         A lost signal pauses at `last_known` (when the last grade arrived) if given:
         play time is not run on a stale hand."""
-        game = self.game
+        game = self._game
         if game is None or game.finished:
             return
-        if not self.status.connected:
+        if not self._connected:
             self._auto_reason = REASON_DISCONNECTED
-        elif not self.status.signal:
+        elif not self._signal:
             self._auto_reason = REASON_NO_SIGNAL
         else:
             self._auto_reason = ""
@@ -350,21 +299,10 @@ class SessionController:
         elif not reason and game.paused:
             game.resume(now)
             log.info("session resumed")
-        shown = self._auto_reason or (REASON_USER if self._user_paused else "")
-        self.status.pause_reason = shown if game.paused else ""
-
-    def _refresh_game_status(self) -> None:
-        game, st = self.game, self.status
-        if game is None:
-            return
-        st.state = "finished" if game.finished else "paused" if game.paused else "running"
-        st.time_left_s = max(0.0, game.time_left_s)
-        st.score = game.score
-        st.held_s = game.held_s
-        st.catches = game.catches
+        self._pause_reason = self._auto_reason or (REASON_USER if self._user_paused else "")
 
     def _finish(self) -> dict[str, Any]:
-        game = self.game
+        game = self._game
         assert game is not None
         summary = game.summary()
         if self.score_log is not None:
@@ -373,27 +311,25 @@ class SessionController:
             except OSError as exc:
                 log.error("could not close the score log: %s", exc)
             self.score_log = None
-        self._refresh_game_status()
-        self.status.pause_reason = ""
-        self.status.last_summary = summary
+        self.last_summary = summary
         self.sessions_finished += 1
         return summary
 
     def _idle_view(self) -> GameView:
         """No game running: the hand and LEDs still follow the live grade."""
-        st = self.status
-        grade = st.grade if st.grade is not None else 0
-        game = self.game
+        latest = self.latest_grade or {}
+        grade = _grade_of(latest)
+        game = self._game
         return GameView(
             grade=grade,
-            level=st.level if st.level is not None else 0.0,
-            gesture=st.gesture or "rest",
+            level=_level_of(latest),
+            gesture=str(latest.get("gesture") or "rest"),
             ball_height=game.ball_height if game is not None else 0.0,
-            leds_lit=leds_lit(grade, st.signal),
+            leds_lit=leds_lit(grade, self._signal),
             score=game.score if game is not None else 0.0,
             time_left_s=game.time_left_s if game is not None else 0.0,
             paused=False,
-            connected=st.signal,
+            connected=self._signal,
         )
 
 

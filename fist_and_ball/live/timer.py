@@ -67,9 +67,10 @@ class TickTimes:
 
 
 class LiveRuntime:
-    """Everything live, split by concern: the link to the bridge (`link`), the game and
-    hand state (`controller`), the developer decoder view (`decoder`), the cached
-    history and the background jobs, plus scene handles and the redraw throttle."""
+    """Everything live, split by concern: the link to the bridge and its state (`link`,
+    `link.status`), the game, signal and hand state (`controller`: `game`, `view`,
+    `hand`), the developer decoder view (`decoder`), the cached history and the
+    background jobs, plus scene handles and the redraw throttle."""
 
     def __init__(self) -> None:
         self.link = Connection()
@@ -83,7 +84,6 @@ class LiveRuntime:
         self.tick_times = TickTimes()
         self.errors = 0
         self.last_error = ""
-        self.last_view: GameView | None = None
         self.panel_draws = 0
         """Incremented by the panel's draw(): lets a GUI test see the panel is on screen."""
         self.last_report = ""
@@ -196,22 +196,22 @@ class LiveRuntime:
         self.ticks += 1
         self.jobs.deliver()
         drained = self.link.drain()
-        view = self.controller.update(drained, now, self.link.stats())
-        self.last_view = view
+        controller = self.controller
+        view = controller.update(drained, now)
         refs = self.scene_refs(now)
         if refs is not None:
             from ..scene.apply import apply_view
 
             try:
                 apply_view(refs, view)
-                st = self.controller.status
-                grade = st.grade if st.grade is not None and st.signal else 0
-                self.decoder.tick(refs, drained.kmg, now, self.controller.hello, st.gesture, grade)
+                grade = view.grade if controller.signal else 0
+                gesture = view.gesture if controller.latest_grade else ""
+                self.decoder.tick(refs, drained.kmg, now, controller.hello, gesture, grade)
             except ReferenceError:
                 self.refs = None  # the scene was deleted under us (undo, file load)
-        if self.controller.sessions_finished != self._sessions_seen:
-            self._sessions_seen = self.controller.sessions_finished
-            folder = self.controller.status.log_folder or self.history.folder
+        if controller.sessions_finished != self._sessions_seen:
+            self._sessions_seen = controller.sessions_finished
+            folder = controller.log_folder or self.history.folder
             if folder:
                 self.refresh_history(folder)  # once per ended session, off this thread
         self._maybe_redraw(now)
@@ -235,7 +235,8 @@ class LiveRuntime:
         if now - self._last_redraw < 1.0 / REDRAW_HZ:
             return
         key = (
-            *self.controller.status.display_key(),
+            *self.link.status.display_key(),
+            *self.controller.display_key(),
             self.history.version,
             self.report_note,
             self.decoder.on,

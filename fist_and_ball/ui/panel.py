@@ -6,8 +6,10 @@ The main panel has the bridge, the decoded signal, the physical hand (when the b
 drives one) and the game; two closed-by-default sub-panels hold the session History
 and the developer Decoder View.
 
-draw() only reads values the timer already computed (`LiveStatus`, the history cache)
-and properties: no network, no file access, no scene search. The timer tags it for
+draw() reads each thing where it lives: the link's state (`Connection.status`), the
+game itself and the view the scene shows (`SessionController.game`, `.view`), the
+bridge's hello and hand status as typed values (`BridgeInfo`, `HandStatus`), the
+history cache, and properties: no network, no file access, no scene search. The timer tags it for
 redraw when a shown value changes, at most 10 times a second. The history is read the
 first time its sub-panel opens, by a one-shot timer, never by draw() itself.
 """
@@ -19,7 +21,8 @@ from typing import Any
 import bpy
 
 from ..core.view import N_LEDS
-from ..live.session_controller import LiveStatus
+from ..live.connection import LinkStatus
+from ..live.session_controller import SessionController
 from ..live.timer import JOB_HISTORY, get_runtime, peek_runtime, tag_sidebar_redraw
 from ..protocol_v1 import HAND_DISABLE, HAND_ENABLE, HAND_RELEASE, HAND_STOP
 from .preferences import addon_id, log_folder, settings
@@ -65,17 +68,20 @@ class FISTBALL_PT_game(bpy.types.Panel):
         rt = peek_runtime()
         if rt is not None:
             rt.panel_draws += 1
-        st = rt.controller.status if rt is not None else LiveStatus()
+        link = rt.link.status if rt is not None else LinkStatus()
+        live = rt.controller if rt is not None else SessionController()
         connected_client = rt is not None and rt.client is not None
-        self._draw_bridge(context, layout, st, connected_client)
-        self._draw_signal(layout, st)
-        self._draw_prosthesis(layout, st)
-        self._draw_game(context, layout, st, rt)
+        self._draw_bridge(context, layout, link, live, connected_client)
+        self._draw_signal(layout, link, live)
+        self._draw_prosthesis(layout, link, live)
+        self._draw_game(context, layout, live, rt)
         if rt is not None and rt.errors:
             layout.label(text=f"Tick errors: {rt.errors} ({rt.last_error[:60]})", icon="ERROR")
 
     @staticmethod
-    def _draw_bridge(context: Any, layout: Any, st: LiveStatus, has_client: bool) -> None:
+    def _draw_bridge(
+        context: Any, layout: Any, st: LinkStatus, live: SessionController, has_client: bool
+    ) -> None:
         box = layout.box()
         addon = context.preferences.addons.get(addon_id())
         prefs = getattr(addon, "preferences", None) if addon is not None else None
@@ -92,9 +98,9 @@ class FISTBALL_PT_game(bpy.types.Panel):
             box.label(text=f"{st.grades_per_s:.1f} grades/s   RTT {rtt} ms")
             if st.bridge_latency_ms is not None:
                 box.label(text=f"Bridge latency (p50) {st.bridge_latency_ms:.1f} ms")
-            if st.source:
-                box.label(text=f"{st.source}  ·  {st.decoder}")
-            if not st.signal:
+            if live.bridge.source:
+                box.label(text=f"{live.bridge.source}  ·  {live.bridge.decoder}")
+            if not live.signal:
                 box.label(text="No grades from the bridge", icon="ERROR")
         else:
             col = box.column()
@@ -104,20 +110,22 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 col.label(text=st.detail[:80])
 
     @staticmethod
-    def _draw_signal(layout: Any, st: LiveStatus) -> None:
+    def _draw_signal(layout: Any, link: LinkStatus, live: SessionController) -> None:
         box = layout.box()
+        view = live.view  # the decoded hand as the scene shows it
+        gesture = view.gesture if live.latest_grade is not None else ""
         row = box.row(align=True)
-        row.label(text=f"Gesture: {GESTURE_LABELS.get(st.gesture, st.gesture or '-')}")
+        row.label(text=f"Gesture: {GESTURE_LABELS.get(gesture, gesture or '-')}")
         row = box.row(align=True)
-        row.enabled = st.connected
-        for name in st.gestures:
+        row.enabled = link.connected
+        for name in live.bridge.gestures:
             op = row.operator(
                 "fistball.set_gesture",
                 text=GESTURE_LABELS.get(name, name),
-                depress=(name == st.gesture),
+                depress=(name == gesture),
             )
             op.name = name
-        grade = st.grade if (st.grade is not None and st.signal) else None
+        grade = view.grade if live.signal else None
         box.label(text=f"Grade {grade if grade is not None else '-'} / 8")
         lit = 0 if grade is None else grade + 1
         leds = box.row(align=True)
@@ -125,66 +133,69 @@ class FISTBALL_PT_game(bpy.types.Panel):
             cell = leds.row(align=True)
             cell.alert = i < lit
             cell.label(text="", icon="RADIOBUT_ON" if i < lit else "RADIOBUT_OFF")
-        if st.level is not None and st.signal and hasattr(box, "progress"):
-            box.progress(factor=float(st.level), type="BAR", text=f"Closure {st.level:.0%}")
-        if st.last_error:
+        if live.signal and hasattr(box, "progress"):
+            box.progress(factor=float(view.level), type="BAR", text=f"Closure {view.level:.0%}")
+        if live.bridge_error:
             err = box.column()
             err.alert = True
-            err.label(text=st.last_error[:80], icon="ERROR")
+            err.label(text=live.bridge_error[:80], icon="ERROR")
 
     @staticmethod
-    def _draw_prosthesis(layout: Any, st: LiveStatus) -> None:
+    def _draw_prosthesis(layout: Any, link: LinkStatus, live: SessionController) -> None:
         """The physical hand: state, link, STOP / Enable / Disable (bridge with --hand)."""
-        if st.hand_present is None:
+        hand = live.hand
+        if hand is None:
             return  # no status from a bridge yet
         box = layout.box()
-        if not st.hand_present:
+        if not hand.present:
             box.label(text="Hand: none (bridge without --hand)", icon="HAND")
             return
-        state = st.hand_state
+        state = hand.state
         head = box.row()
         head.alert = state == "estop"
         head.label(
             text=f"Hand: {HAND_LABELS.get(state, state)}", icon=HAND_ICONS.get(state, "HAND")
         )
-        link = box.row()
-        link.alert = st.hand_link != "connected"
-        link.label(text=f"{st.hand_driver or 'hand'} driver · link {st.hand_link or '?'}")
-        if st.hand_reason and state not in ("active", "disabled"):
-            box.label(text=st.hand_reason[:60])  # why it holds, opens, blocks or stopped
-        if not st.connected:
+        driver = box.row()
+        driver.alert = hand.link != "connected"
+        driver.label(text=f"{hand.driver or 'hand'} driver · link {hand.link or '?'}")
+        if hand.reason and state not in ("active", "disabled"):
+            box.label(text=hand.reason[:60])  # why it holds, opens, blocks or stopped
+        if not link.connected:
             box.label(text="Last known state: the bridge is not connected", icon="UNLINKED")
         urgent = box.row(align=True)
         urgent.scale_y = 1.6
-        urgent.enabled = st.connected
+        urgent.enabled = link.connected
         stop = urgent.row(align=True)
         stop.alert = True
         stop.operator("fistball.hand", text="STOP", icon="CANCEL").action = HAND_STOP
         urgent.operator("fistball.hand", text="Release", icon="LOOP_BACK").action = HAND_RELEASE
         row = box.row(align=True)
-        row.enabled = st.connected
+        row.enabled = link.connected
+        authorized = live.bridge.hand_authorized
         enable = row.row(align=True)
-        enable.enabled = state in ("disabled", "estop") and st.hand_authorized is not False
+        enable.enabled = state in ("disabled", "estop") and authorized is not False
         enable.operator(
             "fistball.hand", text="Re-arm" if state == "estop" else "Enable", icon="PLAY"
         ).action = HAND_ENABLE
         disable = row.row(align=True)
         disable.enabled = state != "disabled"
         disable.operator("fistball.hand", text="Disable", icon="PAUSE").action = HAND_DISABLE
-        if st.hand_authorized is False:
+        if authorized is False:
             box.label(text="Enable needs the bridge's token (preferences)", icon="INFO")
-        if st.hand_error:
+        if live.hand_error:
             err = box.row()
             err.alert = True
-            err.label(text=st.hand_error[:80], icon="ERROR")
-        elif st.hand_reply:
-            box.label(text=f"Bridge: {st.hand_reply}"[:80], icon="INFO")
+            err.label(text=live.hand_error[:80], icon="ERROR")
+        elif live.hand_reply:
+            box.label(text=f"Bridge: {live.hand_reply}"[:80], icon="INFO")
 
     @staticmethod
-    def _draw_game(context: Any, layout: Any, st: LiveStatus, rt: Any) -> None:
+    def _draw_game(context: Any, layout: Any, live: SessionController, rt: Any) -> None:
         box = layout.box()
         opts = scene_settings(context.scene)
-        running = st.state in ("running", "paused")
+        state = live.state
+        running = state in ("running", "paused")
         col = box.column()
         col.enabled = not running
         col.row().prop(opts, "level", expand=True)
@@ -194,7 +205,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
             box.operator("fistball.build_scene", icon="SCENE_DATA")
         row = box.row(align=True)
         if running:
-            paused = st.state == "paused"
+            paused = state == "paused"
             row.operator(
                 "fistball.pause",
                 text="Resume" if paused else "Pause",
@@ -203,20 +214,21 @@ class FISTBALL_PT_game(bpy.types.Panel):
             row.operator("fistball.stop", icon="SNAP_FACE")
         else:
             row.operator("fistball.start", icon="PLAY")
-        if st.state != "idle":
+        game = live.game
+        if game is not None:
             info = box.column(align=True)
-            info.label(text=f"Time left {_clock(st.time_left_s)}", icon="TIME")
-            info.label(text=f"Score {round(st.score)}   catches {st.catches}")
-            info.label(text=f"Held {st.held_s:.0f} s")
-            if st.state == "paused":
+            info.label(text=f"Time left {_clock(max(0.0, game.time_left_s))}", icon="TIME")
+            info.label(text=f"Score {round(game.score)}   catches {game.catches}")
+            info.label(text=f"Held {game.held_s:.0f} s")
+            if state == "paused":
                 warn = info.row()
-                warn.alert = st.pause_reason != "user"
-                warn.label(text=f"Paused: {st.pause_reason}", icon="PAUSE")
-            elif st.state == "finished" and st.last_summary:
-                done = "completed" if st.last_summary.get("completed") else "stopped early"
+                warn.alert = live.pause_reason != "user"
+                warn.label(text=f"Paused: {live.pause_reason}", icon="PAUSE")
+            elif game.finished:
+                done = "completed" if game.completed else "stopped early"
                 info.label(text=f"Session {done}", icon="CHECKMARK")
-        if st.session_id:
-            box.label(text=f"Log: {st.session_id}", icon="FILE_FOLDER")
+        if live.session_id:
+            box.label(text=f"Log: {live.session_id}", icon="FILE_FOLDER")
 
 
 def load_history_once() -> None:
@@ -314,7 +326,7 @@ class FISTBALL_PT_decoder(bpy.types.Panel):
         if not on or rt is None:
             layout.label(text="Bars of |B| per sensor, e.g. for replay:FILE.csv")
             return
-        if not rt.controller.status.connected:
+        if not rt.link.status.connected:
             layout.label(text="Connect to see the magnitudes", icon="UNLINKED")
         elif rt.decoder.applied == 0:
             layout.label(text="Waiting for magnitudes...", icon="TIME")
