@@ -49,7 +49,7 @@ def tick_cost() -> list[float]:
             for _ in range(1 + k % 2):
                 seq += 1
                 mailbox.put_grade({"type": "grade", "seq": seq, "grade": grade,
-                                   "level": grade / 8, "gesture": "fingers",
+                                   "closure": grade / 8, "gesture": "fingers",
                                    "confidence": 1.0, "t": t})  # fmt: skip
             t0 = time.perf_counter()
             view = controller.update(mailbox.drain(), t)

@@ -66,7 +66,7 @@ def scene_sample() -> dict[str, Any]:
     bone = finger_bone("index", 1)
     out: dict[str, Any] = {
         "grade": msg.get("grade"),
-        "level": msg.get("level"),
+        "closure": msg.get("closure"),
         "gesture": msg.get("gesture"),
         "signal": rt.controller.signal,
         "view_grade": None if view is None else view.grade,
@@ -77,7 +77,7 @@ def scene_sample() -> dict[str, Any]:
         out["bone_rot_x"] = float(refs.pose_bones[bone].rotation_euler.x)
         in_hand = bool(view is not None and view.holding and view.ball_height >= IN_HAND_FROM)
         expected = pose_for(
-            str(msg["gesture"]), int(msg["grade"]), float(msg["level"]), ball_in_hand=in_hand
+            str(msg["gesture"]), int(msg["grade"]), float(msg["closure"]), ball_in_hand=in_hand
         )
         out["expected_rot_x"] = expected[bone][0]
     return out

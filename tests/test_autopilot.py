@@ -86,8 +86,8 @@ def test_intent_range_and_inputs():
     for k in range(300):
         h = 1.0 if (k // 50) % 2 else 0.0
         view = GameView(ball_height=h) if k % 2 else h
-        gesture, level = pilot.intent(k / 60, view)
-        assert gesture == "fingers" and 0.0 <= level <= pilot.profile.reach
+        gesture, closure = pilot.intent(k / 60, view)
+        assert gesture == "fingers" and 0.0 <= closure <= pilot.profile.reach
 
 
 def test_reaction_delay_and_following():
@@ -113,15 +113,15 @@ def test_reaction_override():
 
 def test_simple_plant_is_a_first_order_lag_with_grade_rounding():
     plant = SimplePlant(tau_s=0.2)
-    grade, level = plant.step(0.0, 1.0)
-    assert (grade, level) == (0, 0.0)
-    grade, level = plant.step(0.2, 1.0)
-    assert level == pytest.approx(1.0 - math.exp(-1.0))
-    assert grade == round(8 * level)
+    grade, closure = plant.step(0.0, 1.0)
+    assert (grade, closure) == (0, 0.0)
+    grade, closure = plant.step(0.2, 1.0)
+    assert closure == pytest.approx(1.0 - math.exp(-1.0)) and plant.closure == closure
+    assert grade == round(8 * closure)
     for k in range(3, 30):
-        grade, level = plant.step(k / 10, 1.0)
-    assert grade == 8 and level == pytest.approx(1.0, abs=1e-3)
-    grade, level = plant.step(1.0, 0.0)  # time going back: no change
+        grade, closure = plant.step(k / 10, 1.0)
+    assert grade == 8 and closure == pytest.approx(1.0, abs=1e-3)
+    grade, closure = plant.step(1.0, 0.0)  # time going back: no change
     assert grade == 8
     with pytest.raises(ValueError):
         SimplePlant(tau_s=0.0)
@@ -135,8 +135,8 @@ def test_autopilot_and_plant_drive_a_game_by_hand():
     for k in range(1, 60 * 30):
         t = k / 60
         gesture, intent = pilot.intent(t, view)
-        grade, level = hand.step(t, intent)
-        view = game.step(t, grade, level, gesture)
+        grade, closure = hand.step(t, intent)
+        view = game.step(t, grade, closure, gesture)
     assert game.catches >= 1 and game.held_s > 15.0
 
 

@@ -337,9 +337,9 @@ def test_bad_inputs_give_clear_errors_and_are_clamped():
     with pytest.raises(ValueError, match="grade must be an integer"):
         g.step(0.1, float("nan"), 0.5, "fingers")  # type: ignore[arg-type]
     v = g.step(0.2, 42, 7.0, "fingers")
-    assert v.grade == 8 and v.level == 1.0 and v.leds_lit == 9
+    assert v.grade == 8 and v.closure == 1.0 and v.leds_lit == 9
     v = g.step(0.3, -3, float("nan"), "fingers")
-    assert v.grade == 0 and v.level == 0.0 and v.leds_lit == 1
+    assert v.grade == 0 and v.closure == 0.0 and v.leds_lit == 1
 
 
 def test_step_before_start_starts_the_game():
@@ -358,7 +358,8 @@ def test_view_fields():
     assert v.ball_height == 0.0 and v.time_left_s == 120.0 and not v.paused
     run(g, 0.0, 3.0, tracker)
     v = g.step(3.01, 5, 0.6, "fingers", connected=False)
-    assert v.grade == 5 and v.level == 0.6 and v.gesture == "fingers"
+    assert v.grade == 5 and v.closure == 0.6 and v.gesture == "fingers"
+    assert g.row()["level"] == 0.6  # the score log's timeline column keeps its name
     assert v.leds_lit == 0 and not v.connected  # no signal: all LEDs dark
     assert v.ball_height == pytest.approx(plain_height(3.01))
     assert v.time_left_s == pytest.approx(120.0 - 3.01)

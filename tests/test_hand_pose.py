@@ -23,9 +23,9 @@ from fist_and_ball.scene.hand_geometry import (
 from fist_and_ball.scene.hand_pose import (
     DEFAULT_LIMITS,
     GESTURE_NAMES,
-    closure,
     finger_flexion,
     pose_for,
+    shown_closure,
 )
 
 FINGER_BONES = [finger_bone(f, i) for f in FINGERS for i in range(3)]
@@ -66,23 +66,23 @@ def test_rotate_about_axis_quarter_turn() -> None:
     assert tip[2] < -0.01
 
 
-def test_closure_is_monotonic_in_grade_for_any_level() -> None:
-    for level in (None, 0.0, 0.3, 0.5, 0.77, 1.0, float("nan")):
-        values = [closure(g, level) for g in range(9)]
-        assert values == sorted(values), level
+def test_closure_is_monotonic_in_grade_for_any_decoded_closure() -> None:
+    for closure in (None, 0.0, 0.3, 0.5, 0.77, 1.0, float("nan")):
+        values = [shown_closure(g, closure) for g in range(9)]
+        assert values == sorted(values), closure
         assert all(0.0 <= v <= 1.0 for v in values)
-    assert closure(0, None) == 0.0
-    assert closure(8, 1.0) == 1.0
-    assert closure(8, None) == 1.0
+    assert shown_closure(0, None) == 0.0
+    assert shown_closure(8, 1.0) == 1.0
+    assert shown_closure(8, None) == 1.0
 
 
 def test_closure_refines_within_band_and_clamps() -> None:
-    assert closure(4, 0.52) == pytest.approx(0.52)
-    assert closure(4, 0.9) == pytest.approx(4.5 / 8)  # level disagreeing: grade wins
-    assert closure(4, 0.0) == pytest.approx(3.5 / 8)
-    assert closure(-3, 0.5) == closure(0, 0.5)
-    assert closure(12, 0.5) == closure(8, 0.5)
-    assert closure(float("inf"), None) == 0.0  # non-finite grade -> open, not a crash
+    assert shown_closure(4, 0.52) == pytest.approx(0.52)
+    assert shown_closure(4, 0.9) == pytest.approx(4.5 / 8)  # closure disagreeing: grade wins
+    assert shown_closure(4, 0.0) == pytest.approx(3.5 / 8)
+    assert shown_closure(-3, 0.5) == shown_closure(0, 0.5)
+    assert shown_closure(12, 0.5) == shown_closure(8, 0.5)
+    assert shown_closure(float("inf"), None) == 0.0  # non-finite grade -> open, not a crash
 
 
 def test_fingers_close_monotonically_and_thumb_follows() -> None:
@@ -145,13 +145,13 @@ def test_unknown_gesture_is_a_clear_error() -> None:
 @given(
     gesture=st.sampled_from(GESTURE_NAMES),
     grade=st.one_of(st.floats(-5, 15), st.just(float("nan"))),
-    level=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    closure=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
     held=st.booleans(),
 )
 def test_angles_stay_within_limits(
-    gesture: str, grade: float, level: float | None, held: bool
+    gesture: str, grade: float, closure: float | None, held: bool
 ) -> None:
-    pose = pose_for(gesture, grade, level, ball_in_hand=held)
+    pose = pose_for(gesture, grade, closure, ball_in_hand=held)
     lim = DEFAULT_LIMITS
     for name in FINGER_BONES:
         assert (

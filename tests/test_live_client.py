@@ -161,6 +161,9 @@ def test_receives_hello_grades_rate_and_rtt(server: FakeBridge, client: BridgeCl
     seqs = [g["seq"] for g in got.grades]
     assert seqs == sorted(seqs) and len(seqs) >= 20
     assert all("_rx" in g for g in got.grades)  # receive time stamped on the network thread
+    # The wire's `level` (contract 3) reaches the add-on as `closure`: inside it,
+    # `level` is the game's difficulty.
+    assert all(g["closure"] == g["grade"] / 8 and "level" not in g for g in got.grades)
     assert wait_for(lambda: client.stats().rtt_ms is not None and client.stats().grades_per_s > 0)
     s = client.stats()
     assert s.connected and 0 < s.grades_per_s < 1000 and s.rtt_ms is not None and s.rtt_ms >= 0

@@ -88,7 +88,7 @@ def test_build_names_everything_with_prefix(refs: SceneRefs) -> None:
 def test_fingers_curl_monotonically_and_close_at_eight(refs: SceneRefs) -> None:
     flex, dists = [], []
     for g in range(9):
-        show(refs, grade=g, level=g / 8, gesture="fingers")
+        show(refs, grade=g, closure=g / 8, gesture="fingers")
         flex.append(
             sum(
                 refs.pose_bones[finger_bone(f, i)].rotation_euler.x
@@ -107,21 +107,21 @@ def test_fingers_curl_monotonically_and_close_at_eight(refs: SceneRefs) -> None:
 
 
 def test_thumb_and_wrist_gestures_move_their_bones(refs: SceneRefs) -> None:
-    show(refs, grade=0, level=0.0, gesture="thumb")
+    show(refs, grade=0, closure=0.0, gesture="thumb")
     fingers0 = [refs.pose_bones[finger_bone(f, 0)].rotation_euler.copy() for f in FINGERS]
     tip0 = tip_world(refs, THUMB_BONES[-1])
     d0 = (tip0 - palm_centre_world(refs)).length
-    show(refs, grade=8, level=1.0, gesture="thumb")
+    show(refs, grade=8, closure=1.0, gesture="thumb")
     fingers8 = [refs.pose_bones[finger_bone(f, 0)].rotation_euler.copy() for f in FINGERS]
     d8 = (tip_world(refs, THUMB_BONES[-1]) - palm_centre_world(refs)).length
     assert fingers0 == fingers8
     assert d8 < d0 - 0.01
     assert refs.pose_bones[PALM_BONE].rotation_euler.x == 0.0
 
-    show(refs, grade=0, level=0.0, gesture="wrist")
+    show(refs, grade=0, closure=0.0, gesture="wrist")
     mid0 = tip_world(refs, finger_bone("middle", 2))
     ext = refs.pose_bones[PALM_BONE].rotation_euler.x
-    show(refs, grade=8, level=1.0, gesture="wrist")
+    show(refs, grade=8, closure=1.0, gesture="wrist")
     mid8 = tip_world(refs, finger_bone("middle", 2))
     flexed = refs.pose_bones[PALM_BONE].rotation_euler.x
     assert ext < 0.0 < flexed
@@ -154,14 +154,14 @@ def test_ball_follows_height_and_glows_when_held(refs: SceneRefs) -> None:
     show(refs, ball_height=0.5, in_catch_zone=True)
     assert refs.ball.material_slots[0].material == refs.materials["ball_zone"]
     assert refs.catch_zone.material_slots[0].material == refs.materials["ring_on"]
-    show(refs, ball_height=0.5, holding=True, in_catch_zone=True, grade=4, level=0.5)
+    show(refs, ball_height=0.5, holding=True, in_catch_zone=True, grade=4, closure=0.5)
     assert refs.ball.material_slots[0].material == refs.materials["ball_held"]
     assert refs.ball.location.z == pytest.approx(zs[2])  # held lower down: stays on track
     # Held at the top it moves into the grip, between the track top and the palm.
-    show(refs, ball_height=1.0, holding=True, grade=8, level=1.0)
+    show(refs, ball_height=1.0, holding=True, grade=8, closure=1.0)
     assert refs.ball.location.z > refs.track_top_z + 0.005
     # The reach ring sits at the height the closure matches.
-    show(refs, grade=2, level=0.25, ball_height=0.0)
+    show(refs, grade=2, closure=0.25, ball_height=0.0)
     ring_z = refs.track_bottom_z + 0.25 * (refs.track_top_z - refs.track_bottom_z)
     assert refs.catch_zone.location.z == pytest.approx(ring_z)
 
@@ -169,7 +169,7 @@ def test_ball_follows_height_and_glows_when_held(refs: SceneRefs) -> None:
 def test_bad_values_do_not_crash(refs: SceneRefs) -> None:
     apply_view(
         refs,
-        GameView(grade=99, level=float("nan"), gesture="banana", ball_height=-3.0, leds_lit=40),
+        GameView(grade=99, closure=float("nan"), gesture="banana", ball_height=-3.0, leds_lit=40),
     )
     apply_view(refs, GameView(score=float("inf"), time_left_s=-5.0, connected=False))
     assert refs.score_text.data.body == "Score 0   0:00"
@@ -202,7 +202,7 @@ def test_decoder_view_bars_follow_magnitudes(refs: SceneRefs) -> None:
     assert dec.bars[14].material_slots[0].material == dec.bar_material
     assert dec.text.data.body == "gesture: wrist\ngrade: 5"
     # Through apply_view too (GameView.decoder_bars).
-    show(refs, gesture="fingers", grade=2, level=0.25, decoder_bars=[1.0] + [0.1] * 15)
+    show(refs, gesture="fingers", grade=2, closure=0.25, decoder_bars=[1.0] + [0.1] * 15)
     assert dec.bars[0].material_slots[0].material == dec.bar_max_material
     assert dec.bars[15].material_slots[0].material == dec.bar_material
     found = find_scene_refs(refs.scene)
@@ -219,7 +219,7 @@ def test_decoder_view_bars_follow_magnitudes(refs: SceneRefs) -> None:
 
 
 def test_render_shows_orange_ball_and_red_leds(refs: SceneRefs) -> None:
-    show(refs, grade=4, level=0.5, ball_height=0.4, leds_lit=9)
+    show(refs, grade=4, closure=0.5, ball_height=0.4, leds_lit=9)
     ARTIFACTS.mkdir(exist_ok=True)
     path = render_png(ARTIFACTS / "scene_test.png", resolution=(320, 180))
     assert path.stat().st_size > 1000
@@ -259,7 +259,7 @@ def test_cycles_render_and_engine_names(refs: SceneRefs) -> None:
     assert resolve_engine("workbench") == "BLENDER_WORKBENCH"
     with pytest.raises(ValueError, match="unknown render engine"):
         resolve_engine("POVRAY")
-    show(refs, grade=2, level=0.25, ball_height=0.3, leds_lit=3)
+    show(refs, grade=2, closure=0.25, ball_height=0.3, leds_lit=3)
     ARTIFACTS.mkdir(exist_ok=True)
     engine_before = refs.scene.render.engine
     path = render_png(ARTIFACTS / "scene_cycles.png", (200, 112), engine="CYCLES", samples=8)
@@ -307,7 +307,7 @@ def test_refs_are_found_again_after_save_and_reload() -> None:
     bpy.ops.wm.open_mainfile(filepath=str(path))
     refs = find_scene_refs()
     assert refs is not None and refs.alive()
-    show(refs, grade=8, level=1.0, leds_lit=9, ball_height=0.5)
+    show(refs, grade=8, closure=1.0, leds_lit=9, ball_height=0.5)
     assert leds_lit_in_scene(refs) == 9
     assert refs.pose_bones[finger_bone("index", 1)].rotation_euler.x > 1.0
     remove_scene()

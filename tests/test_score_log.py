@@ -132,8 +132,8 @@ def test_summary_and_timeline_are_rewritten_once_a_second(tmp_path):
 
 def test_gameview_rows_are_accepted(tmp_path):
     log = open_log(tmp_path)
-    log.append(5.0, GameView(grade=3, level=0.4, ball_height=0.5, holding=True, score=12.5))
-    log.append(5.5, GameView(grade=4, level=0.5, ball_height=0.6, score=13.0))
+    log.append(5.0, GameView(grade=3, closure=0.4, ball_height=0.5, holding=True, score=12.5))
+    log.append(5.5, GameView(grade=4, closure=0.5, ball_height=0.6, score=13.0))
     log.close({}, completed=False)
     tl = read_timeline(log.timeline_path)
     assert len(tl) == 2 and tl.column("grade") == ["3", "4"]

@@ -31,9 +31,12 @@ class Feed:
         self.mb.set_connection(True, "connected")
         self.mb.put_hello(dict(HELLO))
 
-    def grade(self, t: float, g: int, gesture: str = "fingers", level: float | None = None) -> None:
-        lv = g / 8 if level is None else level
-        self.mb.put_grade({"type": "grade", "grade": g, "level": lv, "gesture": gesture,
+    def grade(
+        self, t: float, g: int, gesture: str = "fingers", closure: float | None = None
+    ) -> None:
+        """A grade as the client hands it on (its wire `level` already named `closure`)."""
+        cl = g / 8 if closure is None else closure
+        self.mb.put_grade({"type": "grade", "grade": g, "closure": cl, "gesture": gesture,
                            "_rx": t})  # fmt: skip
 
 
@@ -155,7 +158,7 @@ def test_user_pause_survives_reconnect() -> None:
 
 def test_bad_messages_never_raise_and_second_start_is_refused() -> None:
     c, feed = SessionController(), Feed()
-    feed.mb.put_grade({"type": "grade", "grade": "x", "level": None, "_rx": 0.0})
+    feed.mb.put_grade({"type": "grade", "grade": "x", "closure": None, "_rx": 0.0})
     feed.mb.put_error({"code": "gesture_rejected", "detail": "gesture 'wrist' is not calibrated"})
     view = tick(c, feed, 0.01)
     assert view.grade == 0 and "not calibrated" in c.bridge_error
@@ -183,7 +186,7 @@ def test_display_key_changes_only_with_shown_values() -> None:
     feed.grade(0.0, 3)
     tick(c, feed, 0.01)
     k1 = c.display_key()
-    feed.grade(0.02, 3, level=0.376)
+    feed.grade(0.02, 3, closure=0.376)
     tick(c, feed, 0.03)
     assert c.display_key() == k1
     feed.grade(0.04, 4)

@@ -145,7 +145,7 @@ class Autopilot:
         self._lo = lo
 
     def intent(self, t: float, view_or_height: GameView | float) -> tuple[str, float]:
-        """The gesture and closure level 0..1 the player intends at time t, given what it
+        """The gesture and closure 0..1 the player intends at time t, given what it
         sees now (a GameView or just the ball height 0..1)."""
         h = (
             view_or_height.ball_height
@@ -192,13 +192,14 @@ class SimplePlant:
             raise ValueError(f"the plant's time constant must be > 0 s; got {tau_s}")
         self.tau_s = float(tau_s)
         self._t: float | None = None
-        self.level = 0.0
+        self.closure = 0.0
 
-    def step(self, t: float, intent_level: float) -> tuple[int, float]:
-        """Advance to time t towards `intent_level` (0..1); return (grade, level)."""
-        target = min(max(float(intent_level), 0.0), 1.0)
+    def step(self, t: float, intent_closure: float) -> tuple[int, float]:
+        """Advance to time t towards `intent_closure` (0..1); return (grade, closure)."""
+        target = min(max(float(intent_closure), 0.0), 1.0)
         if self._t is not None and t > self._t:
-            self.level += (target - self.level) * (1.0 - math.exp(-(t - self._t) / self.tau_s))
+            lag = 1.0 - math.exp(-(t - self._t) / self.tau_s)
+            self.closure += (target - self.closure) * lag
         if self._t is None or t > self._t:
             self._t = t
-        return round(MAX_GRADE * self.level), self.level
+        return round(MAX_GRADE * self.closure), self.closure

@@ -4,7 +4,7 @@ The caller steps the game with explicit times and the latest decoded hand state:
 
     game = Game("medium", minutes=4, seed=7)
     view = game.start(t0)
-    view = game.step(t, grade, level, gesture)   # as often as it likes, 1 Hz .. 1 kHz
+    view = game.step(t, grade, closure, gesture)   # as often as it likes, 1 Hz .. 1 kHz
     game.pause(t, "disconnected"); game.resume(t); game.stop(t)
     game.summary()  # the paper's Table-3 quantities and more
 
@@ -70,7 +70,7 @@ class Game:
         self._end_reason = ""
         # latest input
         self._grade = 0
-        self._level = 0.0
+        self._closure = 0.0
         self._gesture = "fingers"
         self._connected = True
         # state
@@ -106,23 +106,24 @@ class Game:
         self,
         t: float,
         grade: int,
-        level: float,
+        closure: float,
         gesture: str,
         *,
         connected: bool = True,
     ) -> GameView:
-        """Advance to caller time t with the hand's latest decoded state; return the view.
+        """Advance to caller time t with the hand's latest decoded state (grade 0..8,
+        closure 0..1, gesture); return the view.
 
         The inputs are taken to hold from the previous step to t. Steps before `start`
         start the game at t; steps after the end change nothing.
         """
         try:
             g = int(grade)
-            lv = float(level)
+            lv = float(closure)
         except (TypeError, ValueError, OverflowError):
             raise ValueError(
-                f"grade must be an integer 0..8 and level a number; got "
-                f"grade={grade!r}, level={level!r}"
+                f"grade must be an integer 0..8 and closure a number; got "
+                f"grade={grade!r}, closure={closure!r}"
             ) from None
         if not self._clock.started:
             self.start(t)
@@ -132,7 +133,7 @@ class Game:
         self._steps += 1
         self._run(t)  # the previous input held until now
         self._grade = MAX_GRADE if g > MAX_GRADE else 0 if g < 0 else g
-        self._level = 1.0 if lv > 1.0 else 0.0 if not lv > 0.0 else lv
+        self._closure = 1.0 if lv > 1.0 else 0.0 if not lv > 0.0 else lv
         self._gesture = str(gesture)
         self._in_zone = self._zone_test()
         return self.view()
@@ -234,7 +235,7 @@ class Game:
         """The current snapshot for the scene."""
         return GameView(
             grade=self._grade,
-            level=self._level,
+            closure=self._closure,
             gesture=self._gesture,
             ball_height=self._height,
             leds_lit=leds_lit(self._grade, self._connected),
@@ -254,7 +255,7 @@ class Game:
             "ball_height": self._height,
             "target_grade": MAX_GRADE * self._height,
             "grade": self._grade,
-            "level": self._level,
+            "level": self._closure,  # contract 4's timeline column keeps the name `level`
             "gesture": self._gesture,
             "holding": self._holding,
             "in_zone": self._in_zone,

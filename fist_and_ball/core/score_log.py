@@ -302,7 +302,7 @@ class ScoreLog:
                 "ball_height": view_or_row.ball_height,
                 "target_grade": MAX_GRADE * view_or_row.ball_height,
                 "grade": view_or_row.grade,
-                "level": view_or_row.level,
+                "level": view_or_row.closure,  # the column's contract name
                 "gesture": view_or_row.gesture,
                 "holding": view_or_row.holding,
                 "in_zone": view_or_row.in_catch_zone,

@@ -15,13 +15,13 @@ class GameView:
     """Everything the 3D scene shows for one tick.
 
     `ball_height` is 0..1 along the ball's vertical track (0 = bottom). `grade` 0..8
-    and `level` 0..1 are the decoded hand closure (0 open, 8 fist); `gesture` is
+    and `closure` 0..1 are the decoded hand closure (0 open, 8 fist); `gesture` is
     `fingers`, `wrist`, `thumb` or `rest` and selects which joints move. `leds_lit`
     is how many of the nine LEDs are on. `holding` is True while the ball is held.
     """
 
     grade: int = 0
-    level: float = 0.0
+    closure: float = 0.0
     gesture: str = "fingers"
     ball_height: float = 0.0
     leds_lit: int = 0

@@ -229,12 +229,12 @@ def _play_virtual_patient(
             in_flight: deque[SimFrame] = deque()
             while not game.finished:
                 while len(in_flight) < IN_FLIGHT:
-                    gesture, level = pilot.intent(chain.sim.t_next_s, view)
-                    in_flight.append(chain.send(gesture, level))
+                    gesture, closure = pilot.intent(chain.sim.t_next_s, view)
+                    in_flight.append(chain.send(gesture, closure))
                 got = chain.receive(in_flight.popleft())
                 samples += 1
                 t = got.frame.t_s
-                view = game.step(t, got.grade, got.level, got.gesture)
+                view = game.step(t, got.grade, got.closure, got.gesture)
                 log.append(t, game.row())
                 if scene is not None:
                     scene.show(t, view)
@@ -348,8 +348,9 @@ class _IntentSender:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._addr = ("127.0.0.1", port)
 
-    def send(self, gesture: str, level: float) -> None:
-        payload = json.dumps({"gesture": gesture, "level": round(level, 4)}).encode()
+    def send(self, gesture: str, closure: float) -> None:
+        # the simulator's intent datagram names the closure `level` (its own format)
+        payload = json.dumps({"gesture": gesture, "level": round(closure, 4)}).encode()
         self._sock.sendto(payload, self._addr)
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from bridge.decoders.calibration import calibrate_simulator
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import SimFrame, Simulator
+from fist_and_ball.protocol_v1 import FIELD_CLOSURE
 
 
 def _die_with_parent() -> None:
@@ -60,8 +61,9 @@ class ChainGrade:
         return int(self.message["grade"])
 
     @property
-    def level(self) -> float:
-        return float(self.message["level"])
+    def closure(self) -> float:
+        """The decoded closure 0..1 (the wire's `level` field)."""
+        return float(self.message[FIELD_CLOSURE])
 
     @property
     def gesture(self) -> str:
@@ -175,15 +177,15 @@ class SimulatedChain:
         self._tmp.cleanup()
 
     # -- one sample --------------------------------------------------------
-    def exchange(self, gesture: str, level: float) -> ChainGrade:
+    def exchange(self, gesture: str, closure: float) -> ChainGrade:
         """Set the patient's intent, emit one frame and wait for its grade."""
-        return self.receive(self.send(gesture, level))
+        return self.receive(self.send(gesture, closure))
 
-    def send(self, gesture: str, level: float) -> SimFrame:
+    def send(self, gesture: str, closure: float) -> SimFrame:
         """Set the patient's intent and emit the next frame into the pty."""
         if self._master is None or self._ws is None:
             raise ChainError("the chain is not started")
-        self.sim.set_intent(gesture, level)
+        self.sim.set_intent(gesture, closure)
         frame = self.sim.step()
         os.write(self._master, self.sim.frame_bytes(frame))
         return frame

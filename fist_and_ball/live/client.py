@@ -3,6 +3,10 @@
 It never touches bpy: everything it receives goes into a `Mailbox`, which the
 main-thread timer drains. It reconnects with backoff and measures message rate
 and round-trip latency with `ping`.
+
+Names are translated here, at the edge: a `grade` message's wire field `level` (the
+0..1 closure behind the grade, contract 3) reaches the rest of the add-on as `closure`,
+because inside the add-on `level` means the game's difficulty.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..protocol_v1 import (
+    FIELD_CLOSURE,
     MSG_ERROR,
     MSG_GRADE,
     MSG_HAND_REPLY,
@@ -31,6 +36,17 @@ from ..protocol_v1 import (
     PROTOCOL_VERSION,
 )
 from .mailbox import Mailbox
+
+CLOSURE = "closure"
+"""The add-on's name for a grade's 0..1 closure (the wire's `FIELD_CLOSURE`)."""
+
+
+def grade_from_wire(msg: dict[str, Any]) -> dict[str, Any]:
+    """A received `grade` message with its wire `level` renamed to `closure` (in place:
+    the message is this thread's own)."""
+    if FIELD_CLOSURE in msg:
+        msg[CLOSURE] = msg.pop(FIELD_CLOSURE)
+    return msg
 
 
 def is_loopback_url(url: str) -> bool:
@@ -278,7 +294,7 @@ class BridgeClient:
         kind = msg.get("type")
         if kind == MSG_GRADE:
             msg["_rx"] = time.monotonic()
-            self.mailbox.put_grade(msg)
+            self.mailbox.put_grade(grade_from_wire(msg))
             self._rate_count += 1
         elif kind == MSG_KMG:
             msg["_rx"] = time.monotonic()

@@ -30,6 +30,7 @@ from ..core.score_log import ScoreLog, ScoreLogError
 from ..core.view import GameView
 from ..protocol_v1 import MAX_GRADE
 from .bridge_status import BridgeInfo, HandStatus
+from .client import CLOSURE
 from .mailbox import Drained
 
 log = logging.getLogger(__name__)
@@ -241,13 +242,13 @@ class SessionController:
             for msg in drained.grades:
                 t = float(msg.get("_rx", now))
                 if t < now:
-                    game.step(t, _grade_of(msg), _level_of(msg), str(msg.get("gesture", "")))
+                    game.step(t, _grade_of(msg), _closure_of(msg), str(msg.get("gesture", "")))
         self._apply_pause_policy(now, last_known=float(latest.get("_rx", now)) if latest else None)
         if latest is not None:
             view = game.step(
                 now,
                 _grade_of(latest),
-                _level_of(latest),
+                _closure_of(latest),
                 str(latest.get("gesture", "")),
                 connected=fresh,
             )
@@ -322,7 +323,7 @@ class SessionController:
         game = self._game
         return GameView(
             grade=grade,
-            level=_level_of(latest),
+            closure=_closure_of(latest),
             gesture=str(latest.get("gesture") or "rest"),
             ball_height=game.ball_height if game is not None else 0.0,
             leds_lit=leds_lit(grade, self._signal),
@@ -348,9 +349,10 @@ def _grade_of(msg: dict[str, Any]) -> int:
     return MAX_GRADE if g > MAX_GRADE else 0 if g < 0 else g
 
 
-def _level_of(msg: dict[str, Any]) -> float:
+def _closure_of(msg: dict[str, Any]) -> float:
+    """The message's closure 0..1 (bad values count as 0: never raise in a tick)."""
     try:
-        lv = float(msg.get("level", 0.0))
+        lv = float(msg.get(CLOSURE, 0.0))
     except (TypeError, ValueError):
         return 0.0
     return 1.0 if lv > 1.0 else 0.0 if not lv > 0.0 else lv

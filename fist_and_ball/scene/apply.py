@@ -15,7 +15,7 @@ from mathutils import Vector
 
 from ..core.view import GameView
 from .hand_geometry import PALM_BONE, bone_x_axis, rotate_about_axis
-from .hand_pose import GESTURE_NAMES, closure, pose_for
+from .hand_pose import GESTURE_NAMES, pose_for, shown_closure
 from .refs import SceneRefs
 
 IN_HAND_FROM = 0.8
@@ -28,16 +28,16 @@ def apply_view(refs: SceneRefs, view: GameView) -> None:
     last = refs.last
     gesture = view.gesture if view.gesture in GESTURE_NAMES else "rest"
     grade = _finite(view.grade, 0.0)
-    lv = _finite(view.level, float("nan"))
-    level = None if math.isnan(lv) else lv
+    cl = _finite(view.closure, float("nan"))
+    closure = None if math.isnan(cl) else cl
     height = _clamp(_finite(view.ball_height, 0.0), 0.0, 1.0)
     holding = bool(view.holding)
     in_hand = holding and height >= IN_HAND_FROM
 
-    pose_key = (gesture, grade, level, in_hand)
+    pose_key = (gesture, grade, closure, in_hand)
     if last.get("pose_key") != pose_key:
         last["pose_key"] = pose_key
-        pose = pose_for(gesture, grade, level, in_hand, hand=refs.hand)
+        pose = pose_for(gesture, grade, closure, in_hand, hand=refs.hand)
         rots = last.setdefault("rot", {})
         for name, rot in pose.items():
             if rots.get(name) != rot:
@@ -46,7 +46,7 @@ def apply_view(refs: SceneRefs, view: GameView) -> None:
                     pb.rotation_euler = rot
                 rots[name] = rot
         last["wrist"] = pose[PALM_BONE][0]
-        _set_z(refs, "ring_z", refs.catch_zone, _track_z(refs, closure(grade, level)))
+        _set_z(refs, "ring_z", refs.catch_zone, _track_z(refs, shown_closure(grade, closure)))
 
     _apply_ball(refs, height, holding, in_hand, bool(view.in_catch_zone))
     _apply_leds(refs, view.leds_lit)

@@ -1,12 +1,12 @@
-"""Decoded grade/level + gesture -> joint angles of the 3D hand. No bpy.
+"""Decoded grade/closure + gesture -> joint angles of the 3D hand. No bpy.
 
 The hand frame and the bone convention (positive local-X rotation = flexion) are
 described in `hand_geometry`. `pose_for` returns one Euler XYZ rotation (radians,
 bone-local) per bone; the bpy adapter only copies these into the pose bones.
 
 How a GameView maps to a pose:
-- `closure` 0..1 comes from the grade (authoritative, 0 open .. 8 fist), refined by the
-  continuous `level` inside the grade's own band so the hand moves smoothly between
+- the shown closure 0..1 comes from the grade (authoritative, 0 open .. 8 fist), refined
+  by the decoded continuous `closure` inside the grade's own band so the hand moves smoothly between
   grades but never disagrees with the grade shown on the LEDs.
 - `fingers` closes the four fingers by the closure, the thumb follows partly (a
   natural fist); `thumb` flexes the thumb only; `wrist` flexes the wrist from full
@@ -63,27 +63,28 @@ class PoseLimits:
 DEFAULT_LIMITS = PoseLimits()
 
 
-def closure(grade: float, level: float | None = None) -> float:
-    """Closure 0..1 of a grade 0..8, refined by `level` 0..1 within the grade's band.
+def shown_closure(grade: float, closure: float | None = None) -> float:
+    """Closure 0..1 of a grade 0..8, refined by the decoded `closure` 0..1 within the
+    grade's band.
 
     The band of grade g is [(g - 0.5)/8, (g + 0.5)/8] clipped to [0, 1], so the
-    result is non-decreasing in the grade whatever `level` says; a missing or
-    non-finite level gives the band centre g/8. Out-of-range inputs are clamped.
+    result is non-decreasing in the grade whatever `closure` says; a missing or
+    non-finite closure gives the band centre g/8. Out-of-range inputs are clamped.
     """
     g = _clamp(_finite_or(grade, 0.0), 0.0, float(MAX_GRADE))
     centre = g / MAX_GRADE
-    if level is None or not math.isfinite(level):
+    if closure is None or not math.isfinite(closure):
         return centre
     half = 0.5 / MAX_GRADE
     lo = max(0.0, centre - half)
     hi = min(1.0, centre + half)
-    return _clamp(float(level), lo, hi)
+    return _clamp(float(closure), lo, hi)
 
 
 def pose_for(
     gesture: str,
     grade: float,
-    level: float | None = None,
+    closure: float | None = None,
     ball_in_hand: bool = False,
     limits: PoseLimits = DEFAULT_LIMITS,
     hand: HandGeometry = DEFAULT_HAND,
@@ -94,7 +95,7 @@ def pose_for(
     """
     if gesture not in GESTURE_NAMES:
         raise ValueError(f"unknown gesture {gesture!r}; expected one of {GESTURE_NAMES}")
-    c = closure(grade, level)
+    c = shown_closure(grade, closure)
     fingers_c = limits.relaxed
     thumb_c = limits.relaxed
     wrist_deg = 0.0

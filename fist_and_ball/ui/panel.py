@@ -134,7 +134,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
             cell.alert = i < lit
             cell.label(text="", icon="RADIOBUT_ON" if i < lit else "RADIOBUT_OFF")
         if live.signal and hasattr(box, "progress"):
-            box.progress(factor=float(view.level), type="BAR", text=f"Closure {view.level:.0%}")
+            box.progress(factor=float(view.closure), type="BAR", text=f"Closure {view.closure:.0%}")
         if live.bridge_error:
             err = box.column()
             err.alert = True
