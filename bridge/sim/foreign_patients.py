@@ -174,6 +174,28 @@ def _min_distance(sensors: np.ndarray, tags: tuple[ForeignTag, ...], margin_mm: 
     return best - margin_mm
 
 
+SATURATION_MARGIN_UT = 1450.0
+"""Draws whose tags come within 150 uT of full scale on some axis (with the socket
+shifted up to 6 mm and turned up to 12 deg) are redrawn: the judged sessions must not clip."""
+
+
+def _peak_tag_field(sensors: np.ndarray, tags: tuple[ForeignTag, ...]) -> float:
+    """Largest single-axis tag field (uT) over both stroke ends and displaced sockets."""
+    probe = ForeignPatient(
+        seed=0, sensors_mm=sensors, rings=0, tags=tags, coupling=np.eye(3),
+        earth_ut=np.zeros(3), noise_ut_rms=0.0, rate_hz=1.0,
+        motor=Motor(np.zeros(3), 0.0, 0.0, 0.0),
+    )
+    ends = np.array([[0.0, 0.0, 0.0], [t.stroke_mm for t in tags]])
+    ends = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]]) * ends[1]
+    peak = 0.0
+    for shift in (-6.0, 0.0, 6.0):
+        for turn in (-12.0, 0.0, 12.0):
+            b = _tag_fields(probe, Placement(shift_mm=shift, turn_deg=turn), ends)
+            peak = max(peak, float(np.abs(b).max()) + 65.0)  # plus the strongest Earth field
+    return peak
+
+
 def draw_patient(seed: int, kind: str = "socket", rate_hz: float = 42.7) -> ForeignPatient:
     """A random patient. `kind`: `socket` (2-3 rings of 6-9 sensors) or `band` (3 sensors)."""
     if kind not in ("socket", "band"):
@@ -195,7 +217,9 @@ def draw_patient(seed: int, kind: str = "socket", rate_hz: float = 42.7) -> Fore
                 [_ring_positions(x, per, ring_r, rng.uniform(0, 360.0 / per)) for x in xs]
             )
         tags = _draw_tags(rng, skin)
-        if _min_distance(sensors, tags, margin_mm=4.0) >= MIN_SENSOR_DISTANCE_MM:
+        if _min_distance(sensors, tags, margin_mm=4.0) >= MIN_SENSOR_DISTANCE_MM and (
+            _peak_tag_field(sensors, tags) < SATURATION_MARGIN_UT
+        ):
             break
     else:  # pragma: no cover - the ranges above make this practically impossible
         raise RuntimeError(f"seed {seed}: no geometry without saturation")
@@ -278,9 +302,7 @@ def _socket_rotation(placement: Placement) -> Rotation:
     return Rotation.from_euler("x", placement.turn_deg, degrees=True)
 
 
-def _tag_fields(
-    patient: ForeignPatient, placement: Placement, disp_mm: np.ndarray
-) -> np.ndarray:
+def _tag_fields(patient: ForeignPatient, placement: Placement, disp_mm: np.ndarray) -> np.ndarray:
     """magpylib field (N, n, 3) uT of all tags at the socket's sensors."""
     rot = _socket_rotation(placement)
     # the socket moved on the arm: in the socket's frame the arm moved the other way
@@ -319,16 +341,16 @@ def _earth(patient: ForeignPatient, placement: Placement, t: np.ndarray, seed: i
     return out
 
 
-def _motor_field(
-    patient: ForeignPatient, placement: Placement, level: np.ndarray
-) -> np.ndarray:
+def _motor_field(patient: ForeignPatient, placement: Placement, level: np.ndarray) -> np.ndarray:
     """Field (N, n, 3) of the hand's motor: a dipole whose direction turns with closure."""
     m = patient.motor
     phi = m.phase_rad + 2 * math.pi * m.turns_per_closure * level
     moments = m.moment_am2 * np.stack([0.3 * np.ones_like(phi), np.cos(phi), np.sin(phi)], axis=1)
     rot = _socket_rotation(placement).inv()
     pos = rot.apply(m.position_mm - np.array([placement.shift_mm, 0.0, 0.0]))
-    dip = magpylib.misc.Dipole(moment=rot.apply(moments), position=np.tile(pos * _MM, (len(phi), 1)))
+    dip = magpylib.misc.Dipole(
+        moment=rot.apply(moments), position=np.tile(pos * _MM, (len(phi), 1))
+    )
     b = magpylib.getB(dip, patient.sensors_mm * _MM)
     return np.asarray(b).reshape(len(phi), patient.n_sensors, 3) * _UT
 
@@ -378,8 +400,8 @@ def cued_session(
 def write_recording(session: Session, path: str | Path, layout: str = "foreign") -> Path:
     """Write a session as a contract-2 recording (CSV + sidecar) with its labels."""
     from bridge.recording import RecordingWriter
-    from bridge.sample import Sample
-    from bridge.sources.base import SourceInfo
+    from bridge.values.sample import Sample
+    from bridge.values.source_info import SourceInfo
 
     info = SourceInfo(
         n_sensors=session.sensors_mm.shape[0],
