@@ -132,7 +132,7 @@ class BridgeProcess:
     """`fist-and-ball bridge` in a subprocess, with its stderr collected."""
 
     def __init__(self, args: list[str], profile: Path | None = None) -> None:
-        cmd = [sys.executable, "-m", "bridge.cli.main", "bridge", *args]
+        cmd = [sys.executable, "-m", "fist_and_ball_app.main", "bridge", *args]
         if profile is not None:
             # collapsed stacks (one line per stack) are easy to read with grep/sort
             spy = Path(sys.executable).with_name("py-spy")

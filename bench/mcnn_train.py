@@ -42,7 +42,7 @@ AUG_SEED = 1000
 
 def cli(*args: str) -> None:
     """Run a `fist-and-ball` subcommand in a child process (the user's path)."""
-    cmd = [sys.executable, "-m", "bridge.cli.main", *args]
+    cmd = [sys.executable, "-m", "fist_and_ball_app.main", *args]
     print("$ fist-and-ball " + " ".join(args), file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
 

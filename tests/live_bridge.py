@@ -28,7 +28,7 @@ def port_open(port: int) -> bool:
 
 
 class BridgeProcess:
-    """`python -m bridge.cli.main bridge --source sim:myo3 --port P --quiet [EXTRA...]`
+    """`python -m fist_and_ball_app.main bridge --source sim:myo3 --port P --quiet [EXTRA...]`
     as a child (`extra`, e.g. ["--hand", "sim"])."""
 
     def __init__(
@@ -50,7 +50,7 @@ class BridgeProcess:
 
     def command(self) -> list[str]:
         return [
-            self.python, "-m", "bridge.cli.main", "bridge",
+            self.python, "-m", "fist_and_ball_app.main", "bridge",
             "--source", self.source, "--port", str(self.port), "--quiet", *self.extra,
         ]  # fmt: skip
 

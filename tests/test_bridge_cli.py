@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bridge.cli.main import main
+from fist_and_ball_app.main import main
 
 FAB = str(Path(sys.executable).with_name("fist-and-ball"))
 

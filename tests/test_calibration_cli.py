@@ -15,7 +15,7 @@ from bridge.sim.simulator import Simulator
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bridge.cli.main", "calibrate", *args],
+        [sys.executable, "-m", "fist_and_ball_app.main", "calibrate", *args],
         capture_output=True,
         text=True,
         timeout=120,

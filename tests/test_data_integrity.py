@@ -31,7 +31,7 @@ from bridge.recording import RecordingWriter, read_recording, sidecar_path
 from bridge.sample import Sample
 from bridge.sources.base import SourceInfo
 
-CLI = [sys.executable, "-m", "bridge.cli.main"]
+CLI = [sys.executable, "-m", "fist_and_ball_app.main"]
 FILE_LIMIT = 16 * 1024
 """Bytes a child may write per file: the CSV hits it within a second of data."""
 

@@ -34,7 +34,7 @@ ADDON_ID = "bl_ext.user_default.fist_and_ball"
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bridge.cli.main", *args],
+        [sys.executable, "-m", "fist_and_ball_app.main", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -174,7 +174,7 @@ def test_cli_install_into_bpy_persists_the_enabled_extension(
 ) -> None:
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path))
     proc = subprocess.run(
-        [sys.executable, "-m", "bridge.cli.main", "addon", "install", "--blender", "bpy",
+        [sys.executable, "-m", "fist_and_ball_app.main", "addon", "install", "--blender", "bpy",
          "--zip", str(built_zip)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

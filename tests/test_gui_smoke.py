@@ -137,7 +137,7 @@ def test_cli_installs_the_legacy_addon_into_blender_3_4(tmp_path: Path) -> None:
         BLENDER_USER_CONFIG=str(tmp_path / "config"),
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "bridge.cli.main", "addon", "install", "--blender", BLENDER],
+        [sys.executable, "-m", "fist_and_ball_app.main", "addon", "install", "--blender", BLENDER],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

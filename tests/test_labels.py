@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.cli.main import main as cli_main
+from fist_and_ball_app.main import main as cli_main
 from bridge.recording import RecordingWriter
 from bridge.signal.labels import (
     LabelParams,

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from fist_and_ball.core.score_reader import read_session
-from fist_and_ball.headless.play import PlayOptions, run_play
+from fist_and_ball_app.headless.play import PlayOptions, run_play
 
 CONTRACT_FIELDS = {
     "schema", "session_id", "patient", "started_at", "ended_at", "completed", "level",
     "duration_s", "ball_speed", "up_down_movements", "held_s", "catches", "score",
     "decoder", "source",
 }  # fmt: skip
-CLI = [sys.executable, "-m", "bridge.cli.main"]
+CLI = [sys.executable, "-m", "fist_and_ball_app.main"]
 
 
 def test_play_in_real_blender_writes_a_complete_contract_log(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_simulated_chain_leaves_no_open_file_descriptors() -> None:
     """Starting and closing the chain (pty pair, bridge child, its log file, websocket)
     must give back every descriptor: a long-lived caller would run out otherwise."""
     from bridge.sim.config import SimConfig
-    from fist_and_ball.headless.sim_chain import SimulatedChain
+    from fist_and_ball_app.headless.sim_chain import SimulatedChain
 
     def open_fds() -> set[str]:
         return set(os.listdir("/proc/self/fd"))
@@ -195,7 +195,7 @@ def test_simulated_chain_leaves_no_open_file_descriptors() -> None:
 def test_bad_play_options_are_refused_at_once_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    from bridge.cli.main import main as cli_main
+    from fist_and_ball_app.main import main as cli_main
 
     code = cli_main(["play", "--quiet", "--log-dir", str(tmp_path / "logs"), *args])
     err = capsys.readouterr().err.strip()

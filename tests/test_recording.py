@@ -27,7 +27,7 @@ from bridge.recording import (
 from bridge.sample import GESTURES, Sample
 from bridge.sources.base import SourceInfo
 
-CLI = [sys.executable, "-m", "bridge.cli.main"]
+CLI = [sys.executable, "-m", "fist_and_ball_app.main"]
 
 
 def _info(n: int = 3) -> SourceInfo:
@@ -431,7 +431,7 @@ def test_record_gives_up_on_a_source_that_never_delivers(tmp_path: Path) -> None
     port = free_port()  # a port nobody listens on
     out = tmp_path / "none.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "bridge.cli.main", "record", "--source",
+        [sys.executable, "-m", "fist_and_ball_app.main", "record", "--source",
          f"tcp://127.0.0.1:{port}", "--out", str(out), "--duration", "0.5"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli.main import main as cli_main
+from fist_and_ball_app.main import main as cli_main
 from fist_and_ball.core.autopilot import Autopilot, SimplePlant
 from fist_and_ball.core.game import Game
 from fist_and_ball.core.quick_play import play_autopilot_session

@@ -28,7 +28,7 @@ from bridge.sources import open_source
 from bridge.sources.base import SourceState
 from bridge.sources.sim_source import SimSource
 
-CLI = [sys.executable, "-m", "bridge.cli.main", "simulate"]
+CLI = [sys.executable, "-m", "fist_and_ball_app.main", "simulate"]
 
 
 def _read_until(fd: int, n_bytes: int, timeout: float = 10.0) -> bytes:

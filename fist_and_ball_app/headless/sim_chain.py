@@ -122,7 +122,7 @@ class SimulatedChain:
         slave_path = os.ttyname(self._slave)
         self.port = free_port()
         cmd = [
-            sys.executable, "-m", "bridge.cli.main", "bridge",
+            sys.executable, "-m", "fist_and_ball_app.main", "bridge",
             "--source", f"serial:{slave_path}",
             "--decoder", decoder,
             "--port", str(self.port),

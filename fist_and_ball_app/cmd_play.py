@@ -70,7 +70,7 @@ def add_play_arguments(p: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Build PlayOptions; imports the game lazily so `--help` works without bpy."""
-    from fist_and_ball.headless.play import PlayOptions
+    from fist_and_ball_app.headless.play import PlayOptions
 
     # against a running bridge the virtual patient can only play through --intent-port
     patient = None if args.bridge and args.intent_port is None else args.patient
@@ -95,8 +95,8 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def play(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Run the session with a progress line; returns the PlayResult."""
     try:
-        from fist_and_ball.headless.play import print_progress, run_play
-        from fist_and_ball.headless.sim_chain import ChainError
+        from fist_and_ball_app.headless.play import print_progress, run_play
+        from fist_and_ball_app.headless.sim_chain import ChainError
     except ImportError as exc:
         raise CliError(
             f"{exc}: install the game extras with pip install 'fist-and-ball[blender]'"

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bridge.cli.cmd_play import add_play_arguments, play, print_result
+from bridge.cli.out_path import check_out_parent
+from fist_and_ball_app.cmd_play import add_play_arguments, play, print_result
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "models" / "mcnn-socket16"
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "models" / "mcnn-socket16"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.cli.out_path import check_out_parent
-
     out: Path = check_out_parent(args.out)
     args.log_dir = args.log_dir or out / "sessions"
     if not args.no_scene:
@@ -75,7 +74,7 @@ def _live_view(seconds: float) -> None:
     else:
         source, decoder, what = "sim:myo3", "qg", "myo3 band, QG"
     print(f"== 1/3  bridge live view: simulated {what} decoder ({seconds:g} s)", flush=True)
-    cmd = [sys.executable, "-m", "bridge.cli.main", "bridge", "--source", source,
+    cmd = [sys.executable, "-m", "fist_and_ball_app.main", "bridge", "--source", source,
            "--decoder", decoder, "--port", "0", "--duration", str(seconds)]  # fmt: skip
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.errors import CliError
+from bridge.cli.out_path import check_out_parent
 
 
 def register(sub: Any) -> None:
@@ -51,7 +52,6 @@ def _details(text: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.cli.out_path import check_out_parent
     from fist_and_ball.report.html_report import ReportError, build_report
 
     folder = Path(args.log_dir).expanduser()
