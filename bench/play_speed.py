@@ -18,11 +18,11 @@ from pathlib import Path
 import bpy
 from machine import cpu_model
 
-from fist_and_ball_app.headless.play import PlayOptions, run_play
 from fist_and_ball.live.mailbox import Mailbox
 from fist_and_ball.live.session_controller import SessionController
 from fist_and_ball.scene.apply import apply_view
 from fist_and_ball.scene.build import build_scene
+from fist_and_ball_app.headless.play import PlayOptions, run_play
 
 TICKS = 6000
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fist_and_ball_app.main import main as cli_main
 from bridge.recording import RecordingWriter
 from bridge.signal.labels import (
     LabelParams,
@@ -20,6 +19,7 @@ from bridge.signal.labels import (
 )
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import Simulator
+from fist_and_ball_app.main import main as cli_main
 
 RATE = 42.7
 

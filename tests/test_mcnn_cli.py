@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fist_and_ball_app.main import main as cli_main
 from bridge.recording import RecordingWriter
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import Simulator
+from fist_and_ball_app.main import main as cli_main
 
 pytest.importorskip("torch")
 

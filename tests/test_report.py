@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from fist_and_ball_app.main import main as cli_main
 from fist_and_ball.core.autopilot import Autopilot, SimplePlant
 from fist_and_ball.core.game import Game
 from fist_and_ball.core.quick_play import play_autopilot_session
 from fist_and_ball.core.score_log import ScoreLog
 from fist_and_ball.report import ReportError, build_report, recent_sessions
 from fist_and_ball.report.history import CSV_COLUMNS, level_trends, load_history
+from fist_and_ball_app.main import main as cli_main
 
 START = datetime(2025, 3, 3, 10, 0).astimezone()
 PATIENTS = {"Alice": 0.9, "Bob": 0.15}  # Alice controls the hand far better than Bob

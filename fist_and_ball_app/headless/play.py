@@ -34,11 +34,11 @@ from fist_and_ball.core.game import Game
 from fist_and_ball.core.levels import check_minutes, get_level
 from fist_and_ball.core.score_log import ScoreLog
 from fist_and_ball.core.view import GameView
-from fist_and_ball_app.headless.sim_chain import SimulatedChain
-from fist_and_ball_app.headless.video import check_video_path, write_animation
 from fist_and_ball.live.client import BridgeClient, check_url, is_loopback_url
 from fist_and_ball.live.mailbox import Mailbox
 from fist_and_ball.live.session_controller import SessionController, SessionError
+from fist_and_ball_app.headless.sim_chain import SimulatedChain
+from fist_and_ball_app.headless.video import check_video_path, write_animation
 
 IN_FLIGHT = 3
 Progress = Callable[[float, GameView, dict[str, Any]], None]
