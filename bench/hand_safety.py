@@ -33,7 +33,7 @@ from bridge.outputs.hand_drivers import Generic5Driver, HandDriver, SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput
 from bridge.outputs.hand_safety import HandSafety, SafetyConfig
 from bridge.outputs.pose_map import HandLimits, PoseMap, PoseMapConfig
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bridge.sample import GESTURES
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import Simulator
+from bridge.values.sample import GESTURES
 
 CUE_COLOURS = {"fingers": "#f4a261", "wrist": "#2a9d8f", "thumb": "#8ecae6"}
 

@@ -387,7 +387,7 @@ def qg_predictions(
     """Run a QG bank sample by sample, switching its gesture to the cue (the paper's manual
     switch). Rest samples keep the last gesture. The bank is stateful (hysteresis), so it
     sees the whole recording in order even when only a part is scored."""
-    from bridge.sample import Sample
+    from bridge.values.sample import Sample
 
     n = field_ut.shape[0]
     gest = np.empty(n, dtype=object)
@@ -465,7 +465,7 @@ def run_evaluation(
     params = LabelParams(**{k: v for k, v in lp.items() if k in LabelParams.__dataclass_fields__})
     rec = load_labelled(recording, params)
     info_layout = rec.meta.get("layout")
-    from bridge.sources.base import SourceInfo
+    from bridge.values.source_info import SourceInfo
 
     info = SourceInfo(
         n_sensors=rec.n_sensors, rate_hz=rec.rate_hz, layout=info_layout, source=str(recording)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.sample import Sample
 from bridge.sensor_model import FRAME_SENSOR_MODEL
+from bridge.values.sample import Sample
 
 SYNC = b"\xa5\x5a"
 VERSION = 1

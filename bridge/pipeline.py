@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
-from bridge.sample import Decoded
 from bridge.sources.base import Source
+from bridge.values.sample import Decoded
 
 log = logging.getLogger("bridge.pipeline")
 

@@ -32,8 +32,8 @@ import numpy as np
 
 import bridge
 from bridge.json_io import json_safe, write_json_atomic
-from bridge.sample import GESTURES, N_GRADES, Sample
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import GESTURES, N_GRADES, Sample
+from bridge.values.source_info import SourceInfo
 
 FORMAT_NAME = "kmg-recording"
 FORMAT_VERSION = 1

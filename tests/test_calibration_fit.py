@@ -20,8 +20,8 @@ from bridge.decoders.calibration import (
 )
 from bridge.decoders.factory import open_decoder
 from bridge.decoders.qg_bank import QGBank
-from bridge.sample import Sample
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceInfo
 
 RATE = 40.0
 

@@ -28,8 +28,8 @@ from bridge.frame import encode_frame
 from bridge.outputs.live_view import LiveView
 from bridge.outputs.recorder import RecorderOutput
 from bridge.recording import RecordingWriter, read_recording, sidecar_path
-from bridge.sample import Sample
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceInfo
 
 CLI = [sys.executable, "-m", "fist_and_ball_app.main"]
 FILE_LIMIT = 16 * 1024

@@ -21,7 +21,7 @@ from bridge.outputs.hand_drivers import SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput
 from bridge.outputs.hand_safety import HandState
 from bridge.pipeline import Pipeline
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 EXT_UT, FLEX_UT = 100.0, 200.0  # the calibrated |B| of an open hand and of a fist
 READY = {"source": {"state": "connected"}, "decoder_ready": True}

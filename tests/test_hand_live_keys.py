@@ -16,7 +16,7 @@ from bridge.outputs.hand_drivers import SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput
 from bridge.outputs.hand_safety import HandState
 from bridge.outputs.live_view import LiveView
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 
 class FakeClock:

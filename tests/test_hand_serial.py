@@ -30,7 +30,7 @@ from bridge.outputs.hand_drivers.generic5 import frame, unframe
 from bridge.outputs.hand_output import HandConfig, open_hand
 from bridge.outputs.hand_safety import HandState
 from bridge.outputs.pose_map import FingerLimits, HandLimits
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 SAMPLE_DT = 1 / 42.7
 JITTER_S = 0.15  # arrival-time slack for slew checks (reader/writer scheduling)

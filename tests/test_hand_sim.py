@@ -11,7 +11,7 @@ from bridge.outputs.hand_drivers import HandLinkError, SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput, open_hand
 from bridge.outputs.hand_safety import HandState
 from bridge.outputs.pose_map import Pose
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 
 class FakeClock:

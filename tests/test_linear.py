@@ -10,9 +10,9 @@ import pytest
 
 from bridge.decoders.factory import open_decoder
 from bridge.decoders.linear import LinearDecoder, LinearModel, LinearModelError
-from bridge.sample import Sample
 from bridge.signal.normalise import minmax_per_step
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceInfo
 
 GESTURES = ("rest", "fingers", "wrist", "thumb")
 

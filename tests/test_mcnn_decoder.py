@@ -12,10 +12,10 @@ import pytest
 from bridge.decoders.factory import open_decoder
 from bridge.decoders.mcnn import McnnDecoder, ModelBundleError
 from bridge.recording import RecordingWriter
-from bridge.sample import N_GRADES, Sample
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import Simulator
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import N_GRADES, Sample
+from bridge.values.source_info import SourceInfo
 
 pytest.importorskip("torch")
 

@@ -11,7 +11,7 @@ from test_server_kit import CollectOutput, PushSource, StepDecoder
 
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 
 def _wait(cond: Any, timeout: float = 5.0) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 
 from bridge.frame import DEAD_X, encode_frame
 from bridge.recording import RecordingWriter, read_recording
-from bridge.sources import SourceState, open_source
+from bridge.sources import open_source
+from bridge.values.source_info import SourceState
 
 N_SENSORS = 16
 RATE_HZ = 1000

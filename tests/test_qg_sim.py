@@ -16,10 +16,10 @@ import pytest
 
 from bridge.decoders.calibration import Calibration, FitOptions, calibrate_simulator
 from bridge.decoders.qg_bank import QGBank
-from bridge.sample import GESTURES, Sample
 from bridge.sim.config import SimConfig
 from bridge.sim.layouts import get_layout
 from bridge.sim.simulator import Simulator
+from bridge.values.sample import GESTURES, Sample
 
 
 def session_accuracy(cal: Calibration, cfg: SimConfig) -> tuple[float, int]:

@@ -24,8 +24,8 @@ from bridge.recording import (
     recording_columns,
     sidecar_path,
 )
-from bridge.sample import GESTURES, Sample
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import GESTURES, Sample
+from bridge.values.source_info import SourceInfo
 
 CLI = [sys.executable, "-m", "fist_and_ball_app.main"]
 
@@ -162,8 +162,8 @@ KILL_SCRIPT = """
 import os, sys, time
 import numpy as np
 from bridge.recording import RecordingWriter
-from bridge.sample import Sample
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceInfo
 rate = float(sys.argv[3])
 w = RecordingWriter(sys.argv[1], SourceInfo(source="kill-test"), 1)
 print("ready", flush=True)
@@ -395,7 +395,7 @@ def test_record_cli_rejects_non_csv(tmp_path: Path) -> None:
 
 def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> None:
     from bridge.outputs.recorder import DECODED_COLUMNS, RecorderOutput
-    from bridge.sample import Decoded
+    from bridge.values.sample import Decoded
 
     path = tmp_path / "served.csv"
     out = RecorderOutput(path, _info(2))

@@ -20,9 +20,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
-from bridge.sample import Decoded, Sample
 from bridge.server.ws_server import ServerConfig, WebSocketServer
-from bridge.sources.base import Source, SourceInfo, SourceState, SourceStatus
+from bridge.sources.base import Source
+from bridge.values.sample import Decoded, Sample
+from bridge.values.source_info import SourceInfo, SourceState, SourceStatus
 
 
 class PushSource(Source):

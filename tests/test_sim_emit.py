@@ -19,14 +19,14 @@ from live_bridge import free_port
 
 from bridge.frame import FrameDecoder
 from bridge.recording import read_recording
-from bridge.sample import GESTURES
 from bridge.sim.config import SimConfig
 from bridge.sim.emitter import PtyEmitter, TcpEmitter, UdpEmitter, open_emitter
 from bridge.sim.intent_listener import IntentListener, parse_intent
 from bridge.sim.simulator import Simulator
 from bridge.sources import open_source
-from bridge.sources.base import SourceState
 from bridge.sources.sim_source import SimSource
+from bridge.values.sample import GESTURES
+from bridge.values.source_info import SourceState
 
 CLI = [sys.executable, "-m", "fist_and_ball_app.main", "simulate"]
 

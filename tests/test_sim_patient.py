@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from bridge.sample import GESTURES
 from bridge.sim.config import SimConfig
 from bridge.sim.patient import PatientParams, VirtualPatient
 from bridge.sim.protocol import IntentProtocol, calibration_protocol, scripted_protocol
 from bridge.sim.simulator import Simulator
+from bridge.values.sample import GESTURES
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

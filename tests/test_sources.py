@@ -18,12 +18,13 @@ from live_bridge import free_port
 
 from bridge.frame import encode_frame
 from bridge.recording import RecordingWriter
-from bridge.sample import GESTURES, Sample
-from bridge.sources import SourceState, open_source
+from bridge.sources import open_source
 from bridge.sources.backoff import Backoff
-from bridge.sources.base import Source, SourceInfo
+from bridge.sources.base import Source
 from bridge.sources.stream_source import DeviceTimebase, describe_os_error
 from bridge.sources.udp_source import UdpSource
+from bridge.values.sample import GESTURES, Sample
+from bridge.values.source_info import SourceInfo, SourceState
 
 RAW = np.array([[100, -200, 300], [-32768, 0, 0], [5, 6, 7]], dtype=np.int16)
 WAIT_S = 20.0  # generous: the machine is shared; nothing here asserts on timing

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from bridge.frame import encode_frame
-from bridge.sample import Sample
-from bridge.sources import SourceState, open_source
+from bridge.sources import open_source
 from bridge.sources import udp_source as udp_module
 from bridge.sources.udp_source import UdpSource
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceState
 
 RAW = np.array([[100, -200, 300], [5, 6, 7]], dtype=np.int16)
 FORGED = np.array([[32767, 32767, 32767], [32767, 32767, 32767]], dtype=np.int16)

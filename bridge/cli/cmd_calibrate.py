@@ -31,7 +31,7 @@ from bridge.decoders.calibration import (
     fit_calibration,
     guided_phases,
 )
-from bridge.sample import Sample
+from bridge.values.sample import Sample
 
 NO_DATA_TIMEOUT_S = 10.0
 """Give up when the source yields nothing for this long (wall time)."""

@@ -12,8 +12,8 @@ from typing import Any, TextIO
 
 from bridge.cli.errors import CliError
 from bridge.recording import RecordingWriter, check_new_recording, sidecar_path
-from bridge.sample import Sample
 from bridge.sources import Source, open_source
+from bridge.values.sample import Sample
 
 PROGRESS_INTERVAL_S = 0.25
 NO_DATA_GRACE_S = 10.0

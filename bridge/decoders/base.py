@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 
 class Decoder(ABC):

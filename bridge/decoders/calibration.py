@@ -28,9 +28,9 @@ from bridge.decoders.qg import (
     network_from_thresholds,
     thresholds_from_anchors,
 )
-from bridge.sample import N_GRADES
 from bridge.sensor_model import SENSOR_MODELS
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import N_GRADES
+from bridge.values.source_info import SourceInfo
 
 if TYPE_CHECKING:
     from bridge.sim.config import SimConfig

@@ -12,7 +12,7 @@ from pathlib import Path
 from bridge.decoders.base import Decoder
 from bridge.decoders.calibration import Calibration, CalibrationError
 from bridge.decoders.qg_bank import QGBank
-from bridge.sources.base import SourceInfo
+from bridge.values.source_info import SourceInfo
 
 SPEC_FORMS = (
     "qg:CAL.json (QG bank from a calibration file)",

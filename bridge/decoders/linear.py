@@ -19,9 +19,9 @@ import numpy as np
 
 from bridge.decoders.base import Decoder
 from bridge.decoders.mcnn import types_from_outputs
-from bridge.sample import N_GRADES, Decoded, Sample
 from bridge.signal.normalise import minmax_one, minmax_per_step
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import N_GRADES, Decoded, Sample
+from bridge.values.source_info import SourceInfo
 
 LINEAR_FORMAT = "fist-and-ball-linear"
 LINEAR_VERSION = 1

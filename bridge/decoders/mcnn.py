@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from bridge.decoders.base import Decoder
-from bridge.sample import N_GRADES, Decoded, Sample
 from bridge.signal.normalise import minmax_one
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import N_GRADES, Decoded, Sample
+from bridge.values.source_info import SourceInfo
 
 BUNDLE_FORMAT = "fist-and-ball-mcnn"
 BUNDLE_VERSION = 1

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.sample import N_GRADES
+from bridge.values.sample import N_GRADES
 
 N_HIDDEN = N_GRADES - 1
 """Eight hidden units = eight thresholds between nine grades."""

@@ -12,7 +12,7 @@ from typing import Any
 from bridge.decoders.base import Decoder
 from bridge.decoders.calibration import Calibration
 from bridge.decoders.qg import QG
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 
 class QGBank(Decoder):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 
 class Output:

@@ -34,7 +34,7 @@ from bridge.outputs.pose_map import (
     load_json_object,
     pose_map_config_from_dict,
 )
-from bridge.sample import Decoded, Sample
+from bridge.values.sample import Decoded, Sample
 
 log = logging.getLogger("bridge.hand")
 

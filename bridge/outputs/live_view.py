@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from bridge.outputs.base import Output
-from bridge.sample import N_GRADES, Decoded, Sample
+from bridge.values.sample import N_GRADES, Decoded, Sample
 
 _MAX_GRADE = N_GRADES - 1
 

@@ -8,8 +8,8 @@ from typing import Any, TextIO
 
 from bridge.outputs.base import Output
 from bridge.recording import RecordingWriter, check_new_recording
-from bridge.sample import Decoded, Sample
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import Decoded, Sample
+from bridge.values.source_info import SourceInfo
 
 DECODED_COLUMNS = ("grade_decoded", "level_decoded", "confidence_decoded")
 """Extra columns holding what the decoder made of each sample (empty when none ran)."""

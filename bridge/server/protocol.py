@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bridge
-from bridge.sample import N_GRADES, Decoded, Sample
+from bridge.values.sample import N_GRADES, Decoded, Sample
 
 PROTOCOL_VERSION = 1
 

@@ -37,11 +37,11 @@ from websockets.protocol import State
 
 from bridge.outputs.base import Output
 from bridge.pipeline import set_realtime_priority
-from bridge.sample import Decoded, Sample
 from bridge.server import protocol
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
 from bridge.server.latency import LatencyTracker
+from bridge.values.sample import Decoded, Sample
 
 log = logging.getLogger("bridge.server")
 

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.sample import N_GRADES
+from bridge.values.sample import N_GRADES
 
 GRADE_MAX = float(N_GRADES - 1)
 DEGREES_PER_GRADE = 180.0 / GRADE_MAX

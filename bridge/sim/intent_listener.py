@@ -11,7 +11,7 @@ import math
 import socket
 from dataclasses import dataclass
 
-from bridge.sample import GESTURES
+from bridge.values.sample import GESTURES
 
 _MAX_DATAGRAM = 2048
 

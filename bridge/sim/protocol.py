@@ -1,7 +1,7 @@
 """What the virtual patient is asked to do, as a function of time (the cue).
 
 A protocol answers `cue(t) -> (gesture index, target level)`; gesture indices follow
-bridge.sample.GESTURES (0 = rest, 1 = fingers, 2 = wrist, 3 = thumb), levels are 0..1
+bridge.values.sample.GESTURES (0 = rest, 1 = fingers, 2 = wrist, 3 = thumb), levels are 0..1
 (0 = fully extended/open, 1 = fully flexed/closed). The cue is what the patient was
 asked at time t; the patient model adds the reaction delay and the muscle dynamics,
 and the recording's `gesture` column is the cue.
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.sample import GESTURES
 from bridge.sim.tags import MOVEMENTS
+from bridge.values.sample import GESTURES
 
 REST = 0
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.frame import encode_frame
-from bridge.sample import GESTURES, Sample
 from bridge.sensor_model import SENSOR_MODELS
 from bridge.sim.config import SimConfig
 from bridge.sim.environment import Environment
@@ -33,7 +32,8 @@ from bridge.sim.protocol import (
 )
 from bridge.sim.tag_field import TagFieldTable, TagFieldTables
 from bridge.sim.tags import TAGS, normalised_displacements, strokes_mm
-from bridge.sources.base import SourceInfo
+from bridge.values.sample import GESTURES, Sample
+from bridge.values.source_info import SourceInfo
 
 N_GRADE_STEPS = 8.0
 """grade_true = 8 x normalised displacement (grades 0..8)."""
@@ -70,7 +70,7 @@ class SimBlock:
     fs_code: int
     saturated: np.ndarray  # (m,) bool
     field_ut: np.ndarray  # (m, n, 3)
-    gesture: np.ndarray  # (m,) int index into bridge.sample.GESTURES
+    gesture: np.ndarray  # (m,) int index into bridge.values.sample.GESTURES
     grade_true: np.ndarray  # (m,)
     tag_mm: np.ndarray  # (m, 3)
 

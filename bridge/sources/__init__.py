@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge.sources.base import Source, SourceInfo, SourceState, SourceStatus
+from bridge.sources.base import Source
 from bridge.sources.url import VALID_FORMS, SourceUrl, parse_source_url
 
 __all__ = [
     "VALID_FORMS",
     "Source",
-    "SourceInfo",
-    "SourceState",
-    "SourceStatus",
     "open_source",
     "parse_source_url",
 ]

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from bridge.recording import read_recording
-from bridge.sample import Sample
 from bridge.sensor_model import SENSOR_MODELS
-from bridge.sources.base import Source, SourceState, SourceStatus
+from bridge.sources.base import Source
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceState, SourceStatus
 
 _WAIT_SLICE_S = 0.1
 

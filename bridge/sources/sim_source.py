@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
-from bridge.sample import Sample
 from bridge.sim.config import SimConfig
 from bridge.sim.pacing import Pacer
 from bridge.sim.simulator import Simulator
-from bridge.sources.base import Source, SourceState, SourceStatus
+from bridge.sources.base import Source
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceState, SourceStatus
 
 SOURCE_OPTIONS: tuple[str, ...] = ("speed", "loop")
 _MAX_SPEED_BLOCK = 512

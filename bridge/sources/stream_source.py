@@ -16,10 +16,11 @@ from abc import abstractmethod
 from collections.abc import Generator, Iterator
 
 from bridge.frame import ClockUnwrapper, DecoderStats, Frame, FrameDecoder, frame_to_sample
-from bridge.sample import Sample
 from bridge.sensor_model import FRAME_SENSOR_MODEL
 from bridge.sources.backoff import Backoff
-from bridge.sources.base import Source, SourceInfo, SourceState, SourceStatus
+from bridge.sources.base import Source
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceInfo, SourceState, SourceStatus
 
 READ_TIMEOUT_S = 0.1
 """Every blocking read returns at least this often, so `stop` is seen within ~0.2 s."""

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bridge.frame import ClockUnwrapper, FrameDecoder
-from bridge.sample import Sample
-from bridge.sources.base import SourceState
 from bridge.sources.stream_source import READ_TIMEOUT_S, DeviceSource, describe_os_error
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceState
 
 SILENCE_LOST_S = 3.0
 """UDP has no connection: this much silence from the sender is reported as a lost

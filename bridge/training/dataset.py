@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bridge.sample import GESTURES
 from bridge.signal.labels import LabelParams, Labels, label_recording
 from bridge.signal.normalise import minmax_per_step
+from bridge.values.sample import GESTURES
 
 Part = Literal["train", "test", "all"]
 CLASSES: tuple[str, ...] = GESTURES
