@@ -13,13 +13,13 @@ The websocket server reaches the pipeline only through the small control API her
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any, Protocol
 
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
+from bridge.realtime import set_realtime_priority
 from bridge.sources.base import Source
 from bridge.values.sample import Decoded
 
@@ -37,25 +37,6 @@ class HandController(Protocol):
     def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]: ...
 
     def state_dict(self) -> dict[str, Any]: ...
-
-
-def set_realtime_priority(priority: int | None) -> str | None:
-    """Give the calling thread SCHED_FIFO `priority` (Linux); None leaves it alone.
-
-    The bridge's hot threads block on I/O almost all the time, so a real-time class
-    costs the rest of the system little, while it stops other busy processes from
-    delaying a sample by a scheduler time slice. Returns a warning when the OS
-    refuses (no CAP_SYS_NICE / rtprio limit) or has no such scheduler.
-    """
-    if priority is None:
-        return None
-    if not hasattr(os, "sched_setscheduler"):
-        return "real-time scheduling is not available on this OS"
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, ValueError) as exc:
-        return f"could not switch to real-time priority {priority}: {exc}"
-    return None
 
 
 def _log_sparsely(count: int) -> bool:
