@@ -22,11 +22,11 @@ from bridge.decoders.mcnn import types_from_outputs
 from bridge.signal.normalise import minmax_one, minmax_per_step
 from bridge.values.sample import N_GRADES, Decoded, Sample
 from bridge.values.source_info import SourceInfo
+from fist_and_ball.protocol_v1 import REST
 
 LINEAR_FORMAT = "fist-and-ball-linear"
 LINEAR_VERSION = 1
 LINEAR_FILE = "linear.json"
-REST = "rest"
 
 
 class LinearModelError(ValueError):

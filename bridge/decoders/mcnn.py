@@ -19,6 +19,7 @@ from bridge.decoders.base import Decoder
 from bridge.signal.normalise import minmax_one
 from bridge.values.sample import N_GRADES, Decoded, Sample
 from bridge.values.source_info import SourceInfo
+from fist_and_ball.protocol_v1 import REST
 
 BUNDLE_FORMAT = "fist-and-ball-mcnn"
 BUNDLE_VERSION = 1
@@ -27,7 +28,6 @@ MODEL_JSON = "model.json"
 INPUT_NAME = "magnitudes"
 PROBS_OUTPUT = "type_probs"
 LEVEL_OUTPUT = "level"
-REST = "rest"
 
 
 def types_from_outputs(

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from bridge.outputs.base import Output
-from bridge.values.sample import N_GRADES, Decoded, Sample
-
-_MAX_GRADE = N_GRADES - 1
+from bridge.values.sample import Decoded, Sample
+from fist_and_ball.protocol_v1 import MAX_GRADE as _MAX_GRADE
 
 HAND_KEYS: dict[str, str] = {"r": "release", "s": "stop"}
 """Live-view key -> hand action (both allowed without authorization)."""

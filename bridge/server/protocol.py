@@ -15,10 +15,21 @@ from typing import Any
 
 import bridge
 from bridge.values.sample import N_GRADES, Decoded, Sample
-
-PROTOCOL_VERSION = 1
-
-HAND_ACTIONS = ("enable", "disable", "stop", "release")
+from fist_and_ball.protocol_v1 import (
+    HAND_ACTIONS,
+    MSG_ERROR,
+    MSG_GESTURE,
+    MSG_GRADE,
+    MSG_HAND,
+    MSG_HAND_REPLY,
+    MSG_HELLO,
+    MSG_KMG,
+    MSG_PING,
+    MSG_PONG,
+    MSG_STATUS,
+    MSG_SUBSCRIBE,
+    PROTOCOL_VERSION,
+)
 
 # error codes sent in `error` messages
 E_BAD_JSON = "bad_json"
@@ -66,7 +77,7 @@ def hello(
     (sensor positions in mm, where the source knows them) are extensions."""
     return encode(
         {
-            "type": "hello",
+            "type": MSG_HELLO,
             "protocol": PROTOCOL_VERSION,
             "bridge": bridge.__version__,
             "source": source,
@@ -106,7 +117,7 @@ def grade(decoded: Decoded, sample: Sample) -> bytes:
     # fields are plain numbers plus a gesture name from a fixed set.
     sensor = "null" if decoded.sensor_index is None else str(int(decoded.sensor_index))
     return (
-        f'{{"type":"grade","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
+        f'{{"type":"{MSG_GRADE}","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
         f'"gesture":{_json_str(decoded.gesture)},"grade":{decoded.grade:d},'
         f'"level":{level:.4f},"confidence":{confidence:.4f},"sensor":{sensor}}}'
     ).encode()
@@ -120,20 +131,20 @@ def kmg(sample: Sample) -> bytes:
     mags = ",".join("null" if m != m else f"{m:.3f}" for m in sample.magnitudes.tolist())
     sat = "true" if sample.saturated else "false"
     return (
-        f'{{"type":"kmg","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
+        f'{{"type":"{MSG_KMG}","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
         f'"magnitudes":[{mags}],"saturated":{sat}}}'
     ).encode()
 
 
 def status(body: dict[str, Any]) -> bytes:
     """`status`: the pipeline's status dict plus the server's fields (see docs/bridge.md)."""
-    return encode({"type": "status", **_clean(body)})
+    return encode({"type": MSG_STATUS, **_clean(body)})
 
 
 def error(code: str, detail: str, ref: str | None = None) -> bytes:
     """`error` for a client message the server could not take. `ref` (extension) names
     the offending message type when known."""
-    msg: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    msg: dict[str, Any] = {"type": MSG_ERROR, "code": code, "detail": detail}
     if ref is not None:
         msg["ref"] = ref
     return encode(msg)
@@ -141,12 +152,14 @@ def error(code: str, detail: str, ref: str | None = None) -> bytes:
 
 def pong(ping_id: Any, t: float) -> bytes:
     """`pong` answering `ping`, echoing its `id`; `t` is the bridge clock."""
-    return encode({"type": "pong", "id": ping_id, "t": round(t, 6)})
+    return encode({"type": MSG_PONG, "id": ping_id, "t": round(t, 6)})
 
 
 def hand_reply(action: str, ok: bool, detail: str, state: dict[str, Any] | None) -> bytes:
     """Extension: `hand` acknowledgement of a client's hand command."""
-    return encode({"type": "hand", "action": action, "ok": ok, "detail": detail, "state": state})
+    return encode(
+        {"type": MSG_HAND_REPLY, "action": action, "ok": ok, "detail": detail, "state": state}
+    )
 
 
 def _clean(value: Any) -> Any:
@@ -163,6 +176,8 @@ def _clean(value: Any) -> Any:
 
 
 # ---- client -> server --------------------------------------------------------------
+
+_CLIENT_TYPES = ", ".join((MSG_SUBSCRIBE, MSG_GESTURE, MSG_HAND, MSG_PING))
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,24 +242,24 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
     mtype = obj.get("type")
     if not isinstance(mtype, str):
         raise ProtocolError(E_BAD_MESSAGE, "missing or non-string 'type' field")
-    if mtype == "subscribe":
+    if mtype == MSG_SUBSCRIBE:
         flag = obj.get("kmg")
         if not isinstance(flag, bool):
             raise ProtocolError(E_BAD_FIELD, "subscribe needs 'kmg': true or false", mtype)
         return ClientMessage(mtype, kmg=flag)
-    if mtype == "gesture":
+    if mtype == MSG_GESTURE:
         name = obj.get("name")
         if not isinstance(name, str) or not name:
             raise ProtocolError(E_BAD_FIELD, "gesture needs 'name': a gesture name string", mtype)
         return ClientMessage(mtype, name=name)
-    if mtype == "hand":
+    if mtype == MSG_HAND:
         action = obj.get("action")
         if action not in HAND_ACTIONS:
             raise ProtocolError(
                 E_BAD_FIELD, f"hand needs 'action': one of {', '.join(HAND_ACTIONS)}", mtype
             )
         return ClientMessage(mtype, action=str(action))
-    if mtype == "ping":
+    if mtype == MSG_PING:
         ping_id = obj.get("id")
         # bool is an int subclass in Python but not a sensible id
         if isinstance(ping_id, bool) or not (
@@ -259,6 +274,6 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
     shown = mtype if len(mtype) <= 40 else mtype[:40] + "..."
     raise ProtocolError(
         E_UNKNOWN_TYPE,
-        f"unknown message type {shown!r}; protocol v1 takes subscribe, gesture, hand, ping",
+        f"unknown message type {shown!r}; protocol v1 takes {_CLIENT_TYPES}",
         shown,
     )

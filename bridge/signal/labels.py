@@ -48,11 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from bridge.values.sample import N_GRADES
+from fist_and_ball.protocol_v1 import MAX_GRADE, REST
 
-GRADE_MAX = float(N_GRADES - 1)
+GRADE_MAX = float(MAX_GRADE)
 DEGREES_PER_GRADE = 180.0 / GRADE_MAX
-REST = "rest"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-GESTURES: tuple[str, ...] = ("rest", "fingers", "wrist", "thumb")
-"""Gesture names of contract 2 (the cue column). `fingers` is the paper's clenching."""
+# The gesture and grade vocabulary is protocol v1's (contracts 2 and 3), defined once
+# there; the bridge takes it from here. `fingers` is the paper's clenching.
+from fist_and_ball.protocol_v1 import GESTURES, N_GRADES
 
-N_GRADES = 9
-"""Grades 0..8: 0 = fully open/extended, 8 = fully closed/flexed."""
+__all__ = ["GESTURES", "N_GRADES", "Decoded", "Sample"]
 
 
 @dataclass(slots=True)
