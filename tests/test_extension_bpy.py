@@ -88,7 +88,15 @@ def test_build_makes_a_validated_zip_with_the_pure_wheel(built_zip: Path) -> Non
     assert {"__init__.py", "registration.py", "live/timer.py", "ui/panel.py"} <= names
     assert "core/game.py" in names and "scene/build.py" in names
     assert "report/__init__.py" in names and "live/kmg_bars.py" in names  # History, decoder
-    assert not [n for n in names if n.startswith("headless/")]  # needs the bridge package
+    # fist_and_ball/ is exactly the add-on: every module of it ships, no exclusion list
+    package = ROOT / "fist_and_ball"
+    modules = {
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert modules == {n for n in names if n.endswith(".py")}
+    assert "protocol_v1.py" in names
     (wheel,) = [n for n in names if n.startswith("wheels/")]
     assert wheel.endswith("-py3-none-any.whl") and wheel.startswith("wheels/websockets-")
     assert manifest["wheels"] == [f"./{wheel}"]

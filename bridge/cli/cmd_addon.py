@@ -34,9 +34,9 @@ WHEEL_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-py3-none-an
 EXTENSIONS_MIN = (4, 2)
 """Blender versions from here on take extensions; older ones take legacy add-ons."""
 BLENDER_TIMEOUT_S = 300.0
-NOT_SHIPPED = ("headless",)
-"""Subpackages of fist_and_ball left out of the add-on: they import the bridge package,
-which Blender does not have (headless play runs outside Blender)."""
+CACHES = ("__pycache__", "*.pyc")
+"""The only things of fist_and_ball/ not copied into the extension: fist_and_ball/ is
+exactly the add-on (what needs the bridge lives in fist_and_ball_app/)."""
 
 
 def register(subparsers: Any) -> None:
@@ -153,16 +153,7 @@ def stage_addon(root: Path, stage_parent: Path) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
     stage_parent.mkdir(parents=True, exist_ok=True)
-    package = root / "fist_and_ball"
-    junk = shutil.ignore_patterns("__pycache__", "*.pyc", "wheels", ".*")
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        skip = set(junk(folder, names))
-        if Path(folder) == package:
-            skip |= set(NOT_SHIPPED) & set(names)
-        return skip
-
-    shutil.copytree(package, stage, ignore=ignore)
+    shutil.copytree(root / "fist_and_ball", stage, ignore=shutil.ignore_patterns(*CACHES))
     shutil.copy2(root / "blender_manifest.toml", stage / "blender_manifest.toml")
     (stage / "wheels").mkdir()
     for wheel in wheels:
@@ -201,9 +192,8 @@ def build_addon(out: Path, blender_ext: str | None = None) -> BuildResult:
         names = zf.namelist()
     if "__init__.py" not in names or not any(n.startswith("wheels/websockets-") for n in names):
         raise CliError(f"{zip_path} lacks __init__.py or the websockets wheel: {names[:10]}")
-    shipped = [n for n in names if n.split("/", 1)[0] in NOT_SHIPPED]
-    if shipped or "report/__init__.py" not in names:
-        raise CliError(f"{zip_path}: wrong contents (report/ missing or {shipped[:3]} present)")
+    if "report/__init__.py" not in names or "protocol_v1.py" not in names:
+        raise CliError(f"{zip_path}: wrong contents (report/ or protocol_v1.py missing)")
     return BuildResult(stage, zip_path)
 
 
