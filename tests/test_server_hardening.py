@@ -39,16 +39,20 @@ class UrlHand(RecordingHand):
             "url": "serial:/dev/ttyHAND0",
             "driver": "serial /dev/ttyHAND0 @ 115200",
             "reason": f"by {self.who[-1]}" if self.who else "",
-            "events": [{"action": a, "by": w} for (a, _), w in zip(self.calls, self.who, strict=True)],
+            "events": [
+                {"action": a, "by": w} for (a, _), w in zip(self.calls, self.who, strict=True)
+            ],
         }
 
 
 async def _request(ws: Any, msg: dict[str, Any], *types: str) -> dict[str, Any]:
     await ws.send(json.dumps(msg))
-    while True:
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
         reply = await recv_json(ws)
         if reply["type"] in types:
             return reply
+    raise TimeoutError(f"no {types} reply to {msg}")
 
 
 # ---- item 2: release --------------------------------------------------------------
@@ -178,7 +182,7 @@ def test_connections_over_the_cap_get_503() -> None:
 
 
 def test_status_size_does_not_grow_with_clients() -> None:
-    pipeline, server = _start()
+    pipeline, server = _start(max_clients=64)
     pipeline.status_interval_s = 0.3
     try:
 

@@ -250,7 +250,7 @@ def test_status_about_once_a_second_with_documented_fields() -> None:
         # aggregates only: the status must not grow with the number of clients
         assert "client_stats" not in s
         assert isinstance(s["slow_clients"], list) and s["slow_clients"] == []
-        assert s["clients_dropping"] == 0 and s["max_clients"] == 64
+        assert s["clients_dropping"] == 0 and s["max_clients"] == 16
         assert s["decoder_ready"] is True
     # the status clock advances by about the interval between messages
     gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(statuses)]

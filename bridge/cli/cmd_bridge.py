@@ -30,7 +30,7 @@ from bridge.sources.base import Source
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bridge.decoders.calibration import Calibration
+    from bridge.decoders.qg_calibration import Calibration
     from bridge.outputs.hand_output import HandOutput
 
 TOKEN_ENV = "FIST_AND_BALL_TOKEN"
@@ -108,9 +108,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--max-clients",
         type=int,
-        default=64,
+        default=16,
         metavar="N",
-        help="websocket connections served at once; more get HTTP 503 (default 64)",
+        help="websocket connections served at once; more get HTTP 503 (default 16)",
     )
     p.add_argument(
         "--slow-client-timeout",
@@ -171,13 +171,14 @@ def _open_source(url: str) -> Source:
 
 def _sim_calibration(source: Source) -> Calibration | None:
     """Calibrate QG on the simulator behind a `sim:` source (no calibration file needed)."""
-    from bridge.decoders.calibration import calibrate_simulator
+    from bridge.decoders.qg_fit import fit_calibration
+    from bridge.sim.calibration_run import record_guided_calibration
 
     config = getattr(source, "config", None)
     if config is None:
         return None
     print("bridge: calibrating QG on the simulator ...", file=sys.stderr, flush=True)
-    return calibrate_simulator(config)
+    return fit_calibration(*record_guided_calibration(config))
 
 
 def _open_decoder(spec: str, source: Source) -> Decoder | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
@@ -35,15 +36,28 @@ class Entry:
     kind: Kind
     data: bytes
     t_host: float  # sample time for KMG/GRADE (latency reference); 0 for control
+    frame: bytes
+    """`data` as one complete websocket text frame. Server frames are not masked, so
+    the bytes are the same for every client: framed once, written to all."""
 
 
 _orders = itertools.count()
 """Put order shared by all queues: an entry made once can be queued for every client."""
 
 
+def text_frame(data: bytes) -> bytes:
+    """An unmasked, final, uncompressed websocket text frame (RFC 6455 5.2)."""
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, n) + data
+    return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
 def make_entry(kind: Kind, data: bytes, t_host: float) -> Entry:
     """A queue entry; the server makes one per message and shares it between clients."""
-    return Entry(next(_orders), kind, data, t_host)
+    return Entry(next(_orders), kind, data, t_host, text_frame(data))
 
 
 class ClientQueue:

@@ -1,0 +1,397 @@
+"""Abusive websocket load against a bridge with a simulated hand (issue 11, load isolation).
+
+A bridge runs as a subprocess at 1000 Hz x 16 sensors (simulator) with the QG decoder
+and a simulated hand enabled. One well-behaved client measures its grades; after a
+short warm-up this process opens, over loopback only:
+
+- `--idle` idle clients (handshake, then read and discard, never send); the ones the
+  bridge refuses (HTTP 503 past `--max-clients`) retry every `--retry-s` seconds;
+- `--flooders` clients that send websocket pings as fast as they can and never read;
+  when the bridge cuts one off it reconnects after half a second.
+
+Measured: the good client's grade latency (received - the bridge's `t`, both
+CLOCK_MONOTONIC) and the longest gap between its grades; hand watchdog trips (from
+the hand's transitions in `status`); the bridge's peak RSS (/proc); the bridge's log
+output in bytes. Bounded: `--seconds` (default 40) and the client counts.
+
+    .venv/bin/python bench/abuse.py                 # 40 s, writes docs/benchmarks.md
+    .venv/bin/python bench/abuse.py --seconds 10 --no-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from machine import cpu_model
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Websocket abuse (`bench/abuse.py`)"
+WARMUP_S = 4.0
+TARGETS = {"p99_ms": 50.0, "gap_ms": 100.0, "rss_mb": 300.0, "log_bytes": 1_000_000}
+
+
+@dataclass(slots=True)
+class Result:
+    seconds: float
+    idle: int
+    flooders: int
+    max_clients: int
+    latencies_ms: list[float] = field(default_factory=list)
+    max_gap_ms: float = 0.0
+    grades: int = 0
+    watchdog_trips: int = 0
+    peak_rss_mb: float = 0.0
+    log_bytes: int = 0
+    idle_connected_peak: int = 0
+    idle_refused: int = 0
+    flood_cutoffs: int = 0
+    flood_bytes: int = 0
+    status_bytes_max: int = 0
+
+    def p(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+class Bridge:
+    """The bridge subprocess; counts its stderr bytes and keeps the last lines."""
+
+    def __init__(self, args: list[str]) -> None:
+        cmd = [sys.executable, "-m", "fist_and_ball_app.main", "bridge", *args]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        self.log_bytes = 0
+        self.tail: list[str] = []
+        self.url: str | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self.log_bytes += len(raw)
+            line = raw.decode("utf-8", "replace")
+            self.tail = [*self.tail[-30:], line]
+            m = re.search(r"listening on (ws://\S+)", line)
+            if m and self.url is None:
+                self.url = m.group(1)
+                self._ready.set()
+        self._ready.set()
+
+    def wait_url(self, timeout: float = 120.0) -> str:
+        self._ready.wait(timeout)
+        if not self.url:
+            raise RuntimeError("the bridge did not start:\n" + "".join(self.tail))
+        return self.url
+
+    def rss_mb(self) -> float:
+        try:
+            text = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        m = re.search(r"VmRSS:\s+(\d+) kB", text)
+        return int(m.group(1)) / 1024 if m else 0.0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def _raw_handshake(host: str, port: int) -> tuple[asyncio.StreamReader, Any] | None:
+    """Open a websocket by hand; None when the bridge refused it (e.g. 503)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+        return None
+    if not head.startswith(b"HTTP/1.1 101"):
+        writer.close()
+        return None
+    return reader, writer
+
+
+class Abuse:
+    """The idle and flooding clients, with their counters."""
+
+    def __init__(self, host: str, port: int, retry_s: float) -> None:
+        self.host, self.port, self.retry_s = host, port, retry_s
+        self.idle_connected = 0
+        self.idle_connected_peak = 0
+        self.idle_refused = 0
+        self.flood_cutoffs = 0
+        self.flood_bytes = 0
+
+    async def idle(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                conn = await _raw_handshake(self.host, self.port)
+            except OSError:
+                conn = None
+            if conn is None:
+                self.idle_refused += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.retry_s)
+                continue
+            reader, writer = conn
+            self.idle_connected += 1
+            self.idle_connected_peak = max(self.idle_connected_peak, self.idle_connected)
+            try:
+                while not stop.is_set():  # read and discard
+                    if not await reader.read(65536):
+                        break
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                self.idle_connected -= 1
+                writer.close()
+
+    async def flood(self, stop: asyncio.Event) -> None:
+        mask = os.urandom(4)
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"p" * 125))
+        frames = (bytes([0x89, 0x80 | 125]) + mask + payload) * 64
+        while not stop.is_set():
+            try:
+                conn = await _raw_handshake(self.host, self.port)
+            except OSError:
+                conn = None
+            if conn is None:
+                await asyncio.sleep(0.5)
+                continue
+            _reader, writer = conn
+            writer.transport.set_write_buffer_limits(high=256 * 1024)
+            try:
+                while not stop.is_set():
+                    writer.write(frames)
+                    self.flood_bytes += len(frames)
+                    await writer.drain()  # never reads: only the kernel limits us
+            except (ConnectionError, OSError):
+                self.flood_cutoffs += 1
+            finally:
+                writer.close()
+            await asyncio.sleep(0.5)
+
+
+async def _good_client(url: str, res: Result, stop: asyncio.Event, measure: asyncio.Event) -> None:
+    trips: set[float] = set()
+    async with connect(url, max_size=None, open_timeout=30) as ws:
+        last: float | None = None
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 1.0)
+            except TimeoutError:
+                continue
+            now = time.monotonic()
+            msg = json.loads(raw)
+            kind = msg.get("type")
+            if kind == "grade":
+                if measure.is_set():
+                    res.latencies_ms.append((now - msg["t"]) * 1e3)
+                    res.grades += 1
+                    if last is not None:
+                        res.max_gap_ms = max(res.max_gap_ms, (now - last) * 1e3)
+                last = now
+            elif kind == "status":
+                if measure.is_set():
+                    res.status_bytes_max = max(res.status_bytes_max, len(raw))
+                hand = msg.get("hand") or {}
+                for tr in hand.get("transitions", []):
+                    if "watchdog" in str(tr.get("reason", "")) and measure.is_set():
+                        trips.add(tr["t"])
+                res.watchdog_trips = len(trips)
+
+
+def _abuse_process(
+    host: str, port: int, res: dict[str, Any], seconds: float, retry_s: float, out: Any
+) -> None:
+    """The abusive clients, in their own process (own GIL and event loop), so the
+    good client's measurements are not delayed by the bench itself."""
+
+    async def go() -> dict[str, int]:
+        stop = asyncio.Event()
+        abuse = Abuse(host, port, retry_s)
+        # flooders first: otherwise the idle clients take every slot up to the cap
+        tasks = [asyncio.create_task(abuse.flood(stop)) for _ in range(res["flooders"])]
+        await asyncio.sleep(0.5)
+        tasks += [asyncio.create_task(abuse.idle(stop)) for _ in range(res["idle"])]
+        await asyncio.sleep(seconds - 0.5)
+        stop.set()
+        await asyncio.wait(tasks, timeout=5)
+        return {
+            "idle_connected_peak": abuse.idle_connected_peak,
+            "idle_refused": abuse.idle_refused,
+            "flood_cutoffs": abuse.flood_cutoffs,
+            "flood_bytes": abuse.flood_bytes,
+        }
+
+    out.put(asyncio.run(go()))
+
+
+async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
+    url = bridge.wait_url()
+    m = re.match(r"ws://([^:/]+):(\d+)", url)
+    assert m, url
+    host, port = m.group(1), int(m.group(2))
+    stop, measure = asyncio.Event(), asyncio.Event()
+    good = asyncio.create_task(_good_client(url, res, stop, measure))
+    await asyncio.sleep(WARMUP_S)
+    measure.set()
+    out: Any = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(
+        target=_abuse_process,
+        args=(host, port, {"idle": res.idle, "flooders": res.flooders}, res.seconds, retry_s, out),
+        daemon=True,
+    )
+    proc.start()
+    t_end = time.monotonic() + res.seconds
+    while time.monotonic() < t_end:
+        res.peak_rss_mb = max(res.peak_rss_mb, bridge.rss_mb())
+        await asyncio.sleep(0.25)
+    counts = await asyncio.to_thread(out.get, True, 30)
+    proc.join(10)
+    stop.set()
+    await good
+    res.idle_connected_peak = counts["idle_connected_peak"]
+    res.idle_refused = counts["idle_refused"]
+    res.flood_cutoffs = counts["flood_cutoffs"]
+    res.flood_bytes = counts["flood_bytes"]
+
+
+def run(seconds: float, idle: int, flooders: int, max_clients: int, retry_s: float) -> Result:
+    """Run one abuse session against a fresh bridge."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # inherited by the child
+    if soft < idle + 256:  # our own client sockets
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, idle + 1024), hard))
+    res = Result(seconds, idle, flooders, max_clients)
+    bridge = Bridge(
+        [
+            "--source",
+            "sim:socket16?rate=1000&loop=1",
+            "--hand",
+            "sim",
+            "--hand-enable",
+            "--quiet",
+            "--port",
+            "0",
+            "--max-clients",
+            str(max_clients),
+        ]
+    )
+    try:
+        asyncio.run(_run(bridge, res, retry_s))
+    finally:
+        bridge.stop()
+        time.sleep(0.2)
+        res.log_bytes = bridge.log_bytes
+    if res.log_bytes > TARGETS["log_bytes"] or not res.grades:
+        print("".join(bridge.tail[-10:]), file=sys.stderr)
+    return res
+
+
+def verdict(res: Result) -> list[tuple[str, str, str, bool]]:
+    """(what, measured, target, met) rows."""
+    return [
+        ("good client grade p99", f"{res.p(99):.1f} ms", "<= 50 ms", res.p(99) <= 50.0),
+        ("longest gap between grades", f"{res.max_gap_ms:.0f} ms", "<= 100 ms",
+         res.max_gap_ms <= 100.0),
+        ("hand watchdog trips", str(res.watchdog_trips), "0", res.watchdog_trips == 0),
+        ("bridge peak RSS", f"{res.peak_rss_mb:.0f} MB", "< 300 MB", res.peak_rss_mb < 300.0),
+        ("bridge log output", f"{res.log_bytes / 1e3:.1f} kB", "< 1 MB",
+         res.log_bytes < TARGETS["log_bytes"]),
+    ]  # fmt: skip
+
+
+def section(res: Result) -> str:
+    rows = "\n".join(
+        f"| {what} | {got} | {target} | {'yes' if ok else '**no**'} |"
+        for what, got, target, ok in verdict(res)
+    )
+    return f"""{SECTION}
+
+Load isolation and memory bounds under abusive websocket clients (issue 11). A bridge
+at 1000 Hz x 16 sensors (`sim:socket16`, QG, `--hand sim --hand-enable`,
+`--max-clients {res.max_clients}`) serves one well-behaved client; after {WARMUP_S:g} s of
+warm-up, {res.idle} idle clients (read, never send; refused ones retry every few
+seconds) and {res.flooders} ping flooders (send pings, never read; reconnect when cut
+off) connect over loopback for {res.seconds:g} s. Run on {cpu_model()}, {os.cpu_count()}
+cores, {dt.date.today().isoformat()}; bench process and bridge share the machine.
+
+| measure | result | target | met |
+|---|---|---|---|
+{rows}
+
+Good client: {res.grades} grades, latency p50 {res.p(50):.2f} ms, p99 {res.p(99):.2f} ms,
+max {max(res.latencies_ms, default=float("nan")):.1f} ms. Idle clients served at once
+(peak): {res.idle_connected_peak}; refused with HTTP 503: {res.idle_refused} attempts.
+Flooders sent {res.flood_bytes / 1e6:.0f} MB of pings and were cut off
+{res.flood_cutoffs} times (unsent bytes over the 1 MiB bound). Largest `status`:
+{res.status_bytes_max} bytes (does not grow with clients).
+"""
+
+
+def update_docs(text: str, path: Path = DOCS) -> None:
+    """Replace (or add) this bench's section, keeping every other section."""
+    doc = path.read_text(encoding="utf-8")
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(doc):
+        doc = pattern.sub(lambda _m: text + "\n", doc, count=1)
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    path.write_text(doc, encoding="utf-8")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--flooders", type=int, default=10)
+    ap.add_argument("--max-clients", type=int, default=16)
+    ap.add_argument("--retry-s", type=float, default=5.0)
+    ap.add_argument("--no-docs", action="store_true")
+    args = ap.parse_args()
+    if not 0 < args.seconds <= 600 or not 0 <= args.idle <= 2000 or not 0 <= args.flooders <= 50:
+        ap.error("bounded: --seconds 0..600, --idle 0..2000, --flooders 0..50")
+    res = run(args.seconds, args.idle, args.flooders, args.max_clients, args.retry_s)
+    text = section(res)
+    print(text)
+    if not args.no_docs:
+        update_docs(text)
+        print(f"wrote {DOCS}", file=sys.stderr)
+    return 0 if all(ok for *_, ok in verdict(res)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
