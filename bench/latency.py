@@ -118,12 +118,14 @@ def _frames(cfg: BenchConfig, n: int) -> list[bytes]:
 
 def _calibration(cfg: BenchConfig, folder: Path) -> Path:
     """A fixed QG calibration, fitted on the simulator (same layout and rate)."""
-    from bridge.decoders.calibration import calibrate_simulator
+    from bridge.decoders.qg_fit import fit_calibration
+    from bridge.sim.calibration_run import record_guided_calibration
     from bridge.sim.config import SimConfig
 
     path = folder / f"cal_{cfg.n_sensors}.json"
     if not path.exists():
-        cal = calibrate_simulator(SimConfig(layout=LAYOUTS[cfg.n_sensors], rate_hz=cfg.rate_hz))
+        sim_cfg = SimConfig(layout=LAYOUTS[cfg.n_sensors], rate_hz=cfg.rate_hz)
+        cal = fit_calibration(*record_guided_calibration(sim_cfg))
         cal.save(path)
     return path
 

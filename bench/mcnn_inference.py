@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.samples < 10000:
         print("note: fewer than 10000 samples makes p99 noisy", file=sys.stderr)
 
-    from bridge.decoders.calibration import calibrate_simulator
     from bridge.decoders.linear import LinearDecoder
     from bridge.decoders.mcnn import INPUT_NAME, McnnDecoder
     from bridge.decoders.qg_bank import QGBank
+    from bridge.decoders.qg_fit import fit_calibration
     from bridge.signal.normalise import minmax_per_step
+    from bridge.sim.calibration_run import record_guided_calibration
     from bridge.sim.config import SimConfig
     from bridge.sim.simulator import Simulator
 
@@ -83,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     lin = Path(args.model) / "linear.json"
     if lin.is_file():
         decoders["linear"] = LinearDecoder.load(lin, info)
-    decoders["qg"] = QGBank(calibrate_simulator(cfg, ("fingers", "wrist", "thumb")))
+    decoders["qg"] = QGBank(
+        fit_calibration(*record_guided_calibration(cfg, ("fingers", "wrist", "thumb")))
+    )
     results: dict[str, Any] = {}
     for name, dec in decoders.items():
         results[name] = percentiles(time_calls(dec.decode, samples))

@@ -427,13 +427,14 @@ def qg_for_recording(meta: dict[str, Any], info: Any, qg: str | None) -> tuple[A
     src = str(meta.get("source") or "")
     if not src.startswith("sim:"):
         return None, "QG skipped (not a simulated recording; pass --qg CAL.json)"
-    from bridge.decoders.calibration import calibrate_simulator
+    from bridge.decoders.qg_fit import fit_calibration
+    from bridge.sim.calibration_run import record_guided_calibration
     from bridge.sim.config import SimConfig
     from bridge.sim.tags import MOVEMENTS
 
     layout, _, query = src[4:].partition("?")
     cfg = SimConfig.from_query(layout, query).replace(shift_mm=0.0, rotation_deg=0.0)
-    cal = calibrate_simulator(cfg, tuple(MOVEMENTS))
+    cal = fit_calibration(*record_guided_calibration(cfg, tuple(MOVEMENTS)))
     return QGBank(cal), "QG calibrated on the simulated patient (band at its nominal place)"
 
 

@@ -108,11 +108,12 @@ def test_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 def _calibration(tmp_path: Path) -> Path:
-    from bridge.decoders.calibration import calibrate_simulator
+    from bridge.decoders.qg_fit import fit_calibration
+    from bridge.sim.calibration_run import record_guided_calibration
     from bridge.sim.config import SimConfig
 
     path = tmp_path / "cal.json"
-    calibrate_simulator(SimConfig(layout="myo3", seed=3)).save(path)
+    fit_calibration(*record_guided_calibration(SimConfig(layout="myo3", seed=3))).save(path)
     return path
 
 

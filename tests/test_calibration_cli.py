@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bridge.decoders.calibration import Calibration
 from bridge.decoders.factory import open_decoder
+from bridge.decoders.qg_calibration import Calibration
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import Simulator
 

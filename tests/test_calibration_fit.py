@@ -9,17 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bridge.decoders.calibration import (
-    Calibration,
-    CalibrationError,
-    CalibrationRefused,
-    FitOptions,
-    PhaseRecording,
-    fit_calibration,
-    guided_phases,
-)
+from bridge.cues import CalibrationRefused, PhaseRecording, guided_phases
 from bridge.decoders.factory import open_decoder
 from bridge.decoders.qg_bank import QGBank
+from bridge.decoders.qg_calibration import Calibration, CalibrationError
+from bridge.decoders.qg_fit import FitOptions, fit_calibration
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceInfo
 

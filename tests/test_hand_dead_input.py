@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from test_server_kit import PushSource
 
-from bridge.decoders.calibration import Calibration
 from bridge.decoders.qg import QGParams
 from bridge.decoders.qg_bank import QGBank
+from bridge.decoders.qg_calibration import Calibration
 from bridge.outputs.hand_drivers import SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput
 from bridge.outputs.hand_safety import HandState

@@ -179,8 +179,8 @@ def test_status_reports_why_decoding_fails_and_the_log_line_says_it() -> None:
 
     import numpy as np
 
-    from bridge.decoders.calibration import Calibration
     from bridge.decoders.qg import QGParams
+    from bridge.decoders.qg_calibration import Calibration
     from bridge.outputs.live_view import LiveView
 
     params = QGParams.from_anchors("fingers", 1, 300.0, 340.0, 0.3)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.decoders.calibration import Calibration, FitOptions, calibrate_simulator
 from bridge.decoders.qg_bank import QGBank
+from bridge.decoders.qg_calibration import Calibration
+from bridge.decoders.qg_fit import FitOptions, fit_calibration
+from bridge.sim.calibration_run import record_guided_calibration
 from bridge.sim.config import SimConfig
 from bridge.sim.layouts import get_layout
 from bridge.sim.simulator import Simulator
@@ -41,7 +43,9 @@ def session_accuracy(cal: Calibration, cfg: SimConfig) -> tuple[float, int]:
 @pytest.fixture(scope="module", params=["myo3", "socket16"])
 def calibrated(request: pytest.FixtureRequest) -> tuple[str, Calibration]:
     layout = request.param
-    return layout, calibrate_simulator(SimConfig(layout=layout, seed=1), ("fingers",))
+    return layout, fit_calibration(
+        *record_guided_calibration(SimConfig(layout=layout, seed=1), ("fingers",))
+    )
 
 
 def test_calibration_picks_a_sensor_that_moves_with_the_fingers(
@@ -81,7 +85,8 @@ def test_all_movements_session_counts_fingers_and_rest(
 def test_without_compensation_a_moved_band_fails() -> None:
     """The control: the same physics without the gain stage really does break at 5 mm,
     so the acceptance test above measures the compensation, not an easy signal."""
-    cal = calibrate_simulator(SimConfig(layout="myo3", seed=1), options=FitOptions(adapt=False))
+    recs, info = record_guided_calibration(SimConfig(layout="myo3", seed=1))
+    cal = fit_calibration(recs, info, FitOptions(adapt=False))
     use = SimConfig(layout="myo3", seed=7, gestures=("fingers",), repetitions=4, shift_mm=5.0)
     acc, _ = session_accuracy(cal, use)
     assert acc < 0.6
@@ -89,17 +94,20 @@ def test_without_compensation_a_moved_band_fails() -> None:
 
 def test_calibration_refuses_a_silent_tag() -> None:
     """Remanence near zero: no sensor sees the tag move; the refusal says why."""
-    from bridge.decoders.calibration import CalibrationRefused
+    from bridge.cues import CalibrationRefused
 
+    cfg = SimConfig(layout="myo3", seed=2, remanence_t=0.0005)
+    recs, info = record_guided_calibration(cfg, hold_s=2.0)
     with pytest.raises(CalibrationRefused, match="range too small") as exc:
-        calibrate_simulator(SimConfig(layout="myo3", seed=2, remanence_t=0.0005), hold_s=2.0)
+        fit_calibration(recs, info)
     assert "band" in exc.value.advice
 
 
 def test_bank_of_three_gestures_on_socket16() -> None:
-    cal = calibrate_simulator(
-        SimConfig(layout="socket16", seed=3), ("fingers", "wrist", "thumb"), partial=True
+    recs, info = record_guided_calibration(
+        SimConfig(layout="socket16", seed=3), ("fingers", "wrist", "thumb")
     )
+    cal = fit_calibration(recs, info, partial=True)
     sensors = [p.sensor_index for p in cal.gestures.values()]
     assert len(set(sensors)) == len(sensors)  # each gesture on its own sensor
     assert {"fingers", "wrist"} <= set(cal.gestures)

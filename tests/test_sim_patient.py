@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bridge.sim.config import SimConfig
+from bridge.sim.cue_script import IntentProtocol, calibration_protocol, scripted_protocol
 from bridge.sim.patient import PatientParams, VirtualPatient
-from bridge.sim.protocol import IntentProtocol, calibration_protocol, scripted_protocol
 from bridge.sim.simulator import Simulator
 from bridge.values.sample import GESTURES
 

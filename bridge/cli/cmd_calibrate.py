@@ -21,16 +21,9 @@ from typing import Any
 import numpy as np
 
 from bridge.cli.errors import CliError
-from bridge.decoders.calibration import (
-    CALIBRATABLE,
-    Calibration,
-    CalibrationRefused,
-    FitOptions,
-    Phase,
-    PhaseRecording,
-    fit_calibration,
-    guided_phases,
-)
+from bridge.cues import CALIBRATABLE, CalibrationRefused, Phase, PhaseRecording, guided_phases
+from bridge.decoders.qg_calibration import Calibration
+from bridge.decoders.qg_fit import FitOptions, fit_calibration
 from bridge.values.sample import Sample
 
 NO_DATA_TIMEOUT_S = 10.0

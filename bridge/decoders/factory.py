@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.decoders.base import Decoder
-from bridge.decoders.calibration import Calibration, CalibrationError
 from bridge.decoders.qg_bank import QGBank
+from bridge.decoders.qg_calibration import Calibration, CalibrationError
 from bridge.values.source_info import SourceInfo
 
 SPEC_FORMS = (

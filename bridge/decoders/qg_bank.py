@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.decoders.base import Decoder
-from bridge.decoders.calibration import Calibration
 from bridge.decoders.qg import QG
+from bridge.decoders.qg_calibration import Calibration
 from bridge.values.sample import Decoded, Sample
 
 

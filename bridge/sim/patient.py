@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.sim.protocol import Protocol
+from bridge.sim.cue_script import Protocol
 from bridge.sim.tags import MOVEMENTS
 
 

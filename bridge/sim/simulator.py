@@ -20,16 +20,16 @@ import numpy as np
 from bridge.frame import encode_frame
 from bridge.sensor_model import SENSOR_MODELS
 from bridge.sim.config import SimConfig
-from bridge.sim.environment import Environment
-from bridge.sim.layouts import Layout, displaced, get_layout
-from bridge.sim.magnetometer import Magnetometer, choose_odr
-from bridge.sim.patient import VirtualPatient
-from bridge.sim.protocol import (
+from bridge.sim.cue_script import (
     IntentProtocol,
     Protocol,
     calibration_protocol,
     scripted_protocol,
 )
+from bridge.sim.environment import Environment
+from bridge.sim.layouts import Layout, displaced, get_layout
+from bridge.sim.magnetometer import Magnetometer, choose_odr
+from bridge.sim.patient import VirtualPatient
 from bridge.sim.tag_field import TagFieldTable, TagFieldTables
 from bridge.sim.tags import TAGS, normalised_displacements, strokes_mm
 from bridge.values.sample import GESTURES, Sample

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.decoders.calibration import calibrate_simulator
+from bridge.decoders.qg_fit import fit_calibration
+from bridge.sim.calibration_run import record_guided_calibration
 from bridge.sim.config import SimConfig
 from bridge.sim.simulator import SimFrame, Simulator
 from fist_and_ball.protocol_v1 import FIELD_CLOSURE
@@ -115,7 +116,7 @@ class SimulatedChain:
         decoder = self.decoder_spec
         if decoder == "qg":
             cal_path = self.work_dir / "calibration.json"
-            calibrate_simulator(self.config).save(cal_path)
+            fit_calibration(*record_guided_calibration(self.config)).save(cal_path)
             decoder = f"qg:{cal_path}"
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no line discipline: bytes pass untouched
