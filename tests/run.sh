@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs
-# lint (ruff), the type check (mypy, add-on against fake-bpy-module stubs) and pytest.
+# lint (ruff), the type check (mypy, add-on against fake-bpy-module stubs), the import
+# contracts (import-linter) and pytest.
 # Usage: bash tests/run.sh [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,9 @@ echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "== mypy"
-.venv/bin/mypy bridge fist_and_ball bench
+.venv/bin/mypy bridge fist_and_ball fist_and_ball_app bench
+echo "== import contracts (.importlinter, docs/architecture.md)"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 mkdir -p test-artifacts
 .venv/bin/python -m pytest -q "$@"
