@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from bridge.signal.labels import LabelParams
+from bridge.signal.metrics import evaluate, predictions_from_arrays
 from bridge.training.dataset import Arrays
 from bridge.training.model import McnnTG, ModelConfig
 
@@ -275,8 +276,6 @@ def train_bundle(
     }
     linear.save(Path(out_dir) / LINEAR_FILE)
     # Held-out metrics from the exported ONNX (what ships), not from torch.
-    from bridge.evaluation import evaluate, predictions_from_arrays
-
     dec = McnnDecoder.load(out_dir)
     metrics = {
         "part": "held-out: the last 20% of each cue of every training recording",
