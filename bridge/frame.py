@@ -1,4 +1,4 @@
-"""KMG frame v1 (contract 1): encoder and a streaming, resynchronising decoder.
+"""KMG frame v1 (contract 1): encoder and a streaming, resynchronising parser.
 
 Layout (little-endian): sync A5 5A, version, n, seq u32, t_us u32, fs_code, flags,
 6n bytes of int16 x/y/z per sensor, CRC-16/CCITT-FALSE over bytes 2..13+6n.
@@ -98,8 +98,8 @@ def field_to_raw(field_ut: np.ndarray, fs_code: int) -> tuple[np.ndarray, bool]:
 
 
 @dataclass(slots=True)
-class DecoderStats:
-    """Counters a stream decoder keeps; all exact."""
+class ParserStats:
+    """Counters a stream parser keeps; all exact."""
 
     frames: int = 0
     bad_frames: int = 0
@@ -108,8 +108,8 @@ class DecoderStats:
     seq_resets: int = 0
 
 
-class FrameDecoder:
-    """Streaming decoder for byte streams (serial, TCP) and datagrams (UDP).
+class FrameParser:
+    """Streaming parser for byte streams (serial, TCP) and datagrams (UDP).
 
     Feed it any chunks; it returns every valid frame in order. After a bad CRC it
     skips only the sync bytes, so a truncated frame never swallows the next good one.
@@ -121,7 +121,7 @@ class FrameDecoder:
         self._buf = bytearray()
         self._max_buffer = max_buffer
         self._last_seq: int | None = None
-        self.stats = DecoderStats()
+        self.stats = ParserStats()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Append bytes and return the frames completed by them."""

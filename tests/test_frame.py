@@ -10,7 +10,7 @@ import pytest
 from bridge.frame import (
     DEAD_X,
     ClockUnwrapper,
-    FrameDecoder,
+    FrameParser,
     crc16_ccitt_false,
     encode_frame,
     field_to_raw,
@@ -58,11 +58,11 @@ def test_round_trip_stream_and_datagram(n: int) -> None:
     seq, t_us = struct.unpack_from("<II", data, 4)
     assert (seq, t_us) == (123456, 987654321)
 
-    (frame,) = FrameDecoder().feed(data)
+    (frame,) = FrameParser().feed(data)
     assert (frame.seq, frame.t_us, frame.fs_code, frame.flags) == (123456, 987654321, 2, 1)
     np.testing.assert_array_equal(frame.raw, raw)
 
-    dgram = FrameDecoder().feed_datagram(data)
+    dgram = FrameParser().feed_datagram(data)
     assert dgram is not None
     np.testing.assert_array_equal(dgram.raw, raw)
 
@@ -84,7 +84,7 @@ def test_encode_rejects_bad_frames() -> None:
 def test_lsb_to_microtesla_per_full_scale(fs_code: int) -> None:
     lsb_per_gauss = DATASHEET_LSB_PER_GAUSS[fs_code]
     raw = np.array([[1000, -2000, 0], [32767, -32767, 1]], dtype=np.int16)
-    (frame,) = FrameDecoder().feed(encode_frame(1, 0, fs_code, raw))
+    (frame,) = FrameParser().feed(encode_frame(1, 0, fs_code, raw))
     expected = raw.astype(float) / lsb_per_gauss * 100.0  # 1 gauss = 100 uT
     np.testing.assert_allclose(frame.field_ut(), expected, rtol=1e-12)
 
@@ -96,7 +96,7 @@ def test_field_to_raw_inverts_within_half_lsb() -> None:
         field = rng.uniform(-300, 300, size=(16, 3))
         raw, clipped = field_to_raw(field, fs_code)
         assert not clipped
-        (frame,) = FrameDecoder().feed(encode_frame(0, 0, fs_code, raw))
+        (frame,) = FrameParser().feed(encode_frame(0, 0, fs_code, raw))
         np.testing.assert_allclose(frame.field_ut(), field, atol=ut_per_lsb / 2 + 1e-9)
 
 
@@ -104,7 +104,7 @@ def test_dead_sensor_is_nan() -> None:
     field = np.array([[10.0, 20.0, 30.0], [np.nan, np.nan, np.nan], [1.0, 2.0, 2.0]])
     raw, _ = field_to_raw(field, 0)
     assert raw[1, 0] == DEAD_X
-    (frame,) = FrameDecoder().feed(encode_frame(5, 0, 0, raw))
+    (frame,) = FrameParser().feed(encode_frame(5, 0, 0, raw))
     f = frame.field_ut()
     assert np.isnan(f[1]).all()
     assert not np.isnan(f[[0, 2]]).any()
@@ -119,12 +119,12 @@ def test_saturation_flag() -> None:
     assert clipped
     assert raw[0, 0] == 32767
     flags = 1 if clipped else 0
-    (frame,) = FrameDecoder().feed(encode_frame(0, 0, 0, raw, flags=flags))
+    (frame,) = FrameParser().feed(encode_frame(0, 0, 0, raw, flags=flags))
     assert frame.saturated
     assert frame_to_sample(frame, 0.0, ClockUnwrapper()).saturated
     _, clipped_16 = field_to_raw(np.array([[600.0, 0.0, 0.0]]), 3)
     assert not clipped_16
-    (plain,) = FrameDecoder().feed(encode_frame(0, 0, 3, np.zeros((1, 3), np.int16)))
+    (plain,) = FrameParser().feed(encode_frame(0, 0, 3, np.zeros((1, 3), np.int16)))
     assert not plain.saturated
 
 
@@ -135,7 +135,7 @@ def _seq_stream(seqs: list[int]) -> bytes:
 
 def test_seq_wrap_is_not_a_drop() -> None:
     top = 2**32 - 1
-    dec = FrameDecoder()
+    dec = FrameParser()
     frames = dec.feed(_seq_stream([top - 1, top, 0, 1]))
     assert [f.seq for f in frames] == [top - 1, top, 0, 1]
     assert dec.stats.dropped == 0
@@ -144,20 +144,20 @@ def test_seq_wrap_is_not_a_drop() -> None:
 
 def test_seq_gap_across_wrap_counts_drops() -> None:
     top = 2**32 - 1
-    dec = FrameDecoder()
+    dec = FrameParser()
     dec.feed(_seq_stream([top - 1, 1, 2, 6]))  # missing: top, 0, then 3, 4, 5
     assert dec.stats.dropped == 5
 
 
 def test_seq_backwards_is_a_reset_not_a_drop() -> None:
-    dec = FrameDecoder()
+    dec = FrameParser()
     dec.feed(_seq_stream([100, 101, 0, 1]))
     assert dec.stats.dropped == 0
     assert dec.stats.seq_resets == 1
 
 
 def test_encode_wraps_seq_and_time() -> None:
-    (frame,) = FrameDecoder().feed(encode_frame(2**32 + 5, 2**32 + 7, 0, np.zeros((1, 3))))
+    (frame,) = FrameParser().feed(encode_frame(2**32 + 5, 2**32 + 7, 0, np.zeros((1, 3))))
     assert (frame.seq, frame.t_us) == (5, 7)
 
 
@@ -169,7 +169,7 @@ def test_t_us_unwrap_is_monotonic() -> None:
     assert seconds[2] - seconds[1] == pytest.approx(1000e-6)
     # and through frames: 2**32 - 500 after 1000 is 1.5 ms back (modulo 2**32), not
     # 4295 s forward, so the 10 after it lands 510 us later, still in the first wrap
-    dec = FrameDecoder()
+    dec = FrameParser()
     stream = b"".join(
         encode_frame(i, t, 0, np.zeros((1, 3), np.int16)) for i, t in enumerate(ticks)
     )
@@ -182,7 +182,7 @@ def test_t_us_unwrap_is_monotonic() -> None:
 def test_bad_version_and_length_are_not_frames() -> None:
     good = encode_frame(1, 2, 0, np.zeros((2, 3), np.int16))
     wrong_version = good[:2] + b"\x02" + good[3:]
-    dec = FrameDecoder()
+    dec = FrameParser()
     assert dec.feed(wrong_version) == []
     assert dec.feed_datagram(good[:-1]) is None
     assert dec.feed_datagram(good + b"\x00") is None
@@ -191,10 +191,10 @@ def test_bad_version_and_length_are_not_frames() -> None:
 
 
 def test_an_implausible_seq_jump_is_a_reset_not_millions_of_drops() -> None:
-    from bridge.frame import MAX_BELIEVABLE_GAP, FrameDecoder, encode_frame
+    from bridge.frame import MAX_BELIEVABLE_GAP, FrameParser, encode_frame
 
     raw = np.zeros((2, 3), dtype=np.int16)
-    dec = FrameDecoder()
+    dec = FrameParser()
     stream = [encode_frame(s, 0, 3, raw) for s in (10, 11, 14, 11 + MAX_BELIEVABLE_GAP + 5, 0)]
     frames = dec.feed(b"".join(stream))
     assert [f.seq for f in frames] == [10, 11, 14, 11 + MAX_BELIEVABLE_GAP + 5, 0]

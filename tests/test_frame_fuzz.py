@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.frame import FrameDecoder, encode_frame, frame_size
+from bridge.frame import FrameParser, encode_frame, frame_size
 
 NO_SYNC_BYTES = bytes(b for b in range(256) if b != 0xA5)
 
@@ -110,7 +110,7 @@ def _chunks(rng: random.Random, data: bytes) -> list[bytes]:
 def test_every_valid_frame_recovered_with_exact_counts(seed: int) -> None:
     inj = build_stream(seed)
     assert inj.bad > 20 and inj.dropped > inj.bad  # the run exercises what it claims to
-    dec = FrameDecoder()
+    dec = FrameParser()
     got = []
     for chunk in _chunks(random.Random(seed + 100), bytes(inj.stream)):
         got.extend(dec.feed(chunk))
@@ -122,7 +122,7 @@ def test_every_valid_frame_recovered_with_exact_counts(seed: int) -> None:
 
 def test_whole_stream_at_once_gives_the_same_result() -> None:
     inj = build_stream(9)
-    dec = FrameDecoder()
+    dec = FrameParser()
     got = dec.feed(bytes(inj.stream))
     assert [(f.seq, f.t_us, f.raw.tobytes()) for f in got] == inj.valid
     assert (dec.stats.bad_frames, dec.stats.dropped) == (inj.bad, inj.dropped)
@@ -132,7 +132,7 @@ def test_truncated_frame_does_not_swallow_the_next_one() -> None:
     raw = np.arange(48, dtype=np.int16).reshape(16, 3)
     first = encode_frame(1, 10, 0, raw)
     second = encode_frame(2, 20, 0, raw)
-    dec = FrameDecoder()
+    dec = FrameParser()
     frames = dec.feed(first[:50] + second)
     assert [f.seq for f in frames] == [2]
     assert dec.stats.bad_frames == 1
@@ -141,7 +141,7 @@ def test_truncated_frame_does_not_swallow_the_next_one() -> None:
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(1, 200), max_size=40))
 def test_arbitrary_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
-    dec = FrameDecoder()
+    dec = FrameParser()
     i = 0
     for size in [*cuts, len(data)]:
         for frame in dec.feed(data[i : i + size]):
@@ -161,5 +161,5 @@ def test_a_valid_frame_after_arbitrary_junk_is_found(prefix: bytes, seq: int) ->
     raw = np.full((4, 3), 7, np.int16)
     frame = encode_frame(seq, 0, 1, raw)
     pad = bytes(frame_size(32))
-    frames = FrameDecoder().feed(prefix + frame + pad + frame + pad)
+    frames = FrameParser().feed(prefix + frame + pad + frame + pad)
     assert any(f.seq == seq and f.raw.tobytes() == raw.tobytes() for f in frames)

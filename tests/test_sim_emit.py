@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from live_bridge import free_port
 
-from bridge.frame import FrameDecoder
+from bridge.frame import FrameParser
 from bridge.recording import read_recording
 from bridge.sim.config import SimConfig
 from bridge.sim.emitter import PtyEmitter, TcpEmitter, UdpEmitter, open_emitter
@@ -58,7 +58,7 @@ def test_pty_frames_decode_to_the_same_raw_values(tmp_path: Path) -> None:
     finally:
         em.close()
     assert not link.exists()
-    dec = FrameDecoder()
+    dec = FrameParser()
     got = dec.feed(data)
     assert len(got) == 60 and dec.stats.bad_frames == 0 and dec.stats.dropped == 0
     for g, f in zip(got, frames, strict=True):
@@ -78,7 +78,7 @@ def test_pty_without_reader_drops_stale_bytes_and_keeps_going() -> None:
             late = sim.generate(5)
             for f in late:
                 em.send(sim.frame_bytes(f))
-            frames = FrameDecoder().feed(_read_until(reader, 10**6, timeout=1.0))
+            frames = FrameParser().feed(_read_until(reader, 10**6, timeout=1.0))
         finally:
             os.close(reader)
     finally:
@@ -108,7 +108,7 @@ def test_tcp_server_streams_to_each_client() -> None:
         for f in frames:
             em.send(sim.frame_bytes(f))
         for c in clients:
-            dec = FrameDecoder()
+            dec = FrameParser()
             got: list = []
             while len(got) < 40:
                 got += dec.feed(c.recv(65536))
@@ -136,7 +136,7 @@ def test_udp_datagrams_carry_one_frame_each() -> None:
     try:
         for f in frames:
             em.send(sim.frame_bytes(f))
-        dec = FrameDecoder()
+        dec = FrameParser()
         for f in frames:
             g = dec.feed_datagram(rx.recv(2048))
             assert g is not None and g.seq == f.seq
@@ -323,7 +323,7 @@ def test_cli_pty_intent_mode_end_to_end(tmp_path: Path) -> None:
         while not link.is_symlink() and time.monotonic() < deadline:
             time.sleep(0.02)
         fd = os.open(link, os.O_RDONLY | os.O_NOCTTY)
-        dec = FrameDecoder()
+        dec = FrameParser()
         try:
             before = dec.feed(_read_until(fd, 40 * 32))
             tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

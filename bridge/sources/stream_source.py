@@ -15,7 +15,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Generator, Iterator
 
-from bridge.frame import ClockUnwrapper, DecoderStats, Frame, FrameDecoder, frame_to_sample
+from bridge.frame import ClockUnwrapper, Frame, FrameParser, ParserStats, frame_to_sample
 from bridge.sensor_model import FRAME_SENSOR_MODEL
 from bridge.sources.backoff import Backoff
 from bridge.sources.base import Source
@@ -102,8 +102,8 @@ class DeviceSource(Source):
         self.status = SourceStatus(detail=f"{describe}: not started")
         self._timebase = DeviceTimebase()
         self._backoff = Backoff()
-        # counters of connections that already ended; the live decoder adds its own
-        self._done = DecoderStats()
+        # counters of connections that already ended; the live parser adds its own
+        self._done = ParserStats()
         # close() from another thread ends samples() like `stop` does
         self._closed = threading.Event()
 
@@ -123,16 +123,16 @@ class DeviceSource(Source):
         self.status.state = state
         self.status.detail = f"{self.describe}: {detail}"
 
-    def _sync_stats(self, live: DecoderStats) -> None:
+    def _sync_stats(self, live: ParserStats) -> None:
         self.status.frames = self._done.frames + live.frames
         self.status.bad_frames = self._done.bad_frames + live.bad_frames
         self.status.dropped = self._done.dropped + live.dropped
         self.status.extra["seq_resets"] = self._done.seq_resets + live.seq_resets
 
-    def _fold_stats(self, live: DecoderStats) -> None:
+    def _fold_stats(self, live: ParserStats) -> None:
         for name in ("frames", "bad_frames", "dropped", "garbage_bytes", "seq_resets"):
             setattr(self._done, name, getattr(self._done, name) + getattr(live, name))
-        self._sync_stats(DecoderStats())
+        self._sync_stats(ParserStats())
 
     def _to_sample(self, frame: Frame, t_host: float, clock: ClockUnwrapper) -> Sample:
         if self.info.n_sensors != frame.n_sensors:
@@ -211,7 +211,7 @@ class StreamSource(DeviceSource):
 
     def _stream(self, stop: threading.Event) -> Generator[Sample, None, str | None]:
         """One connection's life; returns the reason it was lost (None on stop)."""
-        decoder = FrameDecoder()
+        parser = FrameParser()
         clock = ClockUnwrapper()  # per connection: a restarted device is not a wrap
         last_data = time.monotonic()
         receiving = False
@@ -228,8 +228,8 @@ class StreamSource(DeviceSource):
                         self._set(SourceState.CONNECTED, f"connected, no data for {silent:.0f} s")
                     continue
                 last_data = now
-                frames = decoder.feed(data)
-                self._sync_stats(decoder.stats)
+                frames = parser.feed(data)
+                self._sync_stats(parser.stats)
                 for frame in frames:
                     sample = self._to_sample(frame, now, clock)
                     if not receiving:
@@ -241,5 +241,5 @@ class StreamSource(DeviceSource):
         except OSError as exc:
             return describe_os_error(exc)
         finally:
-            self._fold_stats(decoder.stats)
+            self._fold_stats(parser.stats)
             self._close_transport()

@@ -3,7 +3,7 @@
 UDP has no connection, so anyone who can reach the port can send frames. The
 source therefore binds loopback unless a host is named, reads frames from one
 sender only (the first one that sends a valid frame, or the one `?from=` names),
-and counts datagrams from anyone else as foreign: they never reach the decoder,
+and counts datagrams from anyone else as foreign: they never reach the frame parser,
 and they show in the status as an error.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bridge.frame import ClockUnwrapper, FrameDecoder
+from bridge.frame import ClockUnwrapper, FrameParser
 from bridge.sources.stream_source import READ_TIMEOUT_S, DeviceSource, describe_os_error
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceState
@@ -129,7 +129,7 @@ class UdpSource(DeviceSource):
 
     def samples(self, stop: threading.Event) -> Iterator[Sample]:
         """Yield one sample per valid datagram from the pinned sender until `stop` is set."""
-        decoder = FrameDecoder()
+        parser = FrameParser()
         clock = ClockUnwrapper()
         self.status.extra.update(sender=None, foreign_datagrams=0, foreign_sender=None, error=None)
         try:
@@ -158,15 +158,15 @@ class UdpSource(DeviceSource):
                     self.pinned = None
                     self.status.extra["sender"] = None
                     clock = ClockUnwrapper()
-                    decoder = self._fresh_decoder(decoder)
+                    parser = self._fresh_parser(parser)
                 if data is None or peer is None:
                     continue
                 if not self._accepts(peer):
                     self._count_foreign(peer)
                     continue
                 now = time.monotonic()
-                frame = decoder.feed_datagram(data)
-                self._sync_stats(decoder.stats)
+                frame = parser.feed_datagram(data)
+                self._sync_stats(parser.stats)
                 if frame is None:
                     continue
                 if self.pinned is None:
@@ -188,10 +188,10 @@ class UdpSource(DeviceSource):
             self._release()
             self._set(SourceState.ENDED, "closed")
 
-    def _fresh_decoder(self, old: FrameDecoder) -> FrameDecoder:
-        """A new decoder (a new sender's seq is no gap); the old counts are kept."""
+    def _fresh_parser(self, old: FrameParser) -> FrameParser:
+        """A new parser (a new sender's seq is no gap); the old counts are kept."""
         self._fold_stats(old.stats)
-        return FrameDecoder()
+        return FrameParser()
 
     def _receive(
         self, sock: socket.socket, stop: threading.Event
