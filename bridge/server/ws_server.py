@@ -36,7 +36,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from bridge.outputs.base import Output
-from bridge.pipeline import set_realtime_priority
+from bridge.realtime import set_realtime_priority
 from bridge.server import protocol
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
