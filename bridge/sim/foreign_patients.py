@@ -182,8 +182,14 @@ shifted up to 6 mm and turned up to 12 deg) are redrawn: the judged sessions mus
 def _peak_tag_field(sensors: np.ndarray, tags: tuple[ForeignTag, ...]) -> float:
     """Largest single-axis tag field (uT) over both stroke ends and displaced sockets."""
     probe = ForeignPatient(
-        seed=0, sensors_mm=sensors, rings=0, tags=tags, coupling=np.eye(3),
-        earth_ut=np.zeros(3), noise_ut_rms=0.0, rate_hz=1.0,
+        seed=0,
+        sensors_mm=sensors,
+        rings=0,
+        tags=tags,
+        coupling=np.eye(3),
+        earth_ut=np.zeros(3),
+        noise_ut_rms=0.0,
+        rate_hz=1.0,
         motor=Motor(np.zeros(3), 0.0, 0.0, 0.0),
     )
     ends = np.array([[0.0, 0.0, 0.0], [t.stroke_mm for t in tags]])

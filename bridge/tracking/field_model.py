@@ -97,7 +97,9 @@ class TagGeometry:
         return int(self.rest_mm.shape[0])
 
     def _coeffs(self) -> np.ndarray:
-        shape = np.broadcast_to(np.asarray(self.shape, dtype=np.float64), (self.n_tags, len(ORDERS)))
+        shape = np.broadcast_to(
+            np.asarray(self.shape, dtype=np.float64), (self.n_tags, len(ORDERS))
+        )
         return shape * np.asarray(self.moment, dtype=np.float64)[:, None]  # (k, orders)
 
     def centres(self, displacement_mm: np.ndarray) -> np.ndarray:

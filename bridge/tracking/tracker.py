@@ -72,8 +72,9 @@ class TrackEstimate:
 class _Tables:
     """Per tag: field and d field / d displacement over its travel, linearly interpolated."""
 
-    def __init__(self, geo: TagGeometry, sensors: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 points: int) -> None:
+    def __init__(
+        self, geo: TagGeometry, sensors: np.ndarray, lo: np.ndarray, hi: np.ndarray, points: int
+    ) -> None:
         self.lo, self.hi, self.points = lo, hi, points
         grid = np.linspace(0.0, 1.0, points)[:, None] * (hi - lo) + lo  # (p, k)
         self.step = (hi - lo) / (points - 1)
@@ -102,21 +103,25 @@ def _pose_geometry(twin: Twin, pose: np.ndarray) -> TagGeometry:
     """Tags of the twin moved by pose = (rotation vector (rad), translation (mm))."""
     rot = Rotation.from_rotvec(pose[:3])
     geo = twin.geometry()
-    return TagGeometry(rot.apply(geo.rest_mm) + pose[3:], rot.apply(geo.axis), geo.moment, geo.shape)
+    return TagGeometry(
+        rot.apply(geo.rest_mm) + pose[3:], rot.apply(geo.axis), geo.moment, geo.shape
+    )
 
 
 class Tracker:
     """Stateful per-sample tracker for one stream (not thread-safe: one decoder thread)."""
 
-    def __init__(self, twin: Twin, config: TrackerConfig | None = None,
-                 rate_hz: float = 42.7) -> None:
+    def __init__(
+        self, twin: Twin, config: TrackerConfig | None = None, rate_hz: float = 42.7
+    ) -> None:
         self.twin = twin
         self.cfg = config or TrackerConfig()
         self.rate_hz = rate_hz
         self.sensors = twin.sensors_mm
         self.k = twin.n_tags
         self.design = background_design(self.sensors, self.cfg.gradient).reshape(
-            self.sensors.shape[0] * 3, -1)
+            self.sensors.shape[0] * 3, -1
+        )
         self.n_bg = self.design.shape[1]
         self.pose = np.zeros(6)
         self.stroke = twin.stroke_mm
@@ -131,13 +136,24 @@ class Tracker:
         self.d = np.zeros(self.k)
         self.bg = np.zeros(self.n_bg)
         self.pose_residual_ut = float("nan")
+        self.condition = float("inf")
 
     # --- pose -----------------------------------------------------------------------
     def _build_tables(self) -> None:
         m = self.cfg.travel_margin
         geo = _pose_geometry(self.twin, self.pose)
-        self.tables = _Tables(geo, self.sensors, -m * self.stroke, (1 + m) * self.stroke,
-                              self.cfg.table_points)
+        self.tables = _Tables(
+            geo, self.sensors, -m * self.stroke, (1 + m) * self.stroke, self.cfg.table_points
+        )
+        # conditioning hardly changes along the travel: check it here, not per sample
+        worst = 0.0
+        for level in (0.0, 0.5, 1.0):
+            _, j, _ = self.tables.lookup(level * self.stroke)
+            a = np.concatenate([j, self.design], axis=1)
+            ata = a.T @ a
+            diag = np.sqrt(np.diag(ata))
+            worst = max(worst, float(np.linalg.cond(ata / np.outer(diag, diag))))
+        self.condition = worst
 
     def _pose_residual(self, x: np.ndarray, fields: np.ndarray, disp: np.ndarray) -> np.ndarray:
         geo = _pose_geometry(self.twin, x[:6])
@@ -156,13 +172,22 @@ class Tracker:
             for shift in (0.0, -6.0, 6.0):
                 x0 = np.zeros(6 + self.n_bg)
                 x0[0], x0[3] = turn, shift
-                r = least_squares(self._pose_residual, x0, args=(mean, disp), method="lm",
-                                  x_scale="jac", max_nfev=300)
+                r = least_squares(
+                    self._pose_residual,
+                    x0,
+                    args=(mean, disp),
+                    method="lm",
+                    x_scale="jac",
+                    max_nfev=300,
+                )
                 if best is None or r.cost < best.cost:
                     best = r
                 if np.sqrt(2 * best.cost / best.fun.size) < 3 * self.cfg.residual_floor_ut:
                     break
-            if best is not None and np.sqrt(2 * best.cost / best.fun.size) < 3 * self.cfg.residual_floor_ut:
+            if (
+                best is not None
+                and np.sqrt(2 * best.cost / best.fun.size) < 3 * self.cfg.residual_floor_ut
+            ):
                 break
         assert best is not None
         self.pose = best.x[:6].copy()
@@ -216,7 +241,7 @@ class Tracker:
         r = (y - f - a_bg @ bg)[valid]
         resid = float(np.sqrt(np.mean(r * r)))
         self.d, self.bg = d, bg
-        est = self._estimate(d, bg, resid, inside, ata)
+        est = self._estimate(d, bg, resid, inside)
         self._count += 1
         if est.confidence > 0.5 and self._count % max(1, self._update_n // 24) == 0:
             self._recent.append((y.reshape(-1, 3), d.copy(), bg.copy()))
@@ -225,12 +250,19 @@ class Tracker:
         return est
 
     def _not_ready(self) -> TrackEstimate:
-        return TrackEstimate(np.zeros(self.k), np.zeros(self.k),
-                             dict.fromkeys(self.twin.movements, 0.0), "rest", 0, 0.0,
-                             float("nan"), np.zeros(3), False)
+        return TrackEstimate(
+            np.zeros(self.k),
+            np.zeros(self.k),
+            dict.fromkeys(self.twin.movements, 0.0),
+            "rest",
+            0,
+            0.0,
+            float("nan"),
+            np.zeros(3),
+            False,
+        )
 
-    def _estimate(self, d: np.ndarray, bg: np.ndarray, resid: float, inside: bool,
-                  ata: np.ndarray) -> TrackEstimate:
+    def _estimate(self, d: np.ndarray, bg: np.ndarray, resid: float, inside: bool) -> TrackEstimate:
         level = d / self.stroke
         clipped = np.clip(level, 0.0, 1.0)
         activation = clipped @ self._uncouple
@@ -240,7 +272,7 @@ class Tracker:
             gesture, grade = "rest", 0
         else:
             gesture = self.twin.movements[g_i]
-            grade = int(round(grades[gesture]))
+            grade = round(grades[gesture])
         ref = max(self.twin.residual_ut_rms, self.cfg.residual_floor_ut)
         excess = resid / ref
         # a far disturbance (motors) leaves a few times the fit residual; a magnet at the
@@ -248,9 +280,8 @@ class Tracker:
         conf = 1.0 if excess <= 4.0 else float(np.exp(-(excess - 4.0) / 4.0))
         if not inside:
             conf *= 0.3
-        diag = np.sqrt(np.diag(ata))
-        cond = np.linalg.cond(ata / np.outer(diag, diag))
-        if cond > 1e6:
+        if self.condition > 1e6:
             conf *= 0.3
-        return TrackEstimate(d.copy(), level, grades, gesture, grade, conf, resid,
-                             bg[:3].copy(), True, activation)
+        return TrackEstimate(
+            d.copy(), level, grades, gesture, grade, conf, resid, bg[:3].copy(), True, activation
+        )

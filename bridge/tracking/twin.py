@@ -140,8 +140,11 @@ class Twin:
             axis=axis / norms[:, None],
             stroke_mm=stroke,
             moment=arr([t.get("moment") for t in tags], "tags[].moment", (k,)),
-            coupling=arr(coupling.get("matrix") if isinstance(coupling, dict) else None,
-                         "coupling.matrix", (k, k)),
+            coupling=arr(
+                coupling.get("matrix") if isinstance(coupling, dict) else None,
+                "coupling.matrix",
+                (k, k),
+            ),
             tag_length_mm=float(d.get("tag_length_mm", DEFAULT_TAG_LENGTH_MM)),
             tag_diameter_mm=float(d.get("tag_diameter_mm", DEFAULT_TAG_DIAMETER_MM)),
             residual_ut_rms=float(d.get("residual_ut_rms", 0.0)),

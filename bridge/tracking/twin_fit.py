@@ -246,7 +246,9 @@ def _choose_signs(prob: _Problem, starts: np.ndarray) -> list[np.ndarray]:
 def _assign(ranges: np.ndarray) -> tuple[int, ...]:
     """ranges[g, j] = how far tag j moves in movement g; returns the tag of each movement."""
     rel = ranges / np.maximum(ranges.max(axis=0, keepdims=True), 1e-9)
-    best = max(permutations(range(ranges.shape[1])), key=lambda p: sum(rel[g, p[g]] for g in range(len(p))))
+    best = max(
+        permutations(range(ranges.shape[1])), key=lambda p: sum(rel[g, p[g]] for g in range(len(p)))
+    )
     return tuple(best)
 
 
@@ -279,13 +281,19 @@ def fit_twin(
     best: Any = None
     candidates = []
     for turn, depth in _START_OFFSETS:
-        crude = np.array([_crude_start(sel, cfg.movements, g, sensors, turn, depth) for g in cfg.movements])
+        crude = np.array(
+            [_crude_start(sel, cfg.movements, g, sensors, turn, depth) for g in cfg.movements]
+        )
         candidates.extend(_choose_signs(prob, crude)[: cfg.signs_per_start])
     for i, start in enumerate(candidates):
         say("fitting all tags together", (i + 1) / (len(candidates) + 2))
         x0 = np.concatenate([start.reshape(-1), _initial_latents(prob, start)])
         res = least_squares(
-            prob.residual, x0, jac_sparsity=prob.sparsity(), method="trf", x_scale="jac",
+            prob.residual,
+            x0,
+            jac_sparsity=prob.sparsity(),
+            method="trf",
+            x_scale="jac",
             max_nfev=200,
         )
         if best is None or res.cost < best.cost:
@@ -311,11 +319,12 @@ def _initial_latents(prob: _Problem, starts: np.ndarray) -> np.ndarray:
         r = prob.sel.field_ut - f - bg[:, None, :]
         n3 = prob.sensors.shape[0] * 3
         a = np.concatenate(
-            [jac.reshape(prob.m, prob.k, n3).transpose(0, 2, 1),
-             np.tile(np.eye(3), (prob.sensors.shape[0], 1))[None].repeat(prob.m, 0)],
+            [
+                jac.reshape(prob.m, prob.k, n3).transpose(0, 2, 1),
+                np.tile(np.eye(3), (prob.sensors.shape[0], 1))[None].repeat(prob.m, 0),
+            ],
             axis=2,
         )
-        step = np.linalg.lstsq  # noqa: F841 - clarity: per-sample solve below
         ata = np.einsum("mri,mrj->mij", a, a) + 1e-6 * np.eye(prob.k + 3)
         atb = np.einsum("mri,mr->mi", a, r.reshape(prob.m, -1))
         dx = np.linalg.solve(ata, atb[..., None])[..., 0]
@@ -348,9 +357,6 @@ def _finish(prob: _Problem, res: Any, cfg: FitConfig) -> TwinFit:
         rows = cue == name
         own = d[rows, owner[g]] / stroke[g]
         for c, j in enumerate(order):
-            coupling[g, c] = float(own @ d[rows, j] / max(float(own @ own), 1e-9)) * (
-                stroke[g] / stroke[c]
-            ) / stroke[g] * stroke[g]
             coupling[g, c] = float(own @ (d[rows, j] / stroke[c]) / max(float(own @ own), 1e-9))
     se = _standard_errors(res, resid_rms)
     glob = se[: prob.n_glob].reshape(k, 6)
@@ -377,7 +383,9 @@ def _finish(prob: _Problem, res: Any, cfg: FitConfig) -> TwinFit:
                 "stroke_mm": float(stroke[g]),
                 "stroke_se_mm": float(stroke_se[g]),
                 "moment_am2": float(moment[owner[g]] / 1e8),
-                "moment_rel_se": float(glob[owner[g], 5] / max(abs(geo.moment[owner[g]] / prob.q0), 1e-9)),
+                "moment_rel_se": float(
+                    glob[owner[g], 5] / max(abs(geo.moment[owner[g]] / prob.q0), 1e-9)
+                ),
             }
             for g, name in enumerate(cfg.movements)
         ],
