@@ -67,6 +67,8 @@ FORBIDDEN = [
      "fist_and_ball.protocol_v1 -> fist_and_ball.live"),
     ("no-bpy-below-the-scene", "fist_and_ball/core/game.py", "import bpy",
      "fist_and_ball.core.game -> bpy"),
+    ("no-bpy-below-the-scene", "fist_and_ball/protocol_v1.py", "from mathutils import Vector",
+     "fist_and_ball.protocol_v1 -> mathutils"),
     ("bridge-layers", "bridge/values/sample.py", "import bridge.sources",
      "bridge.values.sample -> bridge.sources"),
     ("bridge-layers", "bridge/decoders/qg.py", "import bridge.pipeline",
