@@ -67,6 +67,8 @@ class Result:
     flood_cutoffs: int = 0
     flood_bytes: int = 0
     status_bytes_max: int = 0
+    load_before: float = 0.0
+    """1-minute load average before the run: other work on the machine skews latency."""
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
@@ -249,7 +251,8 @@ def _abuse_process(
         tasks += [asyncio.create_task(abuse.idle(stop)) for _ in range(res["idle"])]
         await asyncio.sleep(seconds - 0.5)
         stop.set()
-        await asyncio.wait(tasks, timeout=5)
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         return {
             "idle_connected_peak": abuse.idle_connected_peak,
             "idle_refused": abuse.idle_refused,
@@ -295,7 +298,7 @@ def run(seconds: float, idle: int, flooders: int, max_clients: int, retry_s: flo
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # inherited by the child
     if soft < idle + 256:  # our own client sockets
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, idle + 1024), hard))
-    res = Result(seconds, idle, flooders, max_clients)
+    res = Result(seconds, idle, flooders, max_clients, load_before=os.getloadavg()[0])
     bridge = Bridge(
         [
             "--source",
@@ -347,7 +350,9 @@ at 1000 Hz x 16 sensors (`sim:socket16`, QG, `--hand sim --hand-enable`,
 warm-up, {res.idle} idle clients (read, never send; refused ones retry every few
 seconds) and {res.flooders} ping flooders (send pings, never read; reconnect when cut
 off) connect over loopback for {res.seconds:g} s. Run on {cpu_model()}, {os.cpu_count()}
-cores, {dt.date.today().isoformat()}; bench process and bridge share the machine.
+cores, {dt.date.today().isoformat()}; bench process and bridge share the machine, whose
+1-minute load average was {res.load_before:.1f} before the run (other jobs running: compare
+with `--idle 0 --flooders 0` run right after, the same machine without abuse).
 
 | measure | result | target | met |
 |---|---|---|---|
