@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 
+import numpy as np
 import pytest
 from test_server_kit import (
     PushSource,
@@ -18,6 +19,9 @@ from test_server_kit import (
     sync,
     ws_url,
 )
+
+from bridge.server import protocol
+from bridge.values.sample import Decoded, Sample
 
 HELLO_FIELDS = {
     "protocol",
@@ -277,3 +281,24 @@ def test_clients_closed_with_1001_on_shutdown() -> None:
 
         code = asyncio.run(go())
     assert code == 1001
+
+
+def _strict_json(data: bytes) -> dict:
+    """Parse as the JSON standard says: NaN/Infinity are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} in a message")
+
+    return dict(json.loads(data, parse_constant=refuse))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_kmg_and_grade_never_emit_a_non_finite_number(bad: float) -> None:
+    s = Sample.from_field(3, 0.03, 12.5, np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]]))
+    s.magnitudes[1] = bad  # a dead sensor (NaN) or an overflowed |B| (inf)
+    kmg = _strict_json(protocol.kmg(s))
+    assert kmg["magnitudes"] == [5.0, None]
+    d = Decoded(3, 12.5, "fingers", 4, 0.5, 0.5)
+    d.level, d.confidence = bad, bad  # Decoded is mutable: a buggy decoder could do this
+    grade = _strict_json(protocol.grade(d, s))
+    assert grade["level"] == 0.0 and grade["confidence"] == 0.0 and grade["grade"] == 4

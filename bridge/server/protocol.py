@@ -111,8 +111,9 @@ def grade(decoded: Decoded, sample: Sample) -> bytes:
 
     Extension: `sensor` (the sensor index the decoder leaned on, or null).
     """
-    level = decoded.level if decoded.level == decoded.level else 0.0  # NaN -> 0
-    confidence = decoded.confidence if decoded.confidence == decoded.confidence else 0.0
+    # NaN/inf are not JSON: a non-finite level or confidence is sent as 0
+    level = decoded.level if math.isfinite(decoded.level) else 0.0
+    confidence = decoded.confidence if math.isfinite(decoded.confidence) else 0.0
     # Hand-built JSON: this runs once per sample on the pipeline thread, and the
     # fields are plain numbers plus a gesture name from a fixed set.
     sensor = "null" if decoded.sensor_index is None else str(int(decoded.sensor_index))
@@ -124,11 +125,13 @@ def grade(decoded: Decoded, sample: Sample) -> bytes:
 
 
 def kmg(sample: Sample) -> bytes:
-    """`kmg` for one sample: |B| per sensor in uT, dead sensors (NaN) as null.
+    """`kmg` for one sample: |B| per sensor in uT, dead sensors (NaN) and any other
+    non-finite value as null.
 
     Extension: `saturated` (the frame's saturation flag).
     """
-    mags = ",".join("null" if m != m else f"{m:.3f}" for m in sample.magnitudes.tolist())
+    isfinite = math.isfinite
+    mags = ",".join(f"{m:.3f}" if isfinite(m) else "null" for m in sample.magnitudes.tolist())
     sat = "true" if sample.saturated else "false"
     return (
         f'{{"type":"{MSG_KMG}","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
