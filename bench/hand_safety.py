@@ -34,6 +34,7 @@ from bridge.outputs.hand_output import HandConfig, HandOutput
 from bridge.outputs.hand_safety import HandSafety, SafetyConfig
 from bridge.outputs.pose_map import HandLimits, PoseMap, PoseMapConfig
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import DecoderStatus, PipelineStatus, SourceReport
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -71,7 +72,9 @@ def _timed(call: Callable[[], object]) -> float:
 def bench_commands(driver: HandDriver, rounds: int = 30) -> tuple[list[float], list[float]]:
     """(stop latencies, release-after-stop latencies) in seconds."""
     out = HandOutput(driver, HandConfig(), enabled=True)
-    out.on_status({"source": {"state": "connected"}, "decoder_ready": True})
+    out.on_status(
+        PipelineStatus(source=SourceReport(state="connected"), decoder=DecoderStatus(ready=True))
+    )
     stops, releases = [], []
     try:
         for r in range(rounds):

@@ -369,7 +369,8 @@ def run_config(
         bench_cpu_pct=100.0 * (bench_cpu1 - bench_cpu0) / max(1e-9, t1 - t0 + 2.5),
         dropped=int(last.get("dropped", 0)),
         bad_frames=int(last.get("bad_frames", 0)),
-        client_drops=sum(int(c.get("dropped", 0)) for c in last.get("client_stats", [])),
+        client_drops=int(last.get("dropped_grade_total", 0))
+        + int(last.get("dropped_kmg_total", 0)),
         notes=notes,
     )
 

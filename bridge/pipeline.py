@@ -1,13 +1,14 @@
 """The bridge pipeline: source -> decoder -> outputs, on a dedicated thread.
 
 Data flows one way. A sample thread iterates `source.samples(stop)`, decodes each
-sample and hands it to every output; a status thread builds a status dict about once
-a second (also while the source is stalled or reconnecting, when no samples arrive)
-and passes it to every output. Calls into outputs are serialised by one lock, so an
-output never sees `on_sample` and `on_status` at the same time.
+sample and hands it to every output; a status thread builds a typed `PipelineStatus`
+about once a second (also while the source is stalled or reconnecting, when no
+samples arrive) and passes it to every output. Calls into outputs are serialised by
+one lock, so an output never sees `on_sample` and `on_status` at the same time.
 
-The websocket server reaches the pipeline only through the small control API here
-(`hello_info`, `set_gesture`, `hand_command`, `hand_state`): user commands, not data.
+The pipeline only moves samples: it knows no clients and no hand (the hand is one of
+its outputs). What clients may ask (gesture switch, hand commands) goes through
+`bridge.control.BridgeControl`, which shares the decoder lock passed in here.
 """
 
 from __future__ import annotations
@@ -15,41 +16,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Protocol
 
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
 from bridge.realtime import set_realtime_priority
 from bridge.sources.base import Source
 from bridge.values.sample import Decoded
+from bridge.values.status import DecoderStatus, OutputStatus, PipelineStatus, SourceReport
 
 log = logging.getLogger("bridge.pipeline")
-
-
-class HandController(Protocol):
-    """The hand output's command interface (bridge.outputs.hand_output.HandOutput).
-
-    `command` is called from the server's threads, concurrently with `on_sample` on
-    the pipeline thread: implementations must be thread-safe. Actions: `enable` (needs
-    `authorized`), `disable`, `stop` and `release` (any client may send these three).
-    """
-
-    def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
 
 
 def _log_sparsely(count: int) -> bool:
     """Log the first few occurrences of a repeating error, then every 1000th."""
     return count <= 5 or count % 1000 == 0
-
-
-def _rounded_positions(positions: Any) -> list[list[float]] | None:
-    """Sensor positions for `hello`, rounded to 0.01 mm; None when unknown or malformed."""
-    try:
-        return [[round(float(v), 2) for v in p] for p in positions] if positions else None
-    except (TypeError, ValueError):
-        return None
 
 
 class Pipeline:
@@ -61,21 +41,20 @@ class Pipeline:
         decoder: Decoder | None,
         outputs: list[Output],
         *,
-        hand: HandController | None = None,
+        decoder_lock: threading.Lock | None = None,
         status_interval_s: float = 1.0,
         realtime_priority: int | None = None,
     ) -> None:
+        """`decoder_lock` is held around every `decode`; pass the one whose holder
+        also reconfigures the decoder from another thread (`BridgeControl`)."""
         self.source = source
         self.decoder = decoder
         self.outputs = list(outputs)
-        if hand is not None and isinstance(hand, Output) and hand not in self.outputs:
-            self.outputs.append(hand)
-        self.hand = hand
         self.status_interval_s = status_interval_s
         self.realtime_priority = realtime_priority
         self._stop = threading.Event()
         self._finished = threading.Event()
-        self._decoder_lock = threading.Lock()
+        self._decoder_lock = decoder_lock if decoder_lock is not None else threading.Lock()
         self._outputs_lock = threading.Lock()
         self._sample_thread: threading.Thread | None = None
         self._status_thread: threading.Thread | None = None
@@ -89,7 +68,7 @@ class Pipeline:
         self._started_at = time.monotonic()
         self._rate_mark = (self._started_at, 0)
         self.rate_hz = 0.0
-        self._last_status: dict[str, Any] = {}
+        self._last_status: PipelineStatus | None = None
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -203,8 +182,8 @@ class Pipeline:
             if done or self._stop.is_set():
                 return
 
-    def emit_status(self) -> dict[str, Any]:
-        """Build the status dict and hand it to every output; returns it."""
+    def emit_status(self) -> PipelineStatus:
+        """Build the status and hand it to every output; returns it."""
         status = self.build_status()
         with self._outputs_lock:
             for out in self.outputs:
@@ -223,111 +202,49 @@ class Pipeline:
 
     # ---- status -------------------------------------------------------------------
 
-    def build_status(self) -> dict[str, Any]:
-        """The status dict (docs/bridge.md, "Status fields"); outputs add their extras."""
+    def build_status(self) -> PipelineStatus:
+        """The status (docs/bridge.md, "Status fields"), with each output's own part."""
         now = time.monotonic()
         t0, n0 = self._rate_mark
         n = self.samples
         if now - t0 > 1e-3:
             self.rate_hz = (n - n0) / (now - t0)
             self._rate_mark = (now, n)
-        src = self.source.status.to_dict()
         decoder = self.decoder
-        state = src.get("state", "unknown")
-        if self.source_error is not None:
-            state, src["detail"] = "failed", self.source_error
-        status: dict[str, Any] = {
-            "t": round(now, 6),
-            "uptime_s": round(now - self._started_at, 3),
-            "source": self.source.url,
-            "state": state,
-            "detail": src.get("detail", ""),
-            "rate_hz": round(self.rate_hz, 2),
-            "samples": n,
-            "frames": src.get("frames", 0),
-            "dropped": src.get("dropped", 0),
-            "bad_frames": src.get("bad_frames", 0),
-            "reconnects": src.get("reconnects", 0),
-            "source_status": src,
-            "decoder": decoder.name if decoder is not None else None,
-            "decoder_ready": bool(decoder is not None and decoder.ready),
-            "decode_errors": self.decode_errors,
-            "last_decode_error": self.last_decode_error,
-            "output_errors": dict(self.output_errors),
-            "hand": self.hand_state(),
-        }
-        for out in self.outputs:
-            extra = getattr(out, "status_extra", None)
-            if callable(extra):
-                try:
-                    status.update(extra())
-                except Exception:
-                    self._output_failed(out, "status_extra")
+        outputs = self._output_statuses()
+        status = PipelineStatus(
+            t=round(now, 6),
+            uptime_s=round(now - self._started_at, 3),
+            source=SourceReport.of(self.source.url, self.source.status, self.source_error),
+            rate_hz=round(self.rate_hz, 2),
+            samples=n,
+            n_sensors=self._n_sensors,
+            decoder=DecoderStatus(
+                name=decoder.name if decoder is not None else None,
+                ready=bool(decoder is not None and decoder.ready),
+                errors=self.decode_errors,
+                last_error=self.last_decode_error,
+            ),
+            # after the outputs reported: a failing `status()` is counted in this one
+            output_errors=dict(self.output_errors),
+            outputs=outputs,
+        )
         self._last_status = status
         return status
 
-    @property
-    def last_status(self) -> dict[str, Any]:
-        """The most recent status dict (empty before the first one)."""
-        return self._last_status
-
-    # ---- control API (called from the websocket server's threads) ----------------------
-
-    def hello_info(self) -> dict[str, Any]:
-        """Facts for the `hello` message."""
-        info = self.source.info
-        desc: dict[str, Any] = {}
-        if self.decoder is not None:
+    def _output_statuses(self) -> tuple[OutputStatus, ...]:
+        reports: list[OutputStatus] = []
+        for out in self.outputs:
             try:
-                desc = dict(self.decoder.describe())
+                report = out.status()
             except Exception:
-                log.exception("decoder.describe() failed")
-        rate = info.rate_hz if info.rate_hz else (self.rate_hz or None)
-        return {
-            "source": self.source.url,
-            "n_sensors": info.n_sensors or self._n_sensors,
-            "rate_hz": rate,
-            "decoder": desc.get("decoder", self.decoder.name if self.decoder else None),
-            "gestures": list(desc.get("gestures", self.decoder.gestures if self.decoder else ())),
-            "layout": info.layout,
-            "positions_mm": _rounded_positions(info.positions_mm),
-        }
+                self._output_failed(out, "status")
+                continue
+            if report is not None:
+                reports.append(report)
+        return tuple(reports)
 
-    def set_gesture(self, name: str) -> str | None:
-        """Manual gesture switch (QG); returns an error detail, or None when applied."""
-        decoder = self.decoder
-        if decoder is None:
-            return "no decoder is running"
-        try:
-            # serialised with decode(): decoders are not thread-safe
-            with self._decoder_lock:
-                decoder.set_gesture(name)
-        except Exception as exc:
-            return str(exc) or type(exc).__name__
-        return None
-
-    def hand_command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]:
-        """Forward enable/disable/stop/release to the hand; `who` (the client's address
-        and origin) goes into the hand's event log. Errors come back as (False, detail)."""
-        hand = self.hand
-        if hand is None:
-            return False, "no hand attached (start the bridge with --hand URL)"
-        if action == "enable" and not authorized:
-            # Checked here as well as in the hand output: defence in depth.
-            return False, "this connection is not authorised to enable the hand"
-        try:
-            # Not under the outputs lock: `stop` must never wait behind a slow output
-            # (e.g. a recorder flushing). The hand output is thread-safe itself.
-            return hand.command(action, authorized, who)
-        except Exception as exc:
-            log.exception("hand command %s failed", action)
-            return False, f"hand error: {exc}"
-
-    def hand_state(self) -> dict[str, Any] | None:
-        """The hand's state dict, or None when no hand is attached."""
-        if self.hand is None:
-            return None
-        try:
-            return dict(self.hand.state_dict())
-        except Exception as exc:
-            return {"error": str(exc)}
+    @property
+    def last_status(self) -> PipelineStatus | None:
+        """The most recent status (None before the first one)."""
+        return self._last_status

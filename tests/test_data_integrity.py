@@ -30,6 +30,7 @@ from bridge.outputs.recorder import RecorderOutput
 from bridge.recording import RecordingWriter, read_recording, sidecar_path
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceInfo
+from bridge.values.status import PipelineStatus, SourceReport
 
 CLI = [sys.executable, "-m", "fist_and_ball_app.main"]
 FILE_LIMIT = 16 * 1024
@@ -119,11 +120,11 @@ def test_a_write_error_shows_in_the_status_and_the_live_view(tmp_path: Path) -> 
     log = io.StringIO()
     rec = RecorderOutput(path, _info(3), overwrite=True, log=log)
     rec.on_sample(_sample(0), None)
-    error = rec.status_extra()["recorder"]["error"]
+    error = rec.status().error
     assert error is not None and "No space left" in error
     assert "recorder: recording to" in log.getvalue()
     view = LiveView(io.StringIO())
-    view.on_status({"state": "connected", **rec.status_extra()})
+    view.on_status(PipelineStatus(source=SourceReport(state="connected"), outputs=(rec.status(),)))
     assert any("RECORDING STOPPED" in line for line in view.render_lines())
     assert "RECORDING STOPPED" in view.render_line()
     rec.on_sample(_sample(1), None)  # no exception once stopped

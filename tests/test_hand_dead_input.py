@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_server_kit import PushSource
+from test_server_kit import PushSource, pipeline_status
 
 from bridge.decoders.qg import QGParams
 from bridge.decoders.qg_bank import QGBank
@@ -24,7 +24,7 @@ from bridge.pipeline import Pipeline
 from bridge.values.sample import Decoded, Sample
 
 EXT_UT, FLEX_UT = 100.0, 200.0  # the calibrated |B| of an open hand and of a fist
-READY = {"source": {"state": "connected"}, "decoder_ready": True}
+READY = pipeline_status()
 
 
 class FakeClock:
@@ -107,7 +107,7 @@ def test_wrong_device_through_the_pipeline_holds_then_opens() -> None:
     cfg = HandConfig.from_dict({"safety": {"watchdog_s": 0.2, "hold_s": 0.3}})
     hand = SimHand()
     out = HandOutput(hand, cfg, enabled=True)
-    pipeline = Pipeline(src, qg_bank(), [], hand=out, status_interval_s=0.1)
+    pipeline = Pipeline(src, qg_bank(), [out], status_interval_s=0.1)
     pipeline.start()
     stop = threading.Event()
     mags: list[float] = [50.0, FLEX_UT, 50.0]
@@ -126,7 +126,8 @@ def test_wrong_device_through_the_pipeline_holds_then_opens() -> None:
         _wait(lambda: out.state == HandState.OPENING, 10.0)
         seen = [t["to"] for t in out.state_dict()["transitions"]]
         assert seen[-2:] == ["holding", "opening"]
-        assert pipeline.last_status.get("decoder_ready") is False
+        last = pipeline.last_status
+        assert last is not None and last.decoder.ready is False
         p0 = hand.position().fingers[1]
         _wait(lambda: hand.position().fingers[1] < p0 - 5.0, 10.0)
         assert out.state == HandState.OPENING

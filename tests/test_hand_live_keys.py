@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from test_server_kit import pipeline_status
 
 from bridge.outputs.hand_drivers import SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput
@@ -30,7 +31,7 @@ class FakeClock:
 def closed_hand() -> HandOutput:
     clk = FakeClock()
     out = HandOutput(SimHand(clock=clk), HandConfig(), clock=clk, start=False, enabled=True)
-    out.on_status({"source": {"state": "connected"}, "decoder_ready": True})
+    out.on_status(pipeline_status())
     for i in range(100):
         d = Decoded(i, clk.t, "fingers", 8, 1.0, 1.0)
         out.on_sample(Sample.from_field(i, clk.t, clk.t, np.zeros((1, 3))), d)

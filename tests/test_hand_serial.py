@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_server_kit import pipeline_status
 
 from bridge.outputs.hand_drivers import SerialLineDriver
 from bridge.outputs.hand_drivers.generic5 import frame, unframe
@@ -119,7 +120,7 @@ def config() -> HandConfig:
     return cfg
 
 
-READY = {"source": {"state": "connected"}, "decoder_ready": True}
+READY = pipeline_status()
 
 
 class Rig:
@@ -272,7 +273,7 @@ def test_fuzzed_stream_respects_limits_and_slew(
             rig.feed(gesture, value)
         r = rng.random()
         if r < 0.005:
-            rig.out.on_status({"source": {"state": "disconnected"}, "decoder_ready": True})
+            rig.out.on_status(pipeline_status("disconnected", decoder_ready=True))
         elif r < 0.05:
             rig.out.on_status(READY)
         gap = rng.random()
@@ -310,7 +311,7 @@ def test_source_loss_holds_then_opens_in_time(
     cfg = rig.cfg.safety
     if how == "status":
         t_cut = time.monotonic()
-        rig.out.on_status({"source": {"state": "disconnected"}, "decoder_ready": True})
+        rig.out.on_status(pipeline_status("disconnected", decoder_ready=True))
         hold_from = t_cut
     else:
         t_cut = rig.last_sample_t
@@ -397,7 +398,7 @@ def test_starts_disabled_and_refuses_unauthorized_enable(
 
 def test_blocked_while_decoder_not_ready(rigs: list[Rig], tmp_path: Path) -> None:
     rig = make_rig(rigs, tmp_path, "openbionics-csv", enabled=True)
-    rig.out.on_status({"source": {"state": "connected"}, "decoder_ready": False})
+    rig.out.on_status(pipeline_status("connected", decoder_ready=False))
     rig.stream(0.5, "fingers", 1.0)
     assert rig.out.state == HandState.BLOCKED
     assert "decoder not ready" in rig.out.state_dict()["reason"]

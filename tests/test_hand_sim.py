@@ -6,12 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from test_server_kit import pipeline_status
 
 from bridge.outputs.hand_drivers import HandLinkError, SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput, open_hand
 from bridge.outputs.hand_safety import HandState
 from bridge.outputs.pose_map import Pose
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import FAILED, HandStatus
 
 
 class FakeClock:
@@ -87,7 +89,7 @@ def drive(out: HandOutput, clk: FakeClock, seconds: float, level: float | None) 
 def test_output_follows_sim_hand_and_reports_feedback() -> None:
     clk = FakeClock()
     out, hand = make_output(clk)
-    out.on_status({"source": {"state": "connected"}, "decoder_ready": True})
+    out.on_status(pipeline_status())
     drive(out, clk, 0.5, 1.0)
     assert out.state == HandState.DISABLED and hand.position() == Pose((0.0,) * 5)
     assert out.commands_sent == 0
@@ -107,7 +109,7 @@ def test_output_follows_sim_hand_and_reports_feedback() -> None:
 def test_output_unplug_reconnect_with_backoff_no_replay() -> None:
     clk = FakeClock()
     out, hand = make_output(clk, enabled=True)
-    out.on_status({"source": {"state": "connected"}, "decoder_ready": True})
+    out.on_status(pipeline_status())
     drive(out, clk, 1.0, 0.3)
     before = hand.position()
     n_sent = len(hand.sent)
@@ -140,25 +142,32 @@ def test_open_hand_sim_and_thread() -> None:
     out.close()  # idempotent
 
 
-def test_status_layouts_for_source_state() -> None:
-    """The documented `source.state`, and the other layouts a pipeline may send."""
+@pytest.mark.parametrize("source_state", ["disconnected", "connecting", "ended", FAILED])
+def test_hand_holds_when_the_typed_source_state_is_not_connected(source_state: str) -> None:
+    """The hold-on-source-loss rule reads `status.source.state` (typed, one layout)."""
     clk = FakeClock()
-    for status in (
-        {"source": {"state": "disconnected"}, "decoder_ready": True},
-        {"source": "sim", "source_status": {"state": "disconnected"}, "decoder_ready": True},
-        {"source": "sim", "state": "disconnected", "decoder_ready": True},
-    ):
-        out, _ = make_output(clk, enabled=True)
-        out.on_status(READY_STATUS)
-        drive(out, clk, 0.3, 0.5)
-        assert out.state == HandState.ACTIVE
-        out.on_status(status)
-        drive(out, clk, 0.1, 0.5)
-        assert out.state == HandState.HOLDING, status
-        assert "disconnected" in out.state_dict()["reason"]
-        out.on_status({"garbage": 1, "source": 5})  # ignored, no crash
-        out.on_status("not a dict")  # type: ignore[arg-type]
-        out.close()
+    out, _ = make_output(clk, enabled=True)
+    out.on_status(READY_STATUS)
+    drive(out, clk, 0.3, 0.5)
+    assert out.state == HandState.ACTIVE
+    out.on_status(pipeline_status(source_state))
+    drive(out, clk, 0.1, 0.5)
+    assert out.state == HandState.HOLDING, source_state
+    assert source_state in out.state_dict()["reason"]
+    out.on_status({"source": {"state": "connected"}})  # type: ignore[arg-type]  # ignored
+    drive(out, clk, 0.1, 0.5)
+    assert out.state == HandState.HOLDING
+    out.close()
 
 
-READY_STATUS = {"source": {"state": "connected"}, "decoder_ready": True}
+def test_hand_status_is_typed_and_json_ready() -> None:
+    clk = FakeClock()
+    out, _ = make_output(clk, enabled=True)
+    st = out.status()
+    assert isinstance(st, HandStatus)
+    assert st.enabled and st.state == out.state.value and st.record["url"] == out.url
+    json.dumps(dict(st.record))
+    out.close()
+
+
+READY_STATUS = pipeline_status()

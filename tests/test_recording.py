@@ -396,6 +396,7 @@ def test_record_cli_rejects_non_csv(tmp_path: Path) -> None:
 def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> None:
     from bridge.outputs.recorder import DECODED_COLUMNS, RecorderOutput
     from bridge.values.sample import Decoded
+    from bridge.values.status import PipelineStatus
 
     path = tmp_path / "served.csv"
     out = RecorderOutput(path, _info(2))
@@ -405,8 +406,8 @@ def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> N
         decoded = Decoded(s.seq, 0.0, "fingers", i % 9, (i % 9) / 8, 0.9) if i % 2 else None
         out.on_sample(s, decoded)
         if i == 10:
-            out.on_status({})
-            assert out.status_extra()["recorder"]["rows"] == 11
+            out.on_status(PipelineStatus())  # the once-a-second flush
+            assert out.status().rows == 11
     out.close()
     assert out.error is None
     rec = read_recording(path)
@@ -422,7 +423,7 @@ def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> N
     again.on_sample(_samples(1, 3)[0], None)
     again.on_sample(samples[1], None)
     assert again.error is None and log.getvalue() == ""
-    assert again.status_extra()["recorder"]["skipped"] == 1
+    assert again.status().skipped == 1
     again.close()
     assert len(read_recording(path)) == 2
 

@@ -7,13 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from test_server_kit import PushSource, StepDecoder, client, recv_type, ws_url
+from test_server_kit import PushSource, StepDecoder, client, recv_type, start_bridge, ws_url
 from websockets.exceptions import InvalidStatus
 
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
 from bridge.server.auth import AuthConfigError, AuthPolicy, decide, token_from_request
 from bridge.server.ws_server import ServerConfig, WebSocketServer
+from bridge.values.status import HandStatus
 
 TOKEN = "s3cret-token-42"
 
@@ -42,15 +43,12 @@ class RecordingHand(Output):
     def state_dict(self) -> dict[str, Any]:
         return {"enabled": self.enabled}
 
+    def status(self) -> HandStatus:
+        return HandStatus.of(self.state_dict())
+
 
 def _start(hand: RecordingHand | None = None, **kw: Any) -> tuple[Pipeline, WebSocketServer]:
-    kw.setdefault("port", 0)
-    server = WebSocketServer(ServerConfig(**kw))
-    pipeline = Pipeline(PushSource(), StepDecoder(), [server], hand=hand)
-    server.attach(pipeline)
-    server.start()
-    pipeline.start()
-    return pipeline, server
+    return start_bridge(PushSource(), StepDecoder(), hand=hand, **kw)
 
 
 def _status_of(url: str, **kw: Any) -> int:

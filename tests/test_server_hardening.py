@@ -19,12 +19,19 @@ from typing import Any
 
 import pytest
 from test_server_auth import TOKEN, RecordingHand, _start, _status_of
-from test_server_kit import PushSource, StepDecoder, client, recv_json, recv_type, sync, ws_url
+from test_server_kit import (
+    PushSource,
+    StepDecoder,
+    client,
+    recv_json,
+    recv_type,
+    start_bridge,
+    sync,
+    ws_url,
+)
 from websockets.exceptions import ConnectionClosed
 
-from bridge.pipeline import Pipeline
 from bridge.server.auth import AuthPolicy, TokenThrottle, decide, normalize_origin
-from bridge.server.ws_server import ServerConfig, WebSocketServer
 
 ORIGIN = "http://localhost:3000"
 
@@ -85,12 +92,8 @@ def test_release_and_stop_open_to_every_client() -> None:
 
 def test_gesture_switch_needs_authorisation_while_hand_enabled() -> None:
     hand = RecordingHand()
-    server = WebSocketServer(ServerConfig(port=0, allowed_origins=(ORIGIN,)))
     decoder = StepDecoder()
-    pipeline = Pipeline(PushSource(), decoder, [server], hand=hand)
-    server.attach(pipeline)
-    server.start()
-    pipeline.start()
+    pipeline, server = start_bridge(PushSource(), decoder, hand=hand, allowed_origins=(ORIGIN,))
     try:
 
         async def go() -> dict[str, Any]:
@@ -265,12 +268,8 @@ def _flood_pings(port: int, limit_bytes: int, seconds: float) -> tuple[int, bool
 
 @pytest.mark.parametrize("with_decoder", [False, True])
 def test_ping_flooding_client_that_never_reads_is_cut_off(with_decoder: bool) -> None:
-    server = WebSocketServer(ServerConfig(port=0, max_buffer_bytes=256 * 1024))
     decoder = StepDecoder() if with_decoder else None
-    pipeline = Pipeline(PushSource(), decoder, [server])
-    server.attach(pipeline)
-    server.start()
-    pipeline.start()
+    pipeline, server = start_bridge(PushSource(), decoder, max_buffer_bytes=256 * 1024)
     try:
         sent, cut = _flood_pings(server.port, limit_bytes=64 * 1024 * 1024, seconds=20)
         deadline = time.monotonic() + 5

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
+from bridge.control import BridgeControl, HandCommands
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
@@ -24,6 +25,7 @@ from bridge.server.ws_server import ServerConfig, WebSocketServer
 from bridge.sources.base import Source
 from bridge.values.sample import Decoded, Sample
 from bridge.values.source_info import SourceInfo, SourceState, SourceStatus
+from bridge.values.status import DecoderStatus, PipelineStatus, SourceReport
 
 
 class PushSource(Source):
@@ -94,6 +96,13 @@ class StepDecoder(Decoder):
         self.gesture = name
 
 
+def pipeline_status(source_state: str = "connected", decoder_ready: bool = True) -> PipelineStatus:
+    """A status as the pipeline sends it, with the two fields the hand acts on."""
+    return PipelineStatus(
+        source=SourceReport(state=source_state), decoder=DecoderStatus(ready=decoder_ready)
+    )
+
+
 class CollectOutput(Output):
     """Remembers what the pipeline handed it."""
 
@@ -101,17 +110,47 @@ class CollectOutput(Output):
 
     def __init__(self) -> None:
         self.samples: list[tuple[Sample, Decoded | None]] = []
-        self.statuses: list[dict[str, Any]] = []
+        self.statuses: list[PipelineStatus] = []
         self.closed = False
 
     def on_sample(self, sample: Sample, decoded: Decoded | None) -> None:
         self.samples.append((sample, decoded))
 
-    def on_status(self, status: dict[str, Any]) -> None:
+    def on_status(self, status: PipelineStatus) -> None:
         self.statuses.append(status)
 
     def close(self) -> None:
         self.closed = True
+
+
+def start_bridge(
+    source: PushSource,
+    decoder: Decoder | None,
+    outputs: list[Output] | None = None,
+    *,
+    hand: HandCommands | None = None,
+    status_interval_s: float = 1.0,
+    **server_kw: Any,
+) -> tuple[Pipeline, WebSocketServer]:
+    """Wire and start a bridge the way `bridge.cli.cmd_bridge` does: the control
+    (shared decoder lock, hand commands) goes to the server's constructor and the
+    pipeline; the hand, when it is an Output, is one of the pipeline's outputs."""
+    server_kw.setdefault("port", 0)
+    control = BridgeControl(source, decoder, hand)
+    server = WebSocketServer(ServerConfig(**server_kw), control)
+    outs: list[Output] = [server, control, *(outputs or [])]
+    if isinstance(hand, Output):
+        outs.append(hand)
+    pipeline = Pipeline(
+        source,
+        decoder,
+        outs,
+        decoder_lock=control.decoder_lock,
+        status_interval_s=status_interval_s,
+    )
+    server.start()
+    pipeline.start()
+    return pipeline, server
 
 
 @contextlib.contextmanager
@@ -125,12 +164,7 @@ def running_bridge(
     """A real pipeline + websocket server on a free loopback port."""
     src = source if source is not None else PushSource()
     dec = decoder if decoder is not None else StepDecoder()
-    server_kw.setdefault("port", 0)
-    server = WebSocketServer(ServerConfig(**server_kw))
-    pipeline = Pipeline(src, dec, [server], status_interval_s=status_interval_s)
-    server.attach(pipeline)
-    server.start()
-    pipeline.start()
+    pipeline, server = start_bridge(src, dec, status_interval_s=status_interval_s, **server_kw)
     try:
         yield pipeline, server, src
     finally:

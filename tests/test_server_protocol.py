@@ -21,7 +21,17 @@ from test_server_kit import (
 )
 
 from bridge.server import protocol
+from bridge.server.ws_server import redact_status
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import (
+    DecoderStatus,
+    HandStatus,
+    LatencyReport,
+    PipelineStatus,
+    RecorderStatus,
+    ServerStatus,
+    SourceReport,
+)
 
 HELLO_FIELDS = {
     "protocol",
@@ -302,3 +312,35 @@ def test_kmg_and_grade_never_emit_a_non_finite_number(bad: float) -> None:
     d.level, d.confidence = bad, bad  # Decoded is mutable: a buggy decoder could do this
     grade = _strict_json(protocol.grade(d, s))
     assert grade["level"] == 0.0 and grade["confidence"] == 0.0 and grade["grade"] == 4
+
+
+def test_status_fields_are_the_documented_json_and_redaction_keeps_its_rule() -> None:
+    """The typed status becomes JSON only here; non-finite numbers become null."""
+    st = PipelineStatus(
+        t=5.0,
+        uptime_s=1.5,
+        source=SourceReport(url="serial:/dev/ttyACM0", state="connected", frames=7),
+        rate_hz=math.nan,
+        samples=7,
+        decoder=DecoderStatus(name="qg", ready=True),
+        outputs=(
+            ServerStatus(clients=2, latency=LatencyReport(n=3, p50=1.23456, p99=2.0, max=3.0)),
+            HandStatus.of({"state": "active", "enabled": True, "url": "serial:/dev/ttyHAND0"}),
+            RecorderStatus(path="/data/s1.csv", rows=7),
+        ),
+    )
+    fields = protocol.status_fields(st)
+    full = _strict_json(protocol.status(fields))
+    assert full["type"] == "status" and full["rate_hz"] is None
+    assert full["source"] == "serial:/dev/ttyACM0" and full["state"] == "connected"
+    assert full["source_status"]["frames"] == 7 and full["decoder_ready"] is True
+    assert full["clients"] == 2 and full["latency_ms"]["p50"] == 1.2346
+    assert full["hand"]["url"] == "serial:/dev/ttyHAND0"
+    assert full["recorder"] == {"path": "/data/s1.csv", "rows": 7, "skipped": 0, "error": None}
+    public = _strict_json(protocol.status(redact_status(fields)))
+    text = json.dumps(public)
+    for secret in ("ttyACM0", "ttyHAND0", "s1.csv"):
+        assert secret not in text, secret
+    assert public["source"] == "serial" and public["hand"]["enabled"] is True
+    without = protocol.status_fields(PipelineStatus())
+    assert without["hand"] is None and "clients" not in without and "recorder" not in without

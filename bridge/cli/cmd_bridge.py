@@ -1,5 +1,9 @@
 """`fist-and-ball bridge`: run a source through a decoder into the websocket server.
 
+The bridge's composition root: it builds the source, decoder and outputs, the
+`BridgeControl` shared by the server (client requests) and the pipeline (its decoder
+lock), and wires them; no part reaches for another on its own.
+
     fist-and-ball bridge --source sim:myo3 --port 8765
     fist-and-ball bridge --source serial:/dev/ttyACM0 --decoder qg:cal.json --record s1.csv
 
@@ -19,6 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from bridge.cli.errors import CliError
+from bridge.control import BridgeControl
 from bridge.decoders.base import Decoder
 from bridge.log_throttle import install_log_throttle
 from bridge.outputs.base import Output
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
     from bridge.decoders.qg_calibration import Calibration
     from bridge.outputs.hand_output import HandOutput
+    from bridge.outputs.recorder import RecorderOutput
 
 TOKEN_ENV = "FIST_AND_BALL_TOKEN"
 
@@ -198,7 +204,7 @@ def _open_decoder(spec: str, source: Source) -> Decoder | None:
         raise CliError(str(exc)) from None
 
 
-def _open_recorder(path: str, source: Source) -> Output:
+def _open_recorder(path: str, source: Source) -> RecorderOutput:
     from bridge.outputs.recorder import RecorderOutput
 
     try:
@@ -240,6 +246,11 @@ def run(args: argparse.Namespace) -> int:
     outputs: list[Output] = []
     try:
         decoder = _open_decoder(args.decoder, source)
+        hand = _open_hand(args.hand, args.hand_enable) if args.hand else None
+        if hand is not None:
+            outputs.append(hand)
+        control = BridgeControl(source, decoder, hand)
+        outputs.append(control)  # it keeps the latest status for `hello`
         server = WebSocketServer(
             ServerConfig(
                 host=args.host,
@@ -250,14 +261,13 @@ def run(args: argparse.Namespace) -> int:
                 hopeless_after_s=args.slow_client_timeout,
                 max_clients=args.max_clients,
                 realtime_priority=args.realtime,
-            )
+            ),
+            control,
         )
         outputs.append(server)
-        if args.record:
-            outputs.append(_open_recorder(args.record, source))
-        hand = _open_hand(args.hand, args.hand_enable) if args.hand else None
-        if hand is not None:
-            outputs.append(hand)
+        recorder = _open_recorder(args.record, source) if args.record else None
+        if recorder is not None:
+            outputs.append(recorder)
         server.start()
     except ServerStartError as exc:
         _close_all(outputs, source)
@@ -271,8 +281,13 @@ def run(args: argparse.Namespace) -> int:
 
         keys = None if hand is None else _hand_keys(hand)
         outputs.append(LiveView(sys.stderr, server_url=server.url, hand_command=keys))
-    pipeline = Pipeline(source, decoder, outputs, hand=hand, realtime_priority=args.realtime)
-    server.attach(pipeline)
+    pipeline = Pipeline(
+        source,
+        decoder,
+        outputs,
+        decoder_lock=control.decoder_lock,
+        realtime_priority=args.realtime,
+    )
     print(
         f"bridge: listening on {server.url}  source {args.source}  "
         f"decoder {decoder.name if decoder is not None else 'none'}",
@@ -280,10 +295,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     code = _run_until_stopped(pipeline, args.duration)
-    recorder_error = next(
-        (err for o in outputs if o.name == "recorder" and (err := getattr(o, "error", None))),
-        None,
-    )
+    recorder_error = recorder.status().error if recorder is not None else None
     if recorder_error:
         # the session went on, but its recording is incomplete: say so in the exit code
         print(f"bridge: {recorder_error}", file=sys.stderr)
@@ -310,9 +322,10 @@ def _run_until_stopped(pipeline: Pipeline, duration: float | None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     st = pipeline.last_status
+    src = st.source if st is not None else None
     print(
         f"bridge: stopped after {pipeline.samples} samples"
-        f" (dropped {st.get('dropped', 0)}, bad frames {st.get('bad_frames', 0)},"
+        f" (dropped {src.dropped if src else 0}, bad frames {src.bad_frames if src else 0},"
         f" decode errors {pipeline.decode_errors})",
         file=sys.stderr,
         flush=True,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import OutputStatus, PipelineStatus
 
 
 class Output:
@@ -19,8 +18,13 @@ class Output:
     def on_sample(self, sample: Sample, decoded: Decoded | None) -> None:
         """Called once per sample; `decoded` is None when no decoder runs (record)."""
 
-    def on_status(self, status: dict[str, Any]) -> None:
+    def on_status(self, status: PipelineStatus) -> None:
         """Called about once a second with the pipeline status (source state, rates)."""
+
+    def status(self) -> OutputStatus | None:
+        """This output's part of the next status (None: nothing to report). Called on
+        the status thread, concurrently with `on_sample`: read, don't block."""
+        return None
 
     def close(self) -> None:
         """Release resources; called once when the pipeline stops."""

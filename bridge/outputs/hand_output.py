@@ -35,6 +35,7 @@ from bridge.outputs.pose_map import (
     pose_map_config_from_dict,
 )
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import HandStatus, PipelineStatus
 
 log = logging.getLogger("bridge.hand")
 
@@ -108,23 +109,6 @@ class HandConfig:
         return asdict(self)
 
 
-_SOURCE_STATES = frozenset({"connecting", "connected", "disconnected", "ended"})
-
-
-def _source_state(status: dict[str, Any]) -> str | None:
-    """The source state from a pipeline status. The pipeline sends the source URL as
-    `source`, its state as top-level `state` and the full record as `source_status`;
-    a nested `source.state` is accepted too, so a status-layout change cannot silently
-    disarm the hold-on-source-loss rule."""
-    for holder in (status.get("source"), status.get("source_status")):
-        if isinstance(holder, dict) and isinstance(holder.get("state"), str):
-            return str(holder["state"])
-    top = status.get("state")
-    if isinstance(top, str) and top in _SOURCE_STATES:
-        return top
-    return None
-
-
 class HandOutput(Output):
     """Bridge output driving one hand. Thread-safe public methods; see module doc."""
 
@@ -193,16 +177,17 @@ class HandOutput(Output):
         with self._mail_lock:
             self._mail_inputs.append(item)
 
-    def on_status(self, status: dict[str, Any]) -> None:
-        if not isinstance(status, dict):
+    def on_status(self, status: PipelineStatus) -> None:
+        # The hold-on-source-loss and decoder-not-ready rules read these typed fields.
+        if not isinstance(status, PipelineStatus):  # never let a wrong caller crash the hand
             return
-        state = _source_state(status)
-        ready = status.get("decoder_ready")
         with self._mail_lock:
-            if isinstance(state, str):
-                self._mail_source = state
-            if isinstance(ready, bool):
-                self._mail_ready = ready
+            self._mail_source = status.source.state
+            self._mail_ready = status.decoder.ready
+
+    def status(self) -> HandStatus:
+        """The `hand` part of the bridge's status."""
+        return HandStatus.of(self.state_dict())
 
     def close(self) -> None:
         """Stop the hand thread, halt the motors (stop line) and release the port."""

@@ -58,7 +58,6 @@ STICKY_STATES = frozenset({HandState.DISABLED, HandState.ESTOP, *RELEASE_STATES}
 """States that no input, source, decoder or link event leaves: only a command does."""
 
 SOURCE_OK_STATES = frozenset({"connected"})
-SOURCE_BAD_STATES = frozenset({"connecting", "disconnected", "ended"})
 
 WINDOW_MAX = 1024
 """Accepted inputs kept between two ticks (400 Hz for 2.5 s); older ones are dropped."""
@@ -360,7 +359,8 @@ class HandSafety:
     def _hold_reason(self, now: float) -> str | None:
         if not self._link_ok:
             return "hand link lost"
-        if self._source_state in SOURCE_BAD_STATES:
+        # allow-list: a state added later (e.g. the pipeline's `failed`) holds too
+        if self._source_state is not None and self._source_state not in SOURCE_OK_STATES:
             return f"source {self._source_state}"
         blocked = self._blocked_reason()
         if blocked is not None:

@@ -28,6 +28,13 @@ from typing import Any, TextIO
 
 from bridge.outputs.base import Output
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import (
+    DecoderStatus,
+    HandStatus,
+    LatencyReport,
+    PipelineStatus,
+    SourceReport,
+)
 from fist_and_ball.protocol_v1 import MAX_GRADE as _MAX_GRADE
 
 HAND_KEYS: dict[str, str] = {"r": "release", "s": "stop"}
@@ -107,10 +114,15 @@ def _fmt(v: Any, spec: str = ".2f", unit: str = "") -> str:
     return f"{v:{spec}}{unit}"
 
 
-def _recorder_error(st: dict[str, Any]) -> str | None:
-    """The `--record` write error in a status dict, if any."""
-    rec = st.get("recorder")
-    return rec.get("error") if isinstance(rec, dict) else None
+def _recorder_error(st: PipelineStatus) -> str | None:
+    """The `--record` write error in a status, if any."""
+    rec = st.recorder
+    return rec.error if rec is not None else None
+
+
+def _latency(st: PipelineStatus) -> LatencyReport:
+    server = st.server
+    return server.latency if server is not None else LatencyReport()
 
 
 class LiveView(Output):
@@ -141,7 +153,7 @@ class LiveView(Output):
             self._keys = TerminalKeys.open(_stdin_fd() if keys_fd is None else keys_fd)
         self._sample: Sample | None = None
         self._decoded: Decoded | None = None
-        self._status: dict[str, Any] = {}
+        self._status = PipelineStatus(source=SourceReport(state="starting"))
         self._drawn_lines = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,7 +167,7 @@ class LiveView(Output):
         if decoded is not None:
             self._decoded = decoded
 
-    def on_status(self, status: dict[str, Any]) -> None:
+    def on_status(self, status: PipelineStatus) -> None:
         self._status = status
         if not self.tty:
             self._write(self.render_line() + "\n")
@@ -189,25 +201,23 @@ class LiveView(Output):
     def render_lines(self) -> list[str]:
         """The block shown on a terminal."""
         st = self._status
+        src, dec, server, hand = st.source, st.decoder, st.server, st.hand
         s, d = self._sample, self._decoded
+        lat = _latency(st)
         lines = [
-            f"source  {st.get('source', '?')}  [{st.get('state', 'starting')}]"
-            + (f"  {st['detail']}" if st.get("detail") else ""),
-            f"rate    {_fmt(st.get('rate_hz'), '.1f', ' Hz')}   dropped {st.get('dropped', 0)}"
-            f"   bad {st.get('bad_frames', 0)}   clients {st.get('clients', 0)}"
+            f"source  {src.url or '?'}  [{src.state}]" + (f"  {src.detail}" if src.detail else ""),
+            f"rate    {_fmt(st.rate_hz, '.1f', ' Hz')}   dropped {src.dropped}"
+            f"   bad {src.bad_frames}   clients {server.clients if server else 0}"
             + (f"   {self.server_url}" if self.server_url else ""),
             self._signal_line(s, d),
-            f"decoder {st.get('decoder') or 'none'}"
-            + ("" if st.get("decoder_ready", True) else " (NOT READY)")
-            + (f"   errors {st['decode_errors']}" if st.get("decode_errors") else "")
-            + (f" ({st['last_decode_error']})" if st.get("last_decode_error") else "")
-            + (f"   hand {self._hand_text(st['hand'])}" if st.get("hand") else "")
+            f"decoder {dec.name or 'none'}"
+            + ("" if dec.ready or dec.name is None else " (NOT READY)")
+            + (f"   errors {dec.errors}" if dec.errors else "")
+            + (f" ({dec.last_error})" if dec.last_error else "")
+            + (f"   hand {self._hand_text(hand)}" if hand is not None else "")
             + (f"   RECORDING STOPPED: {rec_error}" if (rec_error := _recorder_error(st)) else ""),
             "latency p50 {}  p99 {}  max {} (bridge-added)".format(
-                *(
-                    _fmt(st.get("latency_ms", {}).get(k), ".2f", " ms")
-                    for k in ("p50", "p99", "max")
-                )
+                *(_fmt(v, ".2f", " ms") for v in (lat.p50, lat.p99, lat.max))
             ),
         ]
         if self._keys is not None:
@@ -220,34 +230,30 @@ class LiveView(Output):
     def render_line(self) -> str:
         """One plain line for non-terminal output."""
         st = self._status
+        src, server = st.source, st.server
         d = self._decoded
         grade = f"{d.grade}/{_MAX_GRADE} {d.gesture}" if d is not None else "-"
-        lat = st.get("latency_ms", {})
-        state = st.get("state", "?")
+        lat = _latency(st)
         # In a log the reason matters most when nothing flows (lost device, stalled link).
-        why = (
-            f" ({st['detail']})"
-            if st.get("detail") and (state != "connected" or not st.get("rate_hz"))
-            else ""
-        )
+        why = f" ({src.detail})" if src.detail and (not src.connected or not st.rate_hz) else ""
         return (
-            f"[{state}]{why} rate {_fmt(st.get('rate_hz'), '.1f')} Hz"
-            f" dropped {st.get('dropped', 0)} bad {st.get('bad_frames', 0)}"
-            f" clients {st.get('clients', 0)} grade {grade}"
-            f" latency p50 {_fmt(lat.get('p50'))} p99 {_fmt(lat.get('p99'))} ms"
-            + self._decoder_problem(st)
+            f"[{src.state}]{why} rate {_fmt(st.rate_hz, '.1f')} Hz"
+            f" dropped {src.dropped} bad {src.bad_frames}"
+            f" clients {server.clients if server else 0} grade {grade}"
+            f" latency p50 {_fmt(lat.p50)} p99 {_fmt(lat.p99)} ms"
+            + self._decoder_problem(st.decoder)
             + (f"   RECORDING STOPPED: {rec_error}" if (rec_error := _recorder_error(st)) else "")
         )
 
     @staticmethod
-    def _decoder_problem(st: dict[str, Any]) -> str:
+    def _decoder_problem(dec: DecoderStatus) -> str:
         """`  decoder NOT READY  errors N: last reason`, or '' when all is well."""
-        text = "" if st.get("decoder_ready", True) or not st.get("decoder") else " (NOT READY)"
-        if st.get("decode_errors"):
-            text += f"   errors {st['decode_errors']}"
-            if st.get("last_decode_error"):
-                text += f": {st['last_decode_error']}"
-        return f"   decoder {st['decoder']}{text}" if text else ""
+        text = "" if dec.ready or not dec.name else " (NOT READY)"
+        if dec.errors:
+            text += f"   errors {dec.errors}"
+            if dec.last_error:
+                text += f": {dec.last_error}"
+        return f"   decoder {dec.name}{text}" if text else ""
 
     @staticmethod
     def _signal_line(s: Sample | None, d: Decoded | None) -> str:
@@ -263,8 +269,8 @@ class LiveView(Output):
         return f"signal  {b}   {grade_bar(d.grade)} {d.grade}/{_MAX_GRADE} {d.gesture}"
 
     @staticmethod
-    def _hand_text(hand: dict[str, Any]) -> str:
-        return " ".join(f"{k}={v}" for k, v in list(hand.items())[:4])
+    def _hand_text(hand: HandStatus) -> str:
+        return " ".join(f"{k}={v}" for k, v in list(hand.record.items())[:4])
 
     def _run(self) -> None:
         if self._keys is None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from bridge.outputs.base import Output
 from bridge.recording import RecordingWriter, check_new_recording
 from bridge.values.sample import Decoded, Sample
 from bridge.values.source_info import SourceInfo
+from bridge.values.status import PipelineStatus, RecorderStatus
 
 DECODED_COLUMNS = ("grade_decoded", "level_decoded", "confidence_decoded")
 """Extra columns holding what the decoder made of each sample (empty when none ran)."""
@@ -73,20 +74,14 @@ class RecorderOutput(Output):
         print(f"recorder: {self.error}", file=self._log)
         self.close()
 
-    def status_extra(self) -> dict[str, Any]:
-        """What the pipeline adds to its status dict about the recording."""
+    def status(self) -> RecorderStatus:
+        """The recording's part of the status: file, rows, skipped samples, error."""
         if self.writer is not None:
             self._rows, self._skipped = self.writer.rows, self.writer.skipped
-        return {
-            "recorder": {
-                "path": str(self.path),
-                "rows": self._rows,
-                "skipped": self._skipped,
-                "error": self.error,
-            }
-        }
+        return RecorderStatus(str(self.path), self._rows, self._skipped, self.error)
 
-    def on_status(self, status: dict[str, Any]) -> None:
+    def on_status(self, status: PipelineStatus) -> None:
+        # the once-a-second flush of contract 2 rides on the status tick
         if self.writer is not None and self.error is None:
             try:
                 self.writer.flush()

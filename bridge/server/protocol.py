@@ -15,6 +15,7 @@ from typing import Any
 
 import bridge
 from bridge.values.sample import N_GRADES, Decoded, Sample
+from bridge.values.status import HandStatus, LatencyReport, PipelineStatus, ServerStatus
 from fist_and_ball.protocol_v1 import (
     HAND_ACTIONS,
     MSG_ERROR,
@@ -139,8 +140,97 @@ def kmg(sample: Sample) -> bytes:
     ).encode()
 
 
+def status_fields(st: PipelineStatus) -> dict[str, Any]:
+    """The typed status as the `status` message's fields (docs/bridge.md, "Status
+    fields"): the one place it becomes JSON. Server and recorder fields appear only
+    when those outputs run; `hand` is null without a hand."""
+    src, dec = st.source, st.decoder
+    fields: dict[str, Any] = {
+        "t": st.t,
+        "uptime_s": st.uptime_s,
+        "source": src.url,
+        "state": src.state,
+        "detail": src.detail,
+        "rate_hz": st.rate_hz,
+        "samples": st.samples,
+        "frames": src.frames,
+        "dropped": src.dropped,
+        "bad_frames": src.bad_frames,
+        "reconnects": src.reconnects,
+        "source_status": {
+            "state": src.state,
+            "detail": src.detail,
+            "frames": src.frames,
+            "bad_frames": src.bad_frames,
+            "dropped": src.dropped,
+            "reconnects": src.reconnects,
+            "extra": dict(src.extra),
+        },
+        "decoder": dec.name,
+        "decoder_ready": dec.ready,
+        "decode_errors": dec.errors,
+        "last_decode_error": dec.last_error,
+        "output_errors": dict(st.output_errors),
+        "hand": hand_fields(st.hand),
+    }
+    server = st.server
+    if server is not None:
+        fields.update(_server_fields(server))
+    recorder = st.recorder
+    if recorder is not None:
+        fields["recorder"] = {
+            "path": recorder.path,
+            "rows": recorder.rows,
+            "skipped": recorder.skipped,
+            "error": recorder.error,
+        }
+    return fields
+
+
+def hand_fields(hand: HandStatus | None) -> dict[str, Any] | None:
+    """The hand's JSON record (`status.hand`, the `hand` reply's `state`), or None."""
+    return None if hand is None else dict(hand.record)
+
+
+def _latency_fields(lat: LatencyReport) -> dict[str, Any]:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 4)
+
+    return {"p50": r(lat.p50), "p99": r(lat.p99), "max": r(lat.max), "n": lat.n}
+
+
+def _server_fields(sv: ServerStatus) -> dict[str, Any]:
+    return {
+        "clients": sv.clients,
+        "clients_kmg": sv.clients_kmg,
+        "max_clients": sv.max_clients,
+        "clients_refused_full": sv.clients_refused_full,
+        "clients_rejected": sv.clients_rejected,
+        "clients_dropping": sv.clients_dropping,
+        "dropped_kmg_total": sv.dropped_kmg_total,
+        "dropped_grade_total": sv.dropped_grade_total,
+        "slow_clients": [
+            {
+                "id": c.id,
+                "peer": c.peer,
+                "kmg": c.kmg,
+                "queued": c.queued,
+                "dropped": c.dropped,
+                "dropped_kmg": c.dropped_kmg,
+                "dropped_grade": c.dropped_grade,
+            }
+            for c in sv.slow_clients
+        ],
+        "clients_dropped_slow": sv.clients_dropped_slow,
+        "clients_dropped_buffer": sv.clients_dropped_buffer,
+        "token_lockouts": sv.token_lockouts,
+        "latency_ms": _latency_fields(sv.latency),
+        "latency_ms_total": _latency_fields(sv.latency_total),
+    }
+
+
 def status(body: dict[str, Any]) -> bytes:
-    """`status`: the pipeline's status dict plus the server's fields (see docs/bridge.md)."""
+    """`status` from its fields (`status_fields`, possibly redacted)."""
     return encode({"type": MSG_STATUS, **_clean(body)})
 
 
@@ -158,10 +248,16 @@ def pong(ping_id: Any, t: float) -> bytes:
     return encode({"type": MSG_PONG, "id": ping_id, "t": round(t, 6)})
 
 
-def hand_reply(action: str, ok: bool, detail: str, state: dict[str, Any] | None) -> bytes:
-    """Extension: `hand` acknowledgement of a client's hand command."""
+def hand_reply(action: str, ok: bool, detail: str, state: HandStatus | None) -> bytes:
+    """Extension: `hand` acknowledgement of a client's hand command, with the hand's state."""
     return encode(
-        {"type": MSG_HAND_REPLY, "action": action, "ok": ok, "detail": detail, "state": state}
+        {
+            "type": MSG_HAND_REPLY,
+            "action": action,
+            "ok": ok,
+            "detail": detail,
+            "state": hand_fields(state),
+        }
     )
 
 

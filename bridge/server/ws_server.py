@@ -40,8 +40,16 @@ from bridge.realtime import set_realtime_priority
 from bridge.server import protocol
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
-from bridge.server.latency import LatencyTracker
+from bridge.server.latency import LatencyStats, LatencyTracker
 from bridge.values.sample import Decoded, Sample
+from bridge.values.status import (
+    HandStatus,
+    HelloInfo,
+    LatencyReport,
+    PipelineStatus,
+    ServerStatus,
+    SlowClient,
+)
 
 log = logging.getLogger("bridge.server")
 
@@ -87,11 +95,12 @@ _PUBLIC_HAND_KEYS = frozenset(
 )
 
 
-class BridgeControl(Protocol):
-    """What the server may ask of the bridge (implemented by `Pipeline`)."""
+class ServerControl(Protocol):
+    """What the server may ask of the bridge (implemented by `bridge.control.BridgeControl`,
+    built in the composition root and passed to the constructor)."""
 
-    def hello_info(self) -> dict[str, Any]:
-        """source, n_sensors, rate_hz, decoder, gestures."""
+    def hello_info(self) -> HelloInfo:
+        """Facts for `hello`: source, sensors, rate, decoder, gestures, layout."""
         ...
 
     def set_gesture(self, name: str) -> str | None:
@@ -103,8 +112,8 @@ class BridgeControl(Protocol):
         event log. Returns (ok, detail)."""
         ...
 
-    def hand_state(self) -> dict[str, Any] | None:
-        """The hand's state, or None when no hand is attached."""
+    def hand_state(self) -> HandStatus | None:
+        """The hand's status, or None when no hand is attached."""
         ...
 
 
@@ -200,7 +209,9 @@ class WebSocketServer(Output):
 
     name = "websocket"
 
-    def __init__(self, config: ServerConfig, control: BridgeControl | None = None) -> None:
+    def __init__(self, config: ServerConfig, control: ServerControl | None = None) -> None:
+        """`control` answers `hello`, gesture and hand requests; without one the server
+        still streams, says so to gesture/hand requests and sends a minimal `hello`."""
         self.config = config
         self.policy = AuthPolicy.create(config.host, config.token, list(config.allowed_origins))
         if config.max_clients < 1:
@@ -235,10 +246,6 @@ class WebSocketServer(Output):
         self.refused_full = 0
 
     # ---- lifecycle ----------------------------------------------------------------
-
-    def attach(self, control: BridgeControl) -> None:
-        """Connect the bridge's control API (hello facts, gesture, hand)."""
-        self._control = control
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the loop thread and listen; returns once bound or raises ServerStartError."""
@@ -364,7 +371,7 @@ class WebSocketServer(Output):
             self._wake_scheduled = True
         self._call_soon(self._flush)
 
-    def on_status(self, status: dict[str, Any]) -> None:
+    def on_status(self, status: PipelineStatus) -> None:
         """Broadcast `status`: full to authorised native clients, redacted to the others.
 
         Encoding happens on the loop, not here: this runs under the pipeline's outputs
@@ -374,40 +381,40 @@ class WebSocketServer(Output):
             return
         self._call_soon(self._broadcast_status, status)
 
-    def status_extra(self) -> dict[str, Any]:
-        """Fields the server adds to the pipeline status: aggregate client counters
-        and latency. Size does not grow with the number of clients (a few worst
-        clients at most), so the broadcast stays linear in clients."""
+    def status(self) -> ServerStatus:
+        """The server's part of the status: aggregate client counters and latency.
+        Size does not grow with the number of clients (a few worst clients at most),
+        so the broadcast stays linear in clients."""
         clients = list(self._clients)
         dropping = [c for c in clients if c.queue.dropped_total]
         dropping.sort(key=lambda c: c.queue.dropped_total, reverse=True)
-        return {
-            "clients": len(clients),
-            "clients_kmg": sum(1 for c in clients if c.kmg),
-            "max_clients": self.config.max_clients,
-            "clients_refused_full": self.refused_full,
-            "clients_rejected": self.rejected,
-            "clients_dropping": len(dropping),
-            "dropped_kmg_total": sum(c.queue.dropped[Kind.KMG] for c in clients),
-            "dropped_grade_total": sum(c.queue.dropped[Kind.GRADE] for c in clients),
-            "slow_clients": [
-                {
-                    "id": c.id,
-                    "peer": c.peer,
-                    "kmg": c.kmg,
-                    "queued": len(c.queue),
-                    "dropped": c.queue.dropped_total,
-                    "dropped_kmg": c.queue.dropped[Kind.KMG],
-                    "dropped_grade": c.queue.dropped[Kind.GRADE],
-                }
+        return ServerStatus(
+            clients=len(clients),
+            clients_kmg=sum(1 for c in clients if c.kmg),
+            max_clients=self.config.max_clients,
+            clients_refused_full=self.refused_full,
+            clients_rejected=self.rejected,
+            clients_dropping=len(dropping),
+            dropped_kmg_total=sum(c.queue.dropped[Kind.KMG] for c in clients),
+            dropped_grade_total=sum(c.queue.dropped[Kind.GRADE] for c in clients),
+            slow_clients=tuple(
+                SlowClient(
+                    id=c.id,
+                    peer=c.peer,
+                    kmg=c.kmg,
+                    queued=len(c.queue),
+                    dropped=c.queue.dropped_total,
+                    dropped_kmg=c.queue.dropped[Kind.KMG],
+                    dropped_grade=c.queue.dropped[Kind.GRADE],
+                )
                 for c in dropping[:_SLOW_CLIENTS_SHOWN]
-            ],
-            "clients_dropped_slow": self.clients_dropped_slow,
-            "clients_dropped_buffer": self.clients_dropped_buffer,
-            "token_lockouts": self.throttle.refused,
-            "latency_ms": self.latency.snapshot().to_dict(),
-            "latency_ms_total": self.latency.total().to_dict(),
-        }
+            ),
+            clients_dropped_slow=self.clients_dropped_slow,
+            clients_dropped_buffer=self.clients_dropped_buffer,
+            token_lockouts=self.throttle.refused,
+            latency=_latency_report(self.latency.snapshot()),
+            latency_total=_latency_report(self.latency.total()),
+        )
 
     def _call_soon(self, fn: Callable[..., None], *args: Any) -> None:
         loop = self._loop
@@ -446,8 +453,9 @@ class WebSocketServer(Output):
             self._pump(c)
         self._check_hopeless(now)
 
-    def _broadcast_status(self, status: dict[str, Any]) -> None:
+    def _broadcast_status(self, st: PipelineStatus) -> None:
         now = time.monotonic()
+        status = protocol.status_fields(st)
         full: Entry | None = None
         public: Entry | None = None
         for c in self._clients:
@@ -671,17 +679,17 @@ class WebSocketServer(Output):
             log.info("client %d disconnected (%s)", client.id, ws.close_code)
 
     def _hello(self, client: _Client) -> bytes:
-        info = self._control.hello_info() if self._control is not None else {}
-        source = str(info.get("source", ""))
+        info = self._control.hello_info() if self._control is not None else HelloInfo()
+        positions = info.positions_mm
         return protocol.hello(
-            source=source if client.full_status else public_source(source),
-            n_sensors=info.get("n_sensors"),
-            rate_hz=info.get("rate_hz"),
-            decoder=info.get("decoder"),
-            gestures=list(info.get("gestures", [])),
+            source=info.source if client.full_status else public_source(info.source),
+            n_sensors=info.n_sensors,
+            rate_hz=info.rate_hz,
+            decoder=info.decoder,
+            gestures=list(info.gestures),
             hand_authorized=client.authorized,
-            layout=info.get("layout"),
-            positions_mm=info.get("positions_mm"),
+            layout=info.layout,
+            positions_mm=None if positions is None else [list(p) for p in positions],
         )
 
     async def _sender(self, client: _Client) -> None:
@@ -738,10 +746,8 @@ class WebSocketServer(Output):
         if not client.authorized:
             # Switching the gesture changes what an enabled hand does: same rule as
             # `enable`. Any state but disabled/estop counts (holding, opening ...).
-            state = await asyncio.to_thread(control.hand_state)
-            if state and (
-                state.get("enabled") or state.get("state") not in (None, "disabled", "estop")
-            ):
+            hand = await asyncio.to_thread(control.hand_state)
+            if hand is not None and hand.moves_hand:
                 self._reply(
                     client,
                     protocol.error(
@@ -774,6 +780,10 @@ class WebSocketServer(Output):
 
     def _recount_kmg(self) -> None:
         self._kmg_subscribers = sum(1 for c in self._clients if c.kmg)
+
+
+def _latency_report(stats: LatencyStats) -> LatencyReport:
+    return LatencyReport(n=stats.n, p50=stats.p50, p99=stats.p99, max=stats.max)
 
 
 def redact_status(status: dict[str, Any]) -> dict[str, Any]:
