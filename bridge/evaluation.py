@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from bridge.json_io import write_json_atomic
-from bridge.signal.labels import DEGREES_PER_GRADE
 from bridge.signal.metrics import MOVEMENTS, Predictions, evaluate
+from bridge.values.sample import DEGREES_PER_GRADE
 
 
 def _pct(x: float | None, manual: bool = False) -> str:

@@ -22,13 +22,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.values.sample import N_GRADES
+from bridge.values.sample import DEGREES_PER_GRADE, N_GRADES
 
 N_HIDDEN = N_GRADES - 1
 """Eight hidden units = eight thresholds between nine grades."""
-
-DEGREES_PER_GRADE = 180.0 / N_HIDDEN
-"""The hand's 180 degrees over grades 0..8: grade g <-> g * 22.5 degrees."""
 
 _OVERSHOOT_FREE = 0.25
 """Fraction of the calibrated range beyond an anchor with full confidence."""

@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
+from bridge.values.sample import DEGREES_PER_GRADE
 from fist_and_ball.protocol_v1 import MAX_GRADE, REST
 
 GRADE_MAX = float(MAX_GRADE)
-DEGREES_PER_GRADE = 180.0 / GRADE_MAX
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,12 @@ import numpy as np
 
 # The gesture and grade vocabulary is protocol v1's (contracts 2 and 3), defined once
 # there; the bridge takes it from here. `fingers` is the paper's clenching.
-from fist_and_ball.protocol_v1 import GESTURES, N_GRADES
+from fist_and_ball.protocol_v1 import GESTURES, MAX_GRADE, N_GRADES
 
-__all__ = ["GESTURES", "N_GRADES", "Decoded", "Sample"]
+__all__ = ["DEGREES_PER_GRADE", "GESTURES", "N_GRADES", "Decoded", "Sample"]
+
+DEGREES_PER_GRADE = 180.0 / MAX_GRADE
+"""The hand's 180 degrees over grades 0..MAX_GRADE: grade g <-> g * 22.5 degrees."""
 
 
 @dataclass(slots=True)
