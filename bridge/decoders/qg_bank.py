@@ -87,11 +87,6 @@ class QGBank(Decoder):
         i, (grade, level, conf) = latest[self._active]
         return Decoded(sample.seq, sample.t_host, self._active, grade, level, conf * trust, i)
 
-    def decode_all(self, sample: Sample) -> dict[str, Decoded]:
-        """Decode one sample and return every gesture's result."""
-        self.decode(sample)
-        return self.simultaneous
-
     @property
     def simultaneous(self) -> dict[str, Decoded]:
         """The latest result of every calibrated gesture (updated by each `decode`).
