@@ -34,7 +34,7 @@ def _rate(run: Callable[[], int], seconds: float) -> float:
 
 
 def measure(layout: str, rate_hz: float, seconds: float) -> dict[str, float]:
-    cfg = SimConfig(layout=layout, rate_hz=rate_hz, protocol="intent", seed=1)
+    cfg = SimConfig(layout=layout, rate_hz=rate_hz, cue_script="intent", seed=1)
     out: dict[str, float] = {}
 
     sim = Simulator(cfg)

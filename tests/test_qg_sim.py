@@ -112,7 +112,7 @@ def test_bank_of_three_gestures_on_socket16() -> None:
     assert len(set(sensors)) == len(sensors)  # each gesture on its own sensor
     assert {"fingers", "wrist"} <= set(cal.gestures)
     bank = QGBank(cal)
-    sim = Simulator(SimConfig(layout="socket16", seed=4, protocol="intent"))
+    sim = Simulator(SimConfig(layout="socket16", seed=4, cue_script="intent"))
     sim.set_intent("rest", 0.0)
     for f in sim.generate(20):
         bank.decode(sim.to_sample(f, 0.0))

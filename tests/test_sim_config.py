@@ -11,11 +11,11 @@ from bridge.sim.layouts import LAYOUTS
 def test_from_query_parses_types_and_aliases() -> None:
     cfg = SimConfig.from_query(
         "socket16",
-        "seed=3&shift_mm=5&rate=1000&protocol=intent&gestures=fingers,thumb&drift=0"
+        "seed=3&shift_mm=5&rate=1000&cue_script=intent&gestures=fingers,thumb&drift=0"
         "&disturbances=mains+step&arm_yaw_deg=auto&samples_per_gesture=7000",
     )
     assert cfg.layout == "socket16" and cfg.seed == 3 and cfg.shift_mm == 5.0
-    assert cfg.rate_hz == 1000.0 and cfg.protocol == "intent"
+    assert cfg.rate_hz == 1000.0 and cfg.cue_script == "intent"
     assert cfg.gestures == ("fingers", "thumb") and cfg.drift is False
     assert cfg.disturbance_kinds == ("mains", "step")
     assert cfg.arm_yaw_deg is None and cfg.samples_per_gesture == 7000
@@ -31,7 +31,7 @@ def test_defaults() -> None:
     cfg = SimConfig()
     assert (cfg.layout, cfg.rate_hz, cfg.seed, cfg.remanence_t) == ("socket16", 42.7, 0, 1.3)
     assert cfg.noise_ut_rms == 0.32 and cfg.earth_ut == 50.0 and cfg.repetitions == 10
-    assert cfg.gestures == ("fingers", "wrist", "thumb") and cfg.protocol == "scripted"
+    assert cfg.gestures == ("fingers", "wrist", "thumb") and cfg.cue_script == "scripted"
     for name, lay in LAYOUTS.items():
         assert SimConfig(layout=name).effective_full_scale_gauss == lay.full_scale_gauss
     assert SimConfig(sensor="LIS2MDL").effective_full_scale_gauss == 50.0
@@ -55,7 +55,7 @@ def test_unknown_option_is_named_with_the_valid_ones() -> None:
         ("socket16", "seed=abc", "seed='abc'.*integer"),
         ("socket16", "rate=-5", "rate_hz must be > 0"),
         ("socket16", "rate=nan", "finite"),
-        ("socket16", "protocol=freestyle", "protocol 'freestyle'.*scripted"),
+        ("socket16", "cue_script=freestyle", "cue_script 'freestyle'.*scripted"),
         ("socket16", "gestures=fingers,pinch", "pinch"),
         ("socket16", "drift=maybe", "boolean"),
         ("socket16", "fs=5", "no \\+-5 gauss range"),
@@ -78,3 +78,11 @@ def test_to_url_round_trips() -> None:
     layout, _, query = url[4:].partition("?")
     assert SimConfig.from_query(layout, query) == cfg
     assert SimConfig().to_url() == "sim:socket16"
+
+
+def test_former_option_name_protocol_still_selects_the_cue_script() -> None:
+    """`protocol=` was the cue script's name before "protocol" meant the wire protocol only:
+    old URLs and recordings' source strings keep working."""
+    assert SimConfig.from_query("myo3", "protocol=intent").cue_script == "intent"
+    assert SimConfig.from_query("myo3", "protocol=calibration").cue_script == "calibration"
+    assert "protocol" not in SimConfig.option_names()

@@ -166,7 +166,7 @@ def test_sim_source_ends_after_the_protocol_with_labels() -> None:
 
 
 def test_sim_source_real_time_pacing_and_stop() -> None:
-    src = SimSource("sim:myo3?rate=200&protocol=intent")
+    src = SimSource("sim:myo3?rate=200&cue_script=intent")
     stop = threading.Event()
     got = []
     t0 = time.monotonic()
@@ -271,7 +271,7 @@ def test_cli_records_a_labelled_session(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--emit", "pty", "--intent-port", "7100"], "--protocol intent"),
+        (["--emit", "pty", "--intent-port", "7100"], "--cue-script intent"),
         (["--emit", "udp://127.0.0.1:9", "--link", "/tmp/x"], "--emit pty"),
         ([], "nothing to do"),
         (["--emit", "pty", "--set", "noise=loud"], "noise"),

@@ -1,4 +1,4 @@
-"""Virtual patient and protocols: repetitions, rests, labels, delay, lag, fatigue, seeds."""
+"""Virtual patient and cue scripts: repetitions, rests, labels, delay, lag, fatigue, seeds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bridge.sim.config import SimConfig
-from bridge.sim.cue_script import IntentProtocol, calibration_protocol, scripted_protocol
+from bridge.sim.cue_script import IntentCueScript, calibration_cue_script, scripted_cue_script
 from bridge.sim.patient import PatientParams, VirtualPatient
 from bridge.sim.simulator import Simulator
 from bridge.values.sample import GESTURES
@@ -71,7 +71,7 @@ def test_intent_reaction_delay_and_first_order_lag() -> None:
     reaction, tau, rate = 0.2, 0.15, 1000.0
     cfg = SimConfig(
         layout="myo3",
-        protocol="intent",
+        cue_script="intent",
         rate_hz=rate,
         reaction_s=reaction,
         tau_s=tau,
@@ -102,7 +102,7 @@ def test_intent_reaction_delay_and_first_order_lag() -> None:
 
 
 def test_set_intent_validates_and_needs_intent_mode() -> None:
-    sim = Simulator(SimConfig(protocol="intent"))
+    sim = Simulator(SimConfig(cue_script="intent"))
     with pytest.raises(ValueError, match="unknown gesture"):
         sim.set_intent("pinch", 0.5)
     with pytest.raises(ValueError, match="finite"):
@@ -115,7 +115,7 @@ def test_set_intent_validates_and_needs_intent_mode() -> None:
 
 
 def test_thumb_drags_the_finger_tag() -> None:
-    sim = Simulator(SimConfig(layout="myo3", protocol="intent", tremor=0.0, fatigue=0.0))
+    sim = Simulator(SimConfig(layout="myo3", cue_script="intent", tremor=0.0, fatigue=0.0))
     sim.set_intent("thumb", 1.0)
     f = sim.generate(200)[-1]
     assert f.tag_mm[2] == pytest.approx(2.5, abs=0.01)
@@ -127,7 +127,7 @@ def test_thumb_drags_the_finger_tag() -> None:
 def test_fatigue_lowers_the_reachable_level_and_recovers() -> None:
     params = PatientParams(tremor=0.0, fatigue=0.01, recovery_s=20.0)
     patient = VirtualPatient(params, np.random.default_rng(0))
-    proto = IntentProtocol()
+    proto = IntentCueScript()
     proto.set(0.0, "fingers", 1.0)
     t = np.arange(0, 60, 0.05)
     a = patient.run(t, proto)[:, 0]
@@ -141,7 +141,7 @@ def test_fatigue_lowers_the_reachable_level_and_recovers() -> None:
 
 
 def test_tremor_is_small_and_in_the_physiological_band() -> None:
-    cfg = SimConfig(layout="myo3", protocol="intent", rate_hz=200.0, fatigue=0.0, tremor=0.02)
+    cfg = SimConfig(layout="myo3", cue_script="intent", rate_hz=200.0, fatigue=0.0, tremor=0.02)
     sim = Simulator(cfg)
     sim.set_intent("wrist", 0.5)
     sim.generate_block(400)
@@ -153,14 +153,14 @@ def test_tremor_is_small_and_in_the_physiological_band() -> None:
     assert 8.0 <= f[np.argmax(spec)] <= 12.0
 
 
-def test_calibration_protocol_holds_both_ends() -> None:
-    proto = calibration_protocol(("fingers",), np.random.default_rng(0))
+def test_calibration_cue_script_holds_both_ends() -> None:
+    proto = calibration_cue_script(("fingers",), np.random.default_rng(0))
     t = np.arange(0, proto.duration_s, 0.05)
     _, level = proto.cue(t)
     assert proto.count("fingers") == 3
     held_top = _runs(level > 0.999)
     assert len(held_top) == 3 and all((b - a) * 0.05 >= 2.9 for a, b in held_top)
-    sim = Simulator(SimConfig(layout="myo3", protocol="calibration", gestures=("wrist",)))
+    sim = Simulator(SimConfig(layout="myo3", cue_script="calibration", gestures=("wrist",)))
     blk = sim.generate_all()
     assert blk.grade_true.max() > 7.9 and set(np.asarray(GESTURES)[blk.gesture]) == {
         "rest",
@@ -168,8 +168,8 @@ def test_calibration_protocol_holds_both_ends() -> None:
     }
 
 
-def test_scripted_protocol_loops_when_asked() -> None:
-    proto = scripted_protocol(("fingers",), 1, 42.7, np.random.default_rng(0), loop=True)
+def test_scripted_cue_script_loops_when_asked() -> None:
+    proto = scripted_cue_script(("fingers",), 1, 42.7, np.random.default_rng(0), loop=True)
     t = np.linspace(0, proto.duration_s, 500, endpoint=False)
     g1, l1 = proto.cue(t)
     g2, l2 = proto.cue(t + proto.duration_s)

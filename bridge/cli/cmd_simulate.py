@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from bridge.cli.errors import CliError
 from bridge.recording import RecordingWriter, check_new_recording, sidecar_path
-from bridge.sim.config import PROTOCOLS, SimConfig
+from bridge.sim.config import CUE_SCRIPTS, SimConfig
 from bridge.sim.emitter import EMIT_FORMS, Emitter, open_emitter
 from bridge.sim.intent_listener import IntentListener
 from bridge.sim.layouts import LAYOUTS
@@ -30,9 +30,9 @@ def register(subparsers: Any) -> None:
         help="run the virtual forearm + patient: emit KMG frames and/or record",
         description=(
             "Simulate a forearm with three implanted magnetic tags, a sensor band or socket "
-            "and a patient following a protocol. Emits KMG frames v1 (pty, TCP server, "
+            "and a patient following a cue script. Emits KMG frames v1 (pty, TCP server, "
             "UDP) and/or writes a recording with ground-truth labels. Scripted and "
-            "calibration protocols end by themselves; intent mode runs until Ctrl-C or "
+            "calibration cue scripts end by themselves; intent mode runs until Ctrl-C or "
             "--seconds. See docs/simulator.md."
         ),
     )
@@ -50,7 +50,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rate", type=float, metavar="HZ", help="frame rate (default 42.7)")
     p.add_argument("--seconds", type=float, metavar="S", help="stop after S simulated seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="scripted")
+    p.add_argument(
+        "--cue-script",
+        "--protocol",  # the former name, kept working
+        dest="cue_script",
+        choices=CUE_SCRIPTS,
+        default="scripted",
+        help="what the patient is cued to do (default scripted)",
+    )
     p.add_argument(
         "--gestures",
         metavar="LIST",
@@ -91,7 +98,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         parts.append(f"{key}={value}")
     try:
         cfg = SimConfig.from_query(args.layout, "&".join(parts))
-        changes: dict[str, Any] = {"seed": args.seed, "protocol": args.protocol}
+        changes: dict[str, Any] = {"seed": args.seed, "cue_script": args.cue_script}
         if args.rate is not None:
             changes["rate_hz"] = args.rate
         if args.gestures is not None:
@@ -123,8 +130,8 @@ def _speed(text: str) -> float | None:
 
 def _check(args: argparse.Namespace, cfg: SimConfig) -> None:
     if args.intent_port is not None:
-        if cfg.protocol != "intent":
-            raise CliError("--intent-port needs --protocol intent")
+        if cfg.cue_script != "intent":
+            raise CliError("--intent-port needs --cue-script intent")
         if not 1 <= args.intent_port <= 65535:
             raise CliError(f"--intent-port must be 1..65535, got {args.intent_port}")
     if args.link and not any(e.strip().lower() == "pty" for e in args.emit):
@@ -133,7 +140,7 @@ def _check(args: argparse.Namespace, cfg: SimConfig) -> None:
         raise CliError(f"--seconds must be > 0, got {args.seconds}")
     if not args.emit and not args.out:
         raise CliError("nothing to do: give --emit and/or --out")
-    if cfg.protocol == "intent" and args.seconds is None and not args.emit:
+    if cfg.cue_script == "intent" and args.seconds is None and not args.emit:
         raise CliError("intent mode with only --out never ends: add --seconds")
     if args.out:
         try:
@@ -205,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         length = "until Ctrl-C" if limit is None else f"{limit / sim.rate_hz:.1f} s"
         print(
             f"simulating {cfg.to_url()}: {sim.n_sensors} sensors, {sim.rate_hz:g} Hz, "
-            f"{cfg.protocol} protocol, {length}",
+            f"{cfg.cue_script} cue script, {length}",
             file=sys.stderr,
         )
         for e in emitters:
@@ -216,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         if writer is not None:
             print(f"recording to {args.out}", file=sys.stderr)
 
-        if cfg.protocol == "intent":
+        if cfg.cue_script == "intent":
             # intents arrive between blocks: keep blocks short (5 ms) so they act promptly
             block_cap = max(1, int(0.005 * sim.rate_hz * (speed or 1.0)))
         elif speed is None:

@@ -30,7 +30,7 @@ def record_guided_calibration(
     `config` is the session to calibrate for (layout, seed, band position...).
     Returns (recordings, source info), the two inputs of `fit_calibration`.
     """
-    sim = Simulator(config.replace(protocol="intent"))
+    sim = Simulator(config.replace(cue_script="intent"))
     rate = sim.rate_hz
     settle_n = max(1, round(settle_s * rate))
     hold_n = max(4, round(hold_s * rate))

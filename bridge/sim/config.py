@@ -17,7 +17,8 @@ from bridge.sim.layouts import get_layout
 from bridge.sim.patient import PatientParams
 from bridge.sim.tags import MOVEMENTS
 
-PROTOCOLS: tuple[str, ...] = ("scripted", "intent", "calibration")
+CUE_SCRIPTS: tuple[str, ...] = ("scripted", "intent", "calibration")
+"""What the virtual patient is cued to do (bridge/sim/cue_script.py)."""
 
 ALIASES: dict[str, str] = {
     "rate": "rate_hz",
@@ -30,6 +31,10 @@ ALIASES: dict[str, str] = {
     "odr": "odr_hz",
 }
 """Short URL option names accepted besides the field names."""
+
+RENAMED: dict[str, str] = {"protocol": "cue_script"}
+"""Former option names, still accepted so old URLs and recordings keep working
+("protocol" now means the websocket wire protocol only)."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -63,7 +68,7 @@ class SimConfig:
     """False, True (all kinds), or a comma list of mains, object, step."""
     shift_mm: float = 0.0
     rotation_deg: float = 0.0
-    protocol: str = "scripted"
+    cue_script: str = "scripted"
     gestures: tuple[str, ...] = MOVEMENTS
     repetitions: int = 10
     samples_per_gesture: int | None = None
@@ -150,7 +155,7 @@ class SimConfig:
         for key, value in pairs:
             if key in ignore:
                 continue
-            name = ALIASES.get(key, key)
+            name = ALIASES.get(key) or RENAMED.get(key, key)
             if name not in valid:
                 allowed = ", ".join(sorted([*valid, *ignore]))
                 short = ", ".join(f"{a}={f}" for a, f in ALIASES.items())
@@ -196,9 +201,9 @@ class SimConfig:
             v = getattr(self, name)
             if v is not None:
                 _range(name, v, -360.0, 360.0)
-        if self.protocol not in PROTOCOLS:
+        if self.cue_script not in CUE_SCRIPTS:
             raise ValueError(
-                f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}"
+                f"unknown cue_script {self.cue_script!r}; choose one of {', '.join(CUE_SCRIPTS)}"
             )
         if not self.gestures:
             raise ValueError("gestures must name at least one movement")

@@ -1,19 +1,19 @@
 """What the virtual patient is asked to do, as a function of time (the cue).
 
-A protocol answers `cue(t) -> (gesture index, target level)`; gesture indices follow
+A cue script answers `cue(t) -> (gesture index, target level)`; gesture indices follow
 bridge.values.sample.GESTURES (0 = rest, 1 = fingers, 2 = wrist, 3 = thumb), levels are 0..1
 (0 = fully extended/open, 1 = fully flexed/closed). The cue is what the patient was
 asked at time t; the patient model adds the reaction delay and the muscle dynamics,
 and the recording's `gesture` column is the cue.
 
-- `scripted_protocol`: the paper's recording session. For each movement, at least ten
+- `scripted_cue_script`: the paper's recording session. For each movement, at least ten
   repetitions at a steady pace: flex (smooth ramp, ~2 s), hold (~1 s), extend (~2 s),
   settle (0.8 s at level 0, still labelled with the movement so that rest-labelled
   samples are really at rest despite the reaction delay and lag), then rest (~2 s,
   labelled `rest`). Phase lengths vary +-10% per repetition (seeded).
-- `calibration_protocol`: guided calibration per movement: rest, slow full flexion and
+- `calibration_cue_script`: guided calibration per movement: rest, slow full flexion and
   a long hold, slow full extension and a long hold, three times.
-- `IntentProtocol`: driven from outside with `set(t, gesture, level)` (game autopilot,
+- `IntentCueScript`: driven from outside with `set(t, gesture, level)` (game autopilot,
   calibration UIs); the level changes in a step and the patient's dynamics smooth it.
 """
 
@@ -39,11 +39,11 @@ def gesture_index(name: str) -> int:
         raise ValueError(f"unknown gesture {name!r}; choose one of {', '.join(GESTURES)}") from None
 
 
-class Protocol(ABC):
+class CueScript(ABC):
     """A cue schedule."""
 
     duration_s: float = math.inf
-    """End of the schedule; infinite for open-ended (intent) protocols."""
+    """End of the schedule; infinite for open-ended (intent) scripts."""
 
     @abstractmethod
     def cue(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,12 +74,12 @@ CALIBRATION_TIMING = RepetitionTiming(
 )
 
 
-class ScriptedProtocol(Protocol):
+class TimedCueScript(CueScript):
     """A fixed list of segments; each ramps smoothly (raised cosine) from one level to another."""
 
     def __init__(self, segments: list[tuple[float, float, int, float, float]], loop: bool = False):
         if not segments:
-            raise ValueError("a scripted protocol needs at least one segment")
+            raise ValueError("a scripted cue script needs at least one segment")
         arr = np.array(segments, dtype=np.float64)
         self.t0 = arr[:, 0]
         self.t1 = arr[:, 1]
@@ -156,7 +156,7 @@ def repetitions_for(
     return max(repetitions, math.ceil(samples_per_gesture / per_rep))
 
 
-def scripted_protocol(
+def scripted_cue_script(
     gestures: tuple[str, ...],
     repetitions: int,
     rate_hz: float,
@@ -164,21 +164,21 @@ def scripted_protocol(
     samples_per_gesture: int | None = None,
     timing: RepetitionTiming | None = None,
     loop: bool = False,
-) -> ScriptedProtocol:
+) -> TimedCueScript:
     """The paper's session: `repetitions` (or enough for `samples_per_gesture`) per movement."""
     timing = timing or RepetitionTiming()
     reps = repetitions_for(samples_per_gesture, repetitions, rate_hz, timing)
-    return ScriptedProtocol(_build(gestures, reps, timing, rng), loop=loop)
+    return TimedCueScript(_build(gestures, reps, timing, rng), loop=loop)
 
 
-def calibration_protocol(
+def calibration_cue_script(
     gestures: tuple[str, ...], rng: np.random.Generator, cycles: int = 3, loop: bool = False
-) -> ScriptedProtocol:
+) -> TimedCueScript:
     """Guided calibration: per movement, `cycles` x (full flexion + hold, full extension + hold)."""
-    return ScriptedProtocol(_build(gestures, cycles, CALIBRATION_TIMING, rng), loop=loop)
+    return TimedCueScript(_build(gestures, cycles, CALIBRATION_TIMING, rng), loop=loop)
 
 
-class IntentProtocol(Protocol):
+class IntentCueScript(CueScript):
     """Open-ended: the cue is whatever `set` last said (a step), starting at rest."""
 
     def __init__(self) -> None:

@@ -7,7 +7,7 @@ a random coupling between movements (the thumb follows the fingers); an Earth fi
 sensor noise; and a motor-like source in the prosthetic hand. Their fields come from
 magpylib (`magpylib.magnet.Cylinder`, `magpylib.misc.Dipole`), the reference physics.
 
-`cued_session` plays the paper's protocol (rest, then each movement flexed and
+`cued_session` plays the paper's session (rest, then each movement flexed and
 extended several times) and returns field vectors per sensor (uT) with ground truth
 (per-tag displacement, cue, grade). `Placement` changes what a later day looks like:
 socket shifted (mm) or turned (deg) on the arm, another Earth heading, the hand's
@@ -253,7 +253,7 @@ def draw_patient(seed: int, kind: str = "socket", rate_hz: float = 42.7) -> Fore
     )
 
 
-def _protocol(
+def _cue_schedule(
     rng: np.random.Generator, rate_hz: float, repetitions: int, full: bool
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Cue per sample and commanded activation (N, 3). `full`: every flexion reaches 1."""
@@ -369,14 +369,14 @@ def cued_session(
     full_flexions: bool = True,
     session_seed: int = 0,
 ) -> Session:
-    """Play the cued protocol for `patient` on a day described by `placement`.
+    """Play the cued session for `patient` on a day described by `placement`.
 
     `full_flexions` (a calibration/fitting session): every flexion reaches full
     closure; otherwise each repetition goes to a random depth (a day of use).
     """
     placement = placement or Placement()
     rng = np.random.default_rng([patient.seed, session_seed, 0x5E55])
-    t, cues, commanded = _protocol(rng, patient.rate_hz, repetitions, full_flexions)
+    t, cues, commanded = _cue_schedule(rng, patient.rate_hz, repetitions, full_flexions)
     act = _muscle(commanded, patient.rate_hz, rng)
     norm = np.clip(act @ patient.coupling, 0.0, 1.0)
     disp = norm * patient.strokes_mm

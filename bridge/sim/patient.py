@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.sim.cue_script import Protocol
+from bridge.sim.cue_script import CueScript
 from bridge.sim.tags import MOVEMENTS
 
 
@@ -59,7 +59,7 @@ class _Tremor:
 
 
 class VirtualPatient:
-    """Turns a protocol's cue into activations (m, 3) of fingers, wrist and thumb muscles."""
+    """Turns a cue script's cue into activations (m, 3) of fingers, wrist and thumb muscles."""
 
     def __init__(self, params: PatientParams, rng: np.random.Generator) -> None:
         params.validate()
@@ -82,11 +82,11 @@ class VirtualPatient:
         out: np.ndarray = carrier * envelope
         return out
 
-    def run(self, t: np.ndarray, protocol: Protocol) -> np.ndarray:
+    def run(self, t: np.ndarray, cue_script: CueScript) -> np.ndarray:
         """Activations (m, 3) in 0..1 at increasing times `t` (m,), continuing the state."""
         t = np.asarray(t, dtype=np.float64)
         p = self.params
-        g, level = protocol.cue(t - p.reaction_s)
+        g, level = cue_script.cue(t - p.reaction_s)
         m = t.shape[0]
         target = np.zeros((m, 3))
         active = g > 0

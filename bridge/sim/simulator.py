@@ -21,10 +21,10 @@ from bridge.frame import encode_frame
 from bridge.sensor_model import SENSOR_MODELS
 from bridge.sim.config import SimConfig
 from bridge.sim.cue_script import (
-    IntentProtocol,
-    Protocol,
-    calibration_protocol,
-    scripted_protocol,
+    CueScript,
+    IntentCueScript,
+    calibration_cue_script,
+    scripted_cue_script,
 )
 from bridge.sim.environment import Environment
 from bridge.sim.layouts import Layout, displaced, get_layout
@@ -118,20 +118,18 @@ class Simulator:
         )
         # independent streams, so e.g. turning noise off leaves the patient unchanged
         seeds = np.random.SeedSequence(cfg.seed).spawn(4)
-        rng_protocol, rng_patient, rng_env, self._rng_noise = (
-            np.random.default_rng(s) for s in seeds
-        )
-        self.protocol: Protocol
-        if cfg.protocol == "intent":
-            self.protocol = IntentProtocol()
-        elif cfg.protocol == "calibration":
-            self.protocol = calibration_protocol(cfg.gestures, rng_protocol, loop=loop)
+        rng_cues, rng_patient, rng_env, self._rng_noise = (np.random.default_rng(s) for s in seeds)
+        self.cue_script: CueScript
+        if cfg.cue_script == "intent":
+            self.cue_script = IntentCueScript()
+        elif cfg.cue_script == "calibration":
+            self.cue_script = calibration_cue_script(cfg.gestures, rng_cues, loop=loop)
         else:
-            self.protocol = scripted_protocol(
+            self.cue_script = scripted_cue_script(
                 cfg.gestures,
                 cfg.repetitions,
                 self.rate_hz,
-                rng_protocol,
+                rng_cues,
                 samples_per_gesture=cfg.samples_per_gesture,
                 loop=loop,
             )
@@ -203,18 +201,18 @@ class Simulator:
 
     @property
     def duration_s(self) -> float:
-        """Length of the scripted/calibration protocol (inf for intent or looping)."""
-        return math.inf if self.loop else self.protocol.duration_s
+        """Length of the scripted/calibration cue script (inf for intent or looping)."""
+        return math.inf if self.loop else self.cue_script.duration_s
 
     @property
     def n_frames_total(self) -> int | None:
-        """Frames in the whole protocol, or None when open-ended."""
+        """Frames in the whole cue script, or None when open-ended."""
         d = self.duration_s
         return None if math.isinf(d) else math.ceil(d * self.rate_hz)
 
     @property
     def done(self) -> bool:
-        """True once the scripted protocol has been fully generated."""
+        """True once the scripted cue script has been fully generated."""
         total = self.n_frames_total
         return total is not None and self._next_seq >= total
 
@@ -224,12 +222,12 @@ class Simulator:
 
         Only in intent mode; the patient reacts after its reaction delay.
         """
-        if not isinstance(self.protocol, IntentProtocol):
-            raise RuntimeError("set_intent needs protocol='intent'")
+        if not isinstance(self.cue_script, IntentCueScript):
+            raise RuntimeError("set_intent needs cue_script='intent'")
         with self._lock:
             t = self.t_next_s
-            self.protocol.set(t, gesture, level)
-            self.protocol.prune(t - self.patient.params.reaction_s - 1.0)
+            self.cue_script.set(t, gesture, level)
+            self.cue_script.prune(t - self.patient.params.reaction_s - 1.0)
 
     # ---- generation -----------------------------------------------------------------
     def generate_block(self, n: int) -> SimBlock:
@@ -243,8 +241,8 @@ class Simulator:
         seq = np.arange(self._next_seq, self._next_seq + n, dtype=np.int64)
         self._next_seq += n
         t = seq / self.rate_hz
-        cue_g, _ = self.protocol.cue(t)
-        act = self.patient.run(t, self.protocol)
+        cue_g, _ = self.cue_script.cue(t)
+        act = self.patient.run(t, self.cue_script)
         disp = normalised_displacements(act)  # (m, 3) 0..1
         total = self.environment.field_ut(self.magnetometer.tick_time(t))
         total += self.tables.lookup(disp)
@@ -297,10 +295,10 @@ class Simulator:
         return self.generate_block(n).frames()
 
     def generate_all(self, block: int = 4096) -> SimBlock:
-        """The whole scripted/calibration protocol from the current position, as one block."""
+        """The whole scripted/calibration cue script from the current position, as one block."""
         total = self.n_frames_total
         if total is None:
-            raise RuntimeError("generate_all needs a finite (scripted, non-looping) protocol")
+            raise RuntimeError("generate_all needs a finite (scripted, non-looping) cue script")
         parts = []
         while self._next_seq < total:
             parts.append(self.generate_block(min(block, total - self._next_seq)))

@@ -2,7 +2,7 @@
 
 Options are SimConfig fields (see docs/simulator.md) plus two of the source's own:
 `speed` (1 = real time, a factor, or `max` = as fast as the consumer takes them) and
-`loop` (1 = repeat the scripted protocol forever instead of ending).
+`loop` (1 = repeat the scripted cue script forever instead of ending).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _pairs(query: str) -> list[tuple[str, str]]:
 class SimSource(Source):
     """Yields simulated Samples (labels included), paced at rate_hz x speed.
 
-    A scripted or calibration protocol ends the stream (state ENDED) unless `loop=1`.
+    A scripted or calibration cue script ends the stream (state ENDED) unless `loop=1`.
     In intent mode, call `source.simulator.set_intent(gesture, level)` from any thread.
     """
 
@@ -79,18 +79,18 @@ class SimSource(Source):
         length = "open-ended" if math.isinf(d) else f"{d:.0f} s"
         pace = "as fast as possible" if self.speed is None else f"at {self.speed:g}x real time"
         self._describe = (
-            f"simulator {self.config.layout}: {self.config.protocol} protocol ({length}), "
+            f"simulator {self.config.layout}: {self.config.cue_script} cue script ({length}), "
             f"{self.config.rate_hz:g} Hz {pace}"
         )
         self.status = SourceStatus(detail=self._describe + ", ready")
 
     def samples(self, stop: threading.Event) -> Iterator[Sample]:
-        """Yield samples until stopped, closed, or the (non-looping) protocol ends."""
+        """Yield samples until stopped, closed, or the (non-looping) cue script ends."""
         sim = self.simulator
         st = self.status
         st.state = SourceState.CONNECTED
         st.detail = self._describe
-        if self.config.protocol == "intent":
+        if self.config.cue_script == "intent":
             # an intent must reach the very next frame the consumer gets: no frames ahead
             block_cap = 1 if self.speed is None else max(1, int(0.005 * sim.rate_hz))
         elif self.speed is None:
@@ -102,7 +102,7 @@ class SimSource(Source):
         while not (stop.is_set() or self._closed.is_set()):
             if sim.done:
                 st.state = SourceState.ENDED
-                st.detail = f"{self._describe}: protocol finished after {st.frames} frames"
+                st.detail = f"{self._describe}: cue script finished after {st.frames} frames"
                 return
             n = pacer.due()
             if n == 0:

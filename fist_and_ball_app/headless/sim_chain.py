@@ -83,7 +83,7 @@ class SimulatedChain:
         startup_timeout_s: float = 30.0,
         reply_timeout_s: float = 5.0,
     ) -> None:
-        self.config = config.replace(protocol="intent")
+        self.config = config.replace(cue_script="intent")
         self.sim = Simulator(self.config)
         self.decoder_spec = decoder
         self._tmp = tempfile.TemporaryDirectory(prefix="fistball-chain-")
