@@ -26,6 +26,7 @@ import numpy as np
 
 from bridge.json_io import write_json_atomic
 from bridge.signal.metrics import MOVEMENTS, Predictions, evaluate
+from bridge.sim.url import is_sim_url, parse_sim_url
 from bridge.values.sample import DEGREES_PER_GRADE
 
 
@@ -305,15 +306,13 @@ def qg_for_recording(meta: dict[str, Any], info: Any, qg: str | None) -> tuple[A
     if qg:
         return QGBank.load(qg, info), f"QG from {Path(qg).name}"
     src = str(meta.get("source") or "")
-    if not src.startswith("sim:"):
+    if not is_sim_url(src):
         return None, "QG skipped (not a simulated recording; pass --qg CAL.json)"
     from bridge.decoders.qg_fit import fit_calibration
     from bridge.sim.calibration_run import record_guided_calibration
-    from bridge.sim.config import SimConfig
     from bridge.sim.tags import MOVEMENTS
 
-    layout, _, query = src[4:].partition("?")
-    cfg = SimConfig.from_query(layout, query).replace(shift_mm=0.0, rotation_deg=0.0)
+    cfg = parse_sim_url(src).config().replace(shift_mm=0.0, rotation_deg=0.0)
     cal = fit_calibration(*record_guided_calibration(cfg, tuple(MOVEMENTS)))
     return QGBank(cal), "QG calibrated on the simulated patient (band at its nominal place)"
 

@@ -98,8 +98,10 @@ def test_calibrate_bad_arguments(tmp_path: Path) -> None:
     assert r.returncode == 2 and "gestures must be among" in r.stderr
     r = run_cli("--source", "bogus:x", "--out", str(tmp_path / "c.json"), "--yes")
     assert r.returncode == 2 and "valid forms" in r.stderr
-    r = run_cli("--source", "sim:myo3?protocol=scripted", "--out", str(tmp_path / "c.json"))
-    assert r.returncode == 2 and "drop protocol" in r.stderr
+    # the cue script's former option name `protocol` is recognised too
+    for query in ("cue_script=scripted", "protocol=scripted"):
+        r = run_cli("--source", f"sim:myo3?{query}", "--out", str(tmp_path / "c.json"))
+        assert r.returncode == 2 and "drop cue_script=scripted" in r.stderr
     r = run_cli("--source", "sim:myo3", "--out", str(tmp_path / "no" / "c.json"), "--yes")
     assert r.returncode == 2 and "does not exist" in r.stderr
 

@@ -30,6 +30,7 @@ from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
 from bridge.server.auth import AuthConfigError, AuthPolicy
 from bridge.server.ws_server import ServerConfig, ServerStartError, WebSocketServer
+from bridge.sim.url import is_sim_url
 from bridge.sources.base import Source
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def _open_decoder(spec: str, source: Source) -> Decoder | None:
     from bridge.decoders import open_decoder
 
     calibration = None
-    if spec.strip().lower() == "qg" and source.url.startswith("sim:"):
+    if spec.strip().lower() == "qg" and is_sim_url(source.url):
         try:
             calibration = _sim_calibration(source)
         except Exception as exc:

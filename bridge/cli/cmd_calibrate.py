@@ -3,7 +3,7 @@
 The patient is cued phase by phase (relax, close fully, open fully; repeated), with a
 countdown before each hold. Samples stream on a reader thread into a bounded queue;
 phases are timed by the device clock, so a simulated source at `?speed=max` runs the
-whole protocol in a moment. A `sim:` source's patient is driven through the cues.
+whole calibration in a moment. A `sim:` source's patient is driven through the cues.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bridge.cli.errors import CliError
 from bridge.cues import CALIBRATABLE, CalibrationRefused, Phase, PhaseRecording, guided_phases
 from bridge.decoders.qg_calibration import Calibration
 from bridge.decoders.qg_fit import FitOptions, fit_calibration
+from bridge.sim.url import is_sim_url, parse_sim_url
 from bridge.values.sample import Sample
 
 NO_DATA_TIMEOUT_S = 10.0
@@ -88,20 +89,13 @@ def _parse_hysteresis(text: str | None) -> tuple[float | None, float | None]:
 def _sim_url_for_calibration(url: str) -> str:
     """A `sim:` URL in intent mode (the calibration cues the patient) and, unless a speed
     is given, at full speed (nobody waits for a simulated patient)."""
-    if not url.strip().lower().startswith("sim:"):
+    if not is_sim_url(url):
         return url
-    base, _, query = url.partition("?")
-    pairs = [p for p in query.split("&") if p]
-    keys = {p.partition("=")[0].strip().lower(): p.partition("=")[2] for p in pairs}
-    if "protocol" in keys and keys["protocol"].strip().lower() != "intent":
-        raise CliError(
-            f"calibrate drives the simulated patient itself: drop protocol={keys['protocol']}"
-        )
-    if "protocol" not in keys:
-        pairs.append("protocol=intent")
-    if "speed" not in keys:
-        pairs.append("speed=max")
-    return base + "?" + "&".join(pairs)
+    sim = parse_sim_url(url)  # ValueError: the caller reports it like any bad URL
+    cues = sim.option("cue_script")
+    if cues is not None and cues.strip().lower() != "intent":
+        raise CliError(f"calibrate drives the simulated patient itself: drop cue_script={cues}")
+    return sim.with_defaults(cue_script="intent", speed="max")
 
 
 def _say(text: str = "", end: str = "\n") -> None:

@@ -11,54 +11,17 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import parse_qsl
 
-from bridge.sim.config import SimConfig
 from bridge.sim.pacing import Pacer
 from bridge.sim.simulator import Simulator
+from bridge.sim.url import parse_sim_url
 from bridge.sources.base import Source
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceState, SourceStatus
 
-SOURCE_OPTIONS: tuple[str, ...] = ("speed", "loop")
 _MAX_SPEED_BLOCK = 512
 _REALTIME_BLOCK_S = 0.02
 """In real time, frames are made at most this far ahead in one go (5 ms in intent mode)."""
-
-
-def parse_sim_url(url: str) -> tuple[SimConfig, float | None, bool]:
-    """`sim:LAYOUT?...` -> (config, speed or None for max, loop). ValueError when bad."""
-    text = url.strip()
-    scheme, sep, rest = text.partition(":")
-    if scheme.lower() != "sim" or not sep:
-        raise ValueError(f"not a simulator URL: {url!r} (use sim:LAYOUT[?options])")
-    layout, _, query = rest.partition("?")
-    layout = layout.strip("/")
-    if not layout:
-        raise ValueError(f"{url!r}: name a layout, e.g. sim:socket16 or sim:myo3")
-    config = SimConfig.from_query(layout, query, ignore=SOURCE_OPTIONS)
-    own = dict(_pairs(query))
-    speed: float | None = 1.0
-    raw_speed = own.get("speed", "1").strip().lower()
-    if raw_speed == "max":
-        speed = None
-    else:
-        try:
-            speed = float(raw_speed)
-        except ValueError:
-            raise ValueError(f"sim option speed={raw_speed!r}: use a number > 0 or max") from None
-        if not (math.isfinite(speed) and speed > 0):
-            raise ValueError(f"sim option speed={raw_speed!r}: use a number > 0 or max")
-    raw_loop = own.get("loop", "0").strip().lower()
-    if raw_loop not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ValueError(f"sim option loop={raw_loop!r}: use 1 or 0")
-    loop = raw_loop in ("1", "true", "yes", "on")
-    return config, speed, loop
-
-
-def _pairs(query: str) -> list[tuple[str, str]]:
-    q = query[1:] if query.startswith("?") else query
-    return [(k, v) for k, v in parse_qsl(q, keep_blank_values=True) if k in SOURCE_OPTIONS]
 
 
 class SimSource(Source):
@@ -70,7 +33,8 @@ class SimSource(Source):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.config, self.speed, self.loop = parse_sim_url(url)
+        parsed = parse_sim_url(url)
+        self.config, self.speed, self.loop = parsed.config(), parsed.speed, parsed.loop
         self.simulator = Simulator(self.config, loop=self.loop)
         self.info = self.simulator.info
         self.info.source = url
