@@ -1,8 +1,9 @@
 """`open_decoder(spec, info)`: decoder specs of the command line -> Decoder objects.
 
 Forms: `qg:CAL.json`, `qg` (needs a Calibration passed in: the bridge calibrates a
-simulated source itself), `mcnn:MODEL_DIR`, `linear:MODEL.json`. The ML decoders are
-imported lazily so the QG path never loads onnxruntime.
+simulated source itself), `mcnn:MODEL_DIR`, `linear:MODEL.json`, `track:TWIN.json` (magnet tracking
+with a patient twin). The ML decoders are imported lazily so the QG path never loads
+onnxruntime.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ SPEC_FORMS = (
     "qg (with a simulated source: calibrated automatically)",
     "mcnn:MODEL_DIR (MCNN-TG model directory)",
     "linear:MODEL.json (linear baseline model)",
+    "track:TWIN.json (magnet tracking with a patient twin from fist-and-ball twin fit)",
 )
 
 
@@ -60,4 +62,12 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
         from bridge.decoders.linear import LinearDecoder
 
         return LinearDecoder.load(arg, info)
+    if kind == "track":
+        if not arg:
+            raise ValueError(
+                "decoder 'track' needs a twin: track:TWIN.json (fist-and-ball twin fit)"
+            )
+        from bridge.decoders.track import TrackDecoder
+
+        return TrackDecoder.load(arg, info)
     raise ValueError(f"unknown decoder {spec!r}; use one of: {_forms()}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +111,8 @@ def _json_str(s: str) -> str:
 def grade(decoded: Decoded, sample: Sample) -> bytes:
     """`grade` for one decoded sample; `t` is the bridge clock (time.monotonic seconds).
 
-    Extension: `sensor` (the sensor index the decoder leaned on, or null).
+    Extensions: `sensor` (the sensor index the decoder leaned on, or null); `grades`
+    (gesture -> {grade, level, confidence}) only from decoders that see several tags.
     """
     # NaN/inf are not JSON: a non-finite level or confidence is sent as 0
     level = decoded.level if math.isfinite(decoded.level) else 0.0
@@ -121,8 +123,25 @@ def grade(decoded: Decoded, sample: Sample) -> bytes:
     return (
         f'{{"type":"{MSG_GRADE}","seq":{sample.seq:d},"t":{sample.t_host:.6f},'
         f'"gesture":{_json_str(decoded.gesture)},"grade":{decoded.grade:d},'
-        f'"level":{level:.4f},"confidence":{confidence:.4f},"sensor":{sensor}}}'
+        f'"level":{level:.4f},"confidence":{confidence:.4f},"sensor":{sensor}'
+        f"{_grades_field(decoded.grades)}}}"
     ).encode()
+
+
+def _grades_field(grades: Mapping[str, tuple[int, float, float]] | None) -> str:
+    """`,"grades":{...}` (contract 3's optional object), or "" when the decoder has none."""
+    if not grades:
+        return ""
+    isfinite = math.isfinite
+    parts = []
+    for g, (grade, level, conf) in grades.items():
+        level = min(max(level, 0.0), 1.0) if isfinite(level) else 0.0
+        conf = min(max(conf, 0.0), 1.0) if isfinite(conf) else 0.0
+        parts.append(
+            f'{_json_str(g)}:{{"grade":{min(max(int(grade), 0), N_GRADES - 1):d},'
+            f'"level":{level:.4f},"confidence":{conf:.4f}}}'
+        )
+    return ',"grades":{' + ",".join(parts) + "}"
 
 
 def kmg(sample: Sample) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,9 @@ class Decoded:
     confidence: float
     sensor_index: int | None = None
     """The sensor the decoder leaned on (QG), for live views; None when not meaningful."""
+    grades: Mapping[str, tuple[int, float, float]] | None = None
+    """Simultaneous results per gesture, (grade, level, confidence), from decoders that
+    see several tags at once (tracking); None otherwise. Sent as `grade`'s `grades`."""
 
     def __post_init__(self) -> None:
         self.grade = int(min(max(self.grade, 0), N_GRADES - 1))

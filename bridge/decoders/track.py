@@ -1,0 +1,118 @@
+"""`track:TWIN.json`: the magnet-tracking decoder (a patient twin + `bridge.tracking.Tracker`).
+
+Per sample the tracker estimates every tag's displacement; this wraps the estimate into
+a `Decoded`: the gesture whose tag moved most (through the twin's coupling), its grade,
+level = that movement's grade / 8, the tracker's confidence, and `grades` with the
+simultaneous result of every movement. Confidence is 0 while the socket pose is being
+estimated (the first seconds, patient relaxed) and for samples with the wrong number of
+sensors, which the hand's safety layer treats as no input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge.decoders.base import Decoder
+from bridge.tracking.tracker import GRADES, Tracker, TrackerConfig
+from bridge.tracking.twin import Twin, TwinError
+from bridge.values.sample import Decoded, Sample
+from bridge.values.source_info import SourceInfo
+from fist_and_ball.protocol_v1 import REST
+
+DEFAULT_RATE_HZ = 42.7
+"""The paper's sample rate, used when the source does not say its own."""
+SENSOR_POSITION_TOLERANCE_MM = 1.0
+"""A sidecar's sensor positions further than this from the twin's mean another layout."""
+
+
+class TrackDecoder(Decoder):
+    """Decodes with a Tracker; not thread-safe (the pipeline's one sample thread)."""
+
+    name = "track"
+
+    def __init__(
+        self,
+        twin: Twin,
+        rate_hz: float = DEFAULT_RATE_HZ,
+        config: TrackerConfig | None = None,
+        path: str = "",
+    ) -> None:
+        self.twin = twin
+        self.path = path
+        self.tracker = Tracker(twin, config, rate_hz)
+        self.gestures = (REST, *twin.movements)
+        self.wrong_device: str | None = None
+        """Why the last sample could not be decoded (sensor count), or None."""
+        self._last_ready = False
+
+    @staticmethod
+    def load(path: str, info: SourceInfo) -> TrackDecoder:
+        """A decoder from a twin file, checked against the source `info`; ValueError."""
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"decoder track: twin {path} does not exist")
+        try:
+            twin = Twin.load(p)
+        except TwinError as exc:
+            raise ValueError(str(exc)) from None
+        _check_source(twin, info, path)
+        rate = info.rate_hz if info.rate_hz and info.rate_hz > 0 else DEFAULT_RATE_HZ
+        return TrackDecoder(twin, float(rate), path=str(path))
+
+    @property
+    def ready(self) -> bool:
+        return self._last_ready and self.wrong_device is None
+
+    def decode(self, sample: Sample) -> Decoded:
+        """Track one sample; confidence 0 until the pose is known or with the wrong sensors."""
+        if sample.n_sensors != self.twin.n_sensors:
+            self.wrong_device = (
+                f"the twin is for {self.twin.n_sensors} sensors but the source sends "
+                f"{sample.n_sensors}: fit a twin for this device (fist-and-ball twin fit)"
+            )
+            return Decoded(sample.seq, sample.t_host, REST, 0, 0.0, 0.0)
+        self.wrong_device = None
+        est = self.tracker.decode(sample.field_ut)
+        self._last_ready = est.ready
+        conf = float(est.confidence) if est.ready else 0.0
+        if not np.isfinite(conf):
+            conf = 0.0
+        if sample.saturated:
+            conf *= 0.5  # some sensor clipped: the model cannot explain it fully
+        grades = {g: (round(v), float(v) / GRADES, conf) for g, v in est.grades.items()}
+        level = grades[est.gesture][1] if est.gesture in grades else 0.0
+        return Decoded(sample.seq, sample.t_host, est.gesture, est.grade, level, conf, None, grades)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(
+            ready=self.ready,
+            twin=self.path,
+            tags=list(self.twin.movements),
+            n_sensors=self.twin.n_sensors,
+        )
+        if self.wrong_device:
+            d["problem"] = self.wrong_device
+        return d
+
+
+def _check_source(twin: Twin, info: SourceInfo, path: str) -> None:
+    """The source must be the layout the twin was fitted on (when the source says so)."""
+    if info.n_sensors is not None and info.n_sensors != twin.n_sensors:
+        raise ValueError(
+            f"twin {path} is for {twin.n_sensors} sensors, the source has {info.n_sensors}"
+        )
+    if info.positions_mm is None:
+        return
+    pos = np.asarray(info.positions_mm, dtype=np.float64)
+    if pos.shape != twin.sensors_mm.shape:
+        return  # the count check above or the per-sample check reports it
+    off = float(np.max(np.linalg.norm(pos - twin.sensors_mm, axis=1)))
+    if off > SENSOR_POSITION_TOLERANCE_MM:
+        raise ValueError(
+            f"twin {path} was fitted with other sensor positions (up to {off:.1f} mm "
+            "apart): fit a twin for this device (fist-and-ball twin fit)"
+        )
