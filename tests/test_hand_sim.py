@@ -127,6 +127,37 @@ def test_output_unplug_reconnect_with_backoff_no_replay() -> None:
     assert all(p.fingers[1] <= before.fingers[1] + 1e-6 for p in after)
 
 
+def _retry_delays(out: HandOutput, clk: FakeClock, seconds: float) -> list[float]:
+    """The `retry in X s` delays the link reports, in order, while stepping."""
+    seen: list[float] = []
+    detail = ""
+    for _ in range(round(seconds / 0.02)):
+        out.step()
+        clk.t += 0.02
+        now = out.state_dict()["link_detail"]
+        if now != detail and "retry in" in now:
+            seen.append(float(now.rsplit("retry in ", 1)[1].split()[0]))
+        detail = now
+    return seen
+
+
+def test_reconnect_backoff_doubles_to_the_cap_and_resets_once_connected() -> None:
+    """The hand uses the bridge's one Backoff: 0.2, 0.4, ... capped at reconnect_max_s."""
+    clk = FakeClock()
+    out, hand = make_output(clk)
+    hand.plugged = False
+    delays = _retry_delays(out, clk, 20.0)
+    # 20 s covers the growth (11.2 s) and more attempts at the cap (same text: one entry)
+    assert delays == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 5.0], abs=0.051)
+    assert out.state_dict()["link_detail"].endswith("retry in 5.0 s")
+    hand.plugged = True
+    drive(out, clk, 6.0, None)
+    assert out.state_dict()["connected"]
+    hand.plugged = False
+    assert _retry_delays(out, clk, 2.0)[0] < 1.0  # a link that worked starts short again
+    out.close()
+
+
 def test_open_hand_sim_and_thread() -> None:
     out = open_hand("sim", config=HandConfig())
     try:

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from live_bridge import free_port
 
+from bridge.backoff import Backoff
 from bridge.frame import encode_frame
 from bridge.recording import RecordingWriter
 from bridge.sources import open_source
-from bridge.sources.backoff import Backoff
 from bridge.sources.base import Source
 from bridge.sources.stream_source import DeviceTimebase, describe_os_error
 from bridge.sources.udp_source import UdpSource

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.backoff import Backoff
 from bridge.outputs.base import Output
 from bridge.outputs.hand_drivers import HandDriver, HandLinkError, driver_from_url
 from bridge.outputs.hand_safety import WINDOW_MAX, HandSafety, HandState, SafetyConfig
@@ -148,7 +149,10 @@ class HandOutput(Output):
         self._link_detail = "not connected yet"
         self._reconnects = 0
         self._connects = 0
-        self._backoff = self.config.reconnect_min_s
+        # no jitter: one hand per bridge, and the injected clock keeps tests exact
+        self._backoff = Backoff(
+            self.config.reconnect_min_s, 2.0, self.config.reconnect_max_s, jitter=0.0
+        )
         self._next_attempt = now
         self._feedback: Pose | None = None
         self._feedback_t = -math.inf
@@ -356,15 +360,15 @@ class HandOutput(Output):
                 self.driver.enable()
         except HandLinkError as exc:
             self.driver.close()
-            self._link_detail = f"disconnected: {exc}; retry in {self._backoff:.1f} s"
-            self._next_attempt = now + self._backoff
-            self._backoff = min(self._backoff * 2.0, self.config.reconnect_max_s)
+            delay = self._backoff.next_delay()
+            self._link_detail = f"disconnected: {exc}; retry in {delay:.1f} s"
+            self._next_attempt = now + delay
             return
         self._link_up = True
         if self._connects:
             self._reconnects += 1
         self._connects += 1
-        self._backoff = self.config.reconnect_min_s
+        self._backoff.reset()
         self._link_detail = "connected"
         self._last_sent = None
         self._feedback = None
@@ -379,7 +383,7 @@ class HandOutput(Output):
         self._safety.set_link(False, now, self._last_delivered)
         self._last_sent = None
         self._link_detail = f"disconnected: {detail}"
-        self._next_attempt = now + self._backoff
+        self._next_attempt = now + self._backoff.next_delay()
         if was:
             log.warning("hand %s link lost: %s", self.url, detail)
 

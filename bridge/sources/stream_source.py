@@ -15,9 +15,9 @@ import time
 from abc import abstractmethod
 from collections.abc import Generator, Iterator
 
+from bridge.backoff import Backoff
 from bridge.frame import ClockUnwrapper, Frame, FrameParser, ParserStats, frame_to_sample
 from bridge.sensor_model import FRAME_SENSOR_MODEL
-from bridge.sources.backoff import Backoff
 from bridge.sources.base import Source
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceInfo, SourceState, SourceStatus

@@ -1,4 +1,4 @@
-"""Exponential reconnect backoff with jitter.
+"""Exponential reconnect backoff with jitter: the one the device sources and the hand use.
 
 Jitter keeps several bridges (or a bridge and a flaky Wi-Fi module) from retrying
 in lock step; the cap keeps a replugged device from waiting long to be noticed.
