@@ -1,4 +1,5 @@
-"""`fist-and-ball evaluate MODEL_DIR REC.csv [--out DIR]`: the paper's Table 2 for a model."""
+"""`fist-and-ball evaluate MODEL_DIR REC.csv [--out DIR]`: the paper's Table 2 for a model;
+`fist-and-ball evaluate --decoder SPEC [--decoder SPEC ...] REC.csv`: for any bridge decoders."""
 
 from __future__ import annotations
 
@@ -21,8 +22,15 @@ def register(sub: Any) -> None:
             "table2.md, table2.json, confusion.png and grade_timeline.png."
         ),
     )
-    p.add_argument("model_dir", help="model bundle directory (model.onnx + model.json)")
-    p.add_argument("recording", help="recording CSV (contract 2) with gesture cues")
+    p.add_argument("model_dir", nargs="?", help="model bundle directory (model.onnx + model.json)")
+    p.add_argument("recording", nargs="?", help="recording CSV (contract 2) with gesture cues")
+    p.add_argument(
+        "--decoder",
+        action="append",
+        metavar="SPEC",
+        help="a decoder as the bridge takes it (qg:CAL.json, mcnn:DIR, linear:MODEL.json, "
+        "track:TWIN.json); repeat to compare; then give only the recording",
+    )
     p.add_argument("--out", help="directory for the table and plots")
     p.add_argument("--qg", metavar="CAL.json", help="QG calibration file for the QG column")
     p.add_argument("--no-qg", action="store_true", help="leave QG out")
@@ -41,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from bridge.cli.out_path import check_out_parent
     from bridge.evaluation import run_evaluation
 
+    if args.decoder:
+        return _run_specs(args)
+    if args.recording is None:
+        raise CliError("give MODEL_DIR RECORDING, or --decoder SPEC RECORDING")
     if not Path(args.recording).is_file():
         raise CliError(f"recording {args.recording} not found")
     if args.qg and not Path(args.qg).is_file():
@@ -61,6 +73,33 @@ def run(args: argparse.Namespace) -> int:
             with_linear=not args.no_linear,
             part=args.part,
             log=log,
+        )
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(res["markdown"])
+    for f in res["files"]:
+        print(f"wrote {f}", file=sys.stderr)
+    return 0
+
+
+def _run_specs(args: argparse.Namespace) -> int:
+    """`evaluate --decoder SPEC ... RECORDING`: every decoder over the whole recording."""
+    from bridge.cli.out_path import check_out_parent
+    from bridge.evaluation import run_decoder_evaluation
+
+    if args.recording is not None:
+        raise CliError("with --decoder give only the recording, not a model directory")
+    recording = args.model_dir
+    if recording is None or not Path(recording).is_file():
+        raise CliError(f"recording {recording} not found")
+    if args.out:
+        check_out_parent(args.out)
+    try:
+        res = run_decoder_evaluation(
+            args.decoder,
+            recording,
+            args.out,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
         )
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None

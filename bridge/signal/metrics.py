@@ -67,6 +67,12 @@ def _grade_errors(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     return grade_error(pred, truth, mask & np.isfinite(truth) & np.isfinite(pred))
 
 
+def within_one(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the samples in `mask` (finite ones) whose grade is within +-1 of the truth."""
+    sel = mask & np.isfinite(truth) & np.isfinite(pred)
+    return float(np.mean(np.abs(pred[sel] - truth[sel]) <= 1.0)) if sel.any() else float("nan")
+
+
 def _acc(hit: np.ndarray, mask: np.ndarray) -> float:
     return float(np.mean(hit[mask])) if mask.any() else float("nan")
 
@@ -114,6 +120,7 @@ def evaluate(
             "type_acc_all": _acc(label_hit, sel),
             "grade_truth": _grade_errors(g, truth, sel),
             "grade_labels": _grade_errors(g, grade_labels, sel),
+            "within1": within_one(g, truth, sel),
         }
     rest = mask & (cues == "rest")
     out: dict[str, Any] = {
@@ -128,6 +135,7 @@ def evaluate(
             "type_acc_all": _acc(label_hit, all_cued | rest),
             "grade_truth": _grade_errors(g, truth, all_cued),
             "grade_labels": _grade_errors(g, grade_labels, all_cued),
+            "within1": within_one(g, truth, all_cued),
         },
         "rest": {"n": int(rest.sum()), "type_acc": _acc(pred.gesture == "rest", rest)},
     }
