@@ -406,8 +406,8 @@ def test_recorder_output_records_samples_and_decoder_output(tmp_path: Path) -> N
         decoded = Decoded(s.seq, 0.0, "fingers", i % 9, (i % 9) / 8, 0.9) if i % 2 else None
         out.on_sample(s, decoded)
         if i == 10:
-            out.on_status(PipelineStatus())  # the once-a-second flush
-            assert out.status().rows == 11
+            out.on_status(PipelineStatus())  # no error: nothing to surface
+            assert out.status().rows == 11 and out.error is None
     out.close()
     assert out.error is None
     rec = read_recording(path)
