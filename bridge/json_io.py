@@ -1,4 +1,9 @@
-"""Strict JSON files: NaN-free values and atomic writes (recording sidecars, bundles, reports)."""
+"""Strict JSON files: NaN-free values and atomic writes (recording sidecars, bundles, reports).
+
+The add-on has its own writer (fist_and_ball/core/atomic_file.py): it ships alone as a
+Blender extension in another process and must not import the bridge. Here non-finite
+numbers become null (a dead sensor's value is data); there they are refused.
+"""
 
 from __future__ import annotations
 

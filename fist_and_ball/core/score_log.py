@@ -16,7 +16,6 @@ the timeline holds at least everything the summary counts. Readers live in
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from .atomic_file import write_json_atomic
 from .levels import (
     BALL_SPEED_UNIT,
     MAX_GRADE,
@@ -163,7 +163,6 @@ class ScoreLog:
         self.session_id = session_id
         self.json_path = folder / f"{session_id}.json"
         self.timeline_path = folder / f"{session_id}{TIMELINE_SUFFIX}"
-        self._tmp_path = folder / f".{session_id}.json.tmp"
         self._summary = summary
         self._timeline = timeline
         self._flush_interval = flush_interval_s
@@ -344,15 +343,9 @@ class ScoreLog:
         self._last_flush = self._wall()
 
     def _write_summary(self, sync: bool) -> None:
-        text = json.dumps(self._summary, indent=1, allow_nan=False, default=str)
-        with open(self._tmp_path, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            if sync:
-                # Only at the end: an fsync per second could stall Blender's main thread
-                # on a busy disk, and SIGKILL (the likely crash) keeps the page cache.
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(self._tmp_path, self.json_path)
+        # fsync only at the end (sync=True): an fsync per second could stall Blender's
+        # main thread on a busy disk, and SIGKILL (the likely crash) keeps the page cache.
+        write_json_atomic(self.json_path, self._summary, sync=sync, default=str)
 
     # -- the end ----------------------------------------------------------------------
     def close(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.atomic_file import write_text_atomic
 from ..core.score_reader import SessionRecord, list_sessions, read_session
 from .metrics import (
     MetricsError,
@@ -344,16 +344,6 @@ def csv_safe_cell(value: object) -> object:
 def write_csv(rows: Iterable[SessionRow], path: Path | str) -> Path:
     """Write the session table CSV atomically; returns the path."""
     return write_text_atomic(Path(path), sessions_csv(rows))
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write a text file via a temp file + rename, so a reader never sees half a file."""
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 # -- trends ---------------------------------------------------------------------------------
