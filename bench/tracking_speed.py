@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import platform
 import re
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench.machine import cpu_model  # noqa: E402
+from machine import cpu_model  # noqa: E402
+
 from bridge.sim.foreign_patients import (  # noqa: E402
     ForeignPatient,
     Placement,
