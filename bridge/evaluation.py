@@ -24,10 +24,20 @@ from typing import Any
 
 import numpy as np
 
+from bridge.decoders.factory import open_decoder
+from bridge.decoders.linear import LINEAR_FILE, LinearModel
+from bridge.decoders.mcnn import McnnDecoder, read_bundle_meta
+from bridge.decoders.qg_bank import QGBank
+from bridge.decoders.qg_fit import fit_calibration
 from bridge.json_io import write_json_atomic
+from bridge.signal.labels import LabelParams
 from bridge.signal.metrics import MOVEMENTS, Predictions, evaluate
+from bridge.sim.calibration_run import record_guided_calibration
+from bridge.sim.tags import MOVEMENTS as SIM_MOVEMENTS
 from bridge.sim.url import is_sim_url, parse_sim_url
-from bridge.values.sample import DEGREES_PER_GRADE
+from bridge.training.dataset import CLASSES, load_labelled
+from bridge.values.sample import DEGREES_PER_GRADE, Sample
+from bridge.values.source_info import SourceInfo
 
 
 def _pct(x: float | None, manual: bool = False) -> str:
@@ -268,7 +278,6 @@ def qg_predictions(
     """Run a QG bank sample by sample, switching its gesture to the cue (the paper's manual
     switch). Rest samples keep the last gesture. The bank is stateful (hysteresis), so it
     sees the whole recording in order even when only a part is scored."""
-    from bridge.values.sample import Sample
 
     n = field_ut.shape[0]
     gest = np.empty(n, dtype=object)
@@ -301,19 +310,15 @@ def qg_for_recording(meta: dict[str, Any], info: Any, qg: str | None) -> tuple[A
     """The QG bank to compare with: from a calibration file, or calibrated on the
     simulated patient of a sim recording (band at its nominal place: the calibration a
     clinician would have made before the band moved). Returns (bank or None, note)."""
-    from bridge.decoders.qg_bank import QGBank
 
     if qg:
         return QGBank.load(qg, info), f"QG from {Path(qg).name}"
     src = str(meta.get("source") or "")
     if not is_sim_url(src):
         return None, "QG skipped (not a simulated recording; pass --qg CAL.json)"
-    from bridge.decoders.qg_fit import fit_calibration
-    from bridge.sim.calibration_run import record_guided_calibration
-    from bridge.sim.tags import MOVEMENTS
 
     cfg = parse_sim_url(src).config().replace(shift_mm=0.0, rotation_deg=0.0)
-    cal = fit_calibration(*record_guided_calibration(cfg, tuple(MOVEMENTS)))
+    cal = fit_calibration(*record_guided_calibration(cfg, SIM_MOVEMENTS))
     return QGBank(cal), "QG calibrated on the simulated patient (band at its nominal place)"
 
 
@@ -334,10 +339,6 @@ def run_evaluation(
     is one the model was trained on (its sha256 is in model.json), else "all".
     Returns {"results": [...], "markdown": str, "part": str, "notes": [...], "files": [...]}.
     """
-    from bridge.decoders.linear import LINEAR_FILE, LinearModel
-    from bridge.decoders.mcnn import McnnDecoder, read_bundle_meta
-    from bridge.signal.labels import LabelParams
-    from bridge.training.dataset import CLASSES, load_labelled
 
     say = log or (lambda _m: None)
     meta = read_bundle_meta(model_dir)
@@ -345,7 +346,6 @@ def run_evaluation(
     params = LabelParams(**{k: v for k, v in lp.items() if k in LabelParams.__dataclass_fields__})
     rec = load_labelled(recording, params)
     info_layout = rec.meta.get("layout")
-    from bridge.values.source_info import SourceInfo
 
     info = SourceInfo(
         n_sensors=rec.n_sensors, rate_hz=rec.rate_hz, layout=info_layout, source=str(recording)
@@ -424,7 +424,6 @@ def run_evaluation(
 def decoder_predictions(decoder: Any, rec: Any, name: str) -> Predictions:
     """Run any decoder over a recording sample by sample. A decoder with a manual gesture
     switch (QG) is switched to the cue, as the paper did; others detect the type."""
-    from bridge.values.sample import Sample
 
     if getattr(decoder, "name", "") == "qg":
         cues = np.asarray(rec.cues, dtype=object)
@@ -447,9 +446,6 @@ def run_decoder_evaluation(
 ) -> dict[str, Any]:
     """Table 2 for decoders given as bridge specs (`qg:`, `mcnn:`, `track:`, `linear:`) on
     a whole recording; files as `run_evaluation`. ValueError for a bad spec or file."""
-    from bridge.decoders.factory import open_decoder
-    from bridge.training.dataset import CLASSES, load_labelled
-    from bridge.values.source_info import SourceInfo
 
     say = log or (lambda _m: None)
     rec = load_labelled(recording)

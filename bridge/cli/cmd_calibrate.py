@@ -25,6 +25,7 @@ from bridge.cues import CALIBRATABLE, CalibrationRefused, Phase, PhaseRecording,
 from bridge.decoders.qg_calibration import Calibration
 from bridge.decoders.qg_fit import FitOptions, fit_calibration
 from bridge.sim.url import is_sim_url, parse_sim_url
+from bridge.sources import open_source
 from bridge.values.sample import Sample
 
 NO_DATA_TIMEOUT_S = 10.0
@@ -278,8 +279,6 @@ def run(args: argparse.Namespace) -> int:
         if ans not in ("y", "yes"):
             _say("not overwritten")
             return 1
-    from bridge.sources import open_source
-
     try:
         source = open_source(_sim_url_for_calibration(args.source))
     except ValueError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.errors import CliError
+from bridge.cli.out_path import check_out_parent
 
 
 def register(sub: Any) -> None:
@@ -46,7 +47,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.cli.out_path import check_out_parent
+    # lazy: evaluation loads the decoders and the simulator; `--help` stays fast
     from bridge.evaluation import run_evaluation
 
     if args.decoder:
@@ -84,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_specs(args: argparse.Namespace) -> int:
     """`evaluate --decoder SPEC ... RECORDING`: every decoder over the whole recording."""
-    from bridge.cli.out_path import check_out_parent
-    from bridge.evaluation import run_decoder_evaluation
+    from bridge.evaluation import run_decoder_evaluation  # lazy, as in run()
 
     if args.recording is not None:
         raise CliError("with --decoder give only the recording, not a model directory")

@@ -10,6 +10,8 @@ import numpy as np
 
 from bridge.cli.errors import CliError
 from bridge.cli.out_path import check_out_parent
+from bridge.signal.labels import LabelParams, grade_error
+from bridge.training.dataset import load_labelled
 
 
 def register(sub: Any) -> None:
@@ -42,8 +44,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.signal.labels import LabelParams, grade_error
-    from bridge.training.dataset import load_labelled
 
     if not 0 < args.prominence < 1:
         raise CliError("--prominence must be between 0 and 1")
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 e = grade_error(lab.grade, rec.grade_true, sel)
                 print(f"  {name:<8} MAE {e['mae']:.3f} grade, RMSE {e['rmse']:.3f} grade")
     if args.plot:
-        from bridge.evaluation import plot_labels
+        from bridge.evaluation import plot_labels  # lazy: matplotlib, only for --plot
 
         gt = rec.grade_true if np.isfinite(rec.grade_true).any() else None
         try:

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     # before torch loads its OpenMP runtime (torch is imported lazily, just below).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _check_training_extra()
+    # lazy: torch (the optional training extra), checked just above
     from bridge.training.model import ModelConfig
     from bridge.training.train import ProgressBar, TrainConfig, train_bundle
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.decoders.base import Decoder
+from bridge.decoders.linear import LinearDecoder
+from bridge.decoders.mcnn import McnnDecoder
 from bridge.decoders.qg_bank import QGBank
 from bridge.decoders.qg_calibration import Calibration, CalibrationError
 from bridge.values.source_info import SourceInfo
@@ -56,17 +58,14 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
         if not Path(arg).exists():
             raise ValueError(f"decoder {kind}: model {arg} does not exist")
         if kind == "mcnn":
-            from bridge.decoders.mcnn import McnnDecoder
-
             return McnnDecoder.load(arg, info)
-        from bridge.decoders.linear import LinearDecoder
-
         return LinearDecoder.load(arg, info)
     if kind == "track":
         if not arg:
             raise ValueError(
                 "decoder 'track' needs a twin: track:TWIN.json (fist-and-ball twin fit)"
             )
+        # lazy: the tracker pulls in scipy, needed only for track:
         from bridge.decoders.track import TrackDecoder
 
         return TrackDecoder.load(arg, info)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bridge.decoders.base import Decoder
-from bridge.signal.normalise import minmax_one
+from bridge.signal.normalise import minmax_one, minmax_per_step
 from bridge.values.sample import N_GRADES, Decoded, Sample
 from bridge.values.source_info import SourceInfo
 from fist_and_ball.protocol_v1 import REST
@@ -171,8 +171,6 @@ class McnnDecoder(Decoder):
 
     def predict_batch(self, mags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Offline use (evaluation): (M, n) magnitudes -> (probabilities (M, C), level (M,))."""
-        from bridge.signal.normalise import minmax_per_step
-
         x = minmax_per_step(np.asarray(mags, dtype=np.float64)).astype(np.float32)
         if x.shape[0] == 0:
             return np.zeros((0, len(self.gestures)), np.float32), np.zeros(0, np.float32)

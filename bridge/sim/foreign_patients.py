@@ -27,6 +27,10 @@ import numpy as np
 from scipy.signal import lfilter
 from scipy.spatial.transform import Rotation
 
+from bridge.recording import RecordingWriter
+from bridge.values.sample import Sample
+from bridge.values.source_info import SourceInfo
+
 MOVEMENTS: tuple[str, ...] = ("fingers", "wrist", "thumb")
 TAG_LENGTH_MM = 13.3
 TAG_DIAMETER_MM = 5.0
@@ -405,10 +409,6 @@ def cued_session(
 
 def write_recording(session: Session, path: str | Path, layout: str = "foreign") -> Path:
     """Write a session as a contract-2 recording (CSV + sidecar) with its labels."""
-    from bridge.recording import RecordingWriter
-    from bridge.values.sample import Sample
-    from bridge.values.source_info import SourceInfo
-
     info = SourceInfo(
         n_sensors=session.sensors_mm.shape[0],
         rate_hz=session.rate_hz,

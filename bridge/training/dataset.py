@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bridge.recording import read_recording  # the recorder's reader (contract 2)
 from bridge.signal.labels import LabelParams, Labels, label_recording
 from bridge.signal.normalise import minmax_per_step
 from bridge.values.sample import GESTURES
@@ -112,8 +113,6 @@ def load_labelled(
     path: str | Path, params: LabelParams | None = None, split: float = 0.8
 ) -> LabelledRecording:
     """Read a recording (contract 2), label it and split it. Raises ValueError on bad input."""
-    from bridge.recording import read_recording  # the recorder's reader (contract 2)
-
     rec = read_recording(path)
     mags = np.asarray(rec.magnitudes, dtype=np.float64)
     if mags.ndim != 2 or mags.shape[0] == 0:

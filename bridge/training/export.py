@@ -25,7 +25,7 @@ from bridge.decoders.mcnn import (
 )
 from bridge.json_io import write_json_atomic
 from bridge.training.dataset import file_sha256
-from bridge.training.model import McnnExport, McnnTG
+from bridge.training.model import McnnExport, McnnTG, count_parameters
 
 OPSET = 17
 
@@ -121,8 +121,6 @@ def write_bundle(
     tmp = out / (MODEL_FILE + ".tmp")
     export_onnx(net, tmp)
     os.replace(tmp, onnx_path)
-    from bridge.training.model import count_parameters
-
     meta: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,

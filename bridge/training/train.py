@@ -19,9 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from bridge.decoders.linear import LINEAR_FILE, LinearModel
+from bridge.decoders.mcnn import McnnDecoder
 from bridge.signal.labels import LabelParams
 from bridge.signal.metrics import evaluate, predictions_from_arrays
-from bridge.training.dataset import Arrays
+from bridge.training.dataset import (
+    CLASSES,
+    Arrays,
+    build_arrays,
+    check_compatible,
+    load_labelled,
+)
+from bridge.training.export import update_bundle_json, write_bundle
 from bridge.training.model import McnnTG, ModelConfig
 
 
@@ -223,11 +232,6 @@ def train_bundle(
 
     Returns the model.json written. Raises ValueError for unusable recordings.
     """
-    from bridge.decoders.linear import LINEAR_FILE, LinearModel
-    from bridge.decoders.mcnn import McnnDecoder
-    from bridge.training.dataset import CLASSES, build_arrays, check_compatible, load_labelled
-    from bridge.training.export import update_bundle_json, write_bundle
-
     say = log or (lambda _m: None)
     label_params = label_params or LabelParams()
     recs = [load_labelled(p, label_params, split) for p in paths]
