@@ -67,6 +67,13 @@ class Result:
     flood_cutoffs: int = 0
     flood_bytes: int = 0
     status_bytes_max: int = 0
+    bridge_p99_ms: float = 0.0
+    """Worst per-second p99 of the bridge's own latency (sample -> written to the
+    socket, from `status.latency_ms`): separates the bridge's delay from the machine's
+    (scheduling of the receiving process, loopback)."""
+    bridge_max_ms: float = 0.0
+    long_gaps: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds into the measurement, gap in ms) for every gap over 50 ms."""
     load_before: float = 0.0
     """1-minute load average before the run: other work on the machine skews latency."""
 
@@ -209,6 +216,7 @@ class Abuse:
 
 async def _good_client(url: str, res: Result, stop: asyncio.Event, measure: asyncio.Event) -> None:
     trips: set[float] = set()
+    t_measure = 0.0
     async with connect(url, max_size=None, open_timeout=30) as ws:
         last: float | None = None
         while not stop.is_set():
@@ -221,14 +229,21 @@ async def _good_client(url: str, res: Result, stop: asyncio.Event, measure: asyn
             kind = msg.get("type")
             if kind == "grade":
                 if measure.is_set():
+                    t_measure = t_measure or now
                     res.latencies_ms.append((now - msg["t"]) * 1e3)
                     res.grades += 1
                     if last is not None:
-                        res.max_gap_ms = max(res.max_gap_ms, (now - last) * 1e3)
+                        gap_ms = (now - last) * 1e3
+                        res.max_gap_ms = max(res.max_gap_ms, gap_ms)
+                        if gap_ms > 50.0:
+                            res.long_gaps.append((now - t_measure, gap_ms))
                 last = now
             elif kind == "status":
                 if measure.is_set():
                     res.status_bytes_max = max(res.status_bytes_max, len(raw))
+                    lat = msg.get("latency_ms") or {}
+                    res.bridge_p99_ms = max(res.bridge_p99_ms, lat.get("p99") or 0.0)
+                    res.bridge_max_ms = max(res.bridge_max_ms, lat.get("max") or 0.0)
                 hand = msg.get("hand") or {}
                 for tr in hand.get("transitions", []):
                     if "watchdog" in str(tr.get("reason", "")) and measure.is_set():
@@ -359,7 +374,9 @@ with `--idle 0 --flooders 0` run right after, the same machine without abuse).
 {rows}
 
 Good client: {res.grades} grades, latency p50 {res.p(50):.2f} ms, p99 {res.p(99):.2f} ms,
-max {max(res.latencies_ms, default=float("nan")):.1f} ms. Idle clients served at once
+max {max(res.latencies_ms, default=float("nan")):.1f} ms. The bridge's own part (sample to
+socket write, worst second of `status.latency_ms`): p99 {res.bridge_p99_ms:.1f} ms, max
+{res.bridge_max_ms:.1f} ms. Idle clients served at once
 (peak): {res.idle_connected_peak}; refused with HTTP 503: {res.idle_refused} attempts.
 Flooders sent {res.flood_bytes / 1e6:.0f} MB of pings and were cut off
 {res.flood_cutoffs} times (unsent bytes over the 1 MiB bound). Largest `status`:
@@ -392,6 +409,9 @@ def main() -> int:
     res = run(args.seconds, args.idle, args.flooders, args.max_clients, args.retry_s)
     text = section(res)
     print(text)
+    if res.long_gaps:
+        shown = ", ".join(f"{t:.1f} s: {ms:.0f} ms" for t, ms in res.long_gaps[:40])
+        print(f"gaps over 50 ms ({len(res.long_gaps)}): {shown}")
     if not args.no_docs:
         update_docs(text)
         print(f"wrote {DOCS}", file=sys.stderr)

@@ -6,9 +6,11 @@ it to a pending batch and wakes the loop with at most one `call_soon_threadsafe`
 batch. On the loop, each client has its own bounded queue and sender task
 (`client_queue.py`), so a slow or stuck client never delays the others.
 
-Hardening (docs/bridge.md, "Limits"): at most `max_clients` connections (more get HTTP
-503 before the websocket handshake); a per-connection write buffer bound in bytes and
-time, checked by a timer independent of the data flow (a client that floods pings and
+Hardening (docs/bridge.md, "Limits"): at most `max_clients` connections (more get a
+canned HTTP 503 as soon as accepted, before their request is read); a byte budget on
+what each client sends (past it, its socket is not read for a while); grades delivered
+in batches at most every `flush_interval_s`; a per-connection write buffer bound in
+bytes and time, checked by a timer independent of the data flow (a client that floods pings and
 never reads is cut off even with no decoder); a status kept small (aggregate counters,
 a few worst clients) and redacted for unauthorised or browser clients; wrong tokens
 throttled per peer address.
@@ -27,7 +29,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
@@ -41,6 +43,8 @@ from bridge.server import protocol
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
 from bridge.server.latency import LatencyStats, LatencyTracker
+from bridge.server.receive_budget import ReceiveBudget
+from bridge.server.thread_priority import lower_thread_priority, shorten_switch_interval
 from bridge.values.sample import Decoded, Sample
 from bridge.values.status import (
     HandStatus,
@@ -124,10 +128,20 @@ class BoundedConnection(ServerConnection):
     transport, past any flow control: a client that floods pings and never reads
     would grow this process without bound. Checking right after each read bounds
     the growth in bytes, not in time (a timer would let MBs pile up in between).
+
+    Every read is also charged to a `ReceiveBudget`: past it, the connection stops
+    reading until the budget refills, so a flood costs the loop a bounded share.
     """
 
     max_unsent_bytes: int = 1024 * 1024
+    receive_bytes_per_s: float = 32 * 1024
+    receive_burst_bytes: float = 128 * 1024
     overflowed: bool = False
+    throttled: int = 0
+    """How many times reading was paused for going over the receive budget."""
+    on_lost: Callable[[ServerConnection], None] | None = None
+    """Called once when the TCP connection is gone (frees its slot under the cap)."""
+    _budget: ReceiveBudget | None = None
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -135,6 +149,52 @@ class BoundedConnection(ServerConnection):
         if not self.overflowed and transport.get_write_buffer_size() > self.max_unsent_bytes:
             self.overflowed = True
             transport.abort()
+            return
+        now = time.monotonic()
+        if self._budget is None:
+            self._budget = ReceiveBudget(self.receive_bytes_per_s, self.receive_burst_bytes, now)
+        pause = self._budget.charge(len(data), now)
+        if pause > 0:
+            self.throttled += 1
+            transport.pause_reading()
+            self.loop.call_later(pause, self._resume_after_throttle)
+
+    def _resume_after_throttle(self) -> None:
+        # websockets pauses reading itself while its incoming queue is full: only
+        # resume if that is not why we are paused
+        if not self.transport.is_closing() and not self.recv_messages.paused:
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            if self.on_lost is not None:
+                self.on_lost(self)
+
+
+_REFUSAL_BODY = b"too many clients (--max-clients)\n"
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n"
+    b"Connection: close\r\n\r\n" + _REFUSAL_BODY
+)
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection over the cap: one canned HTTP 503, then close.
+
+    Made instead of a websocket connection as soon as the TCP connection is accepted,
+    before its request is read: no HTTP parse, no websocket state, no task. Under a
+    retry storm (hundreds of refused clients a second) each costs an accept, one
+    write and a close, so the loop stays free for the grade stream.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_REFUSAL)
+        transport.close()  # after the write is flushed; the request is never read
 
 
 class ServerStartError(RuntimeError):
@@ -166,7 +226,7 @@ class ServerConfig:
     The sender task still takes over whenever a client's socket buffer is full."""
     ping_interval_s: float | None = 20.0
     max_clients: int = 16
-    """Connections served at once; more are refused with HTTP 503 before the handshake."""
+    """Connections served at once; more get a canned HTTP 503 at accept."""
     max_buffer_bytes: int = 1024 * 1024
     """A connection whose unsent bytes (our messages plus websockets' automatic pong
     replies) exceed this is aborted at once."""
@@ -176,6 +236,25 @@ class ServerConfig:
     token_lockout_s: float = 2.0
     realtime_priority: int | None = None
     """SCHED_FIFO priority for the server's loop thread (see `--realtime`)."""
+    receive_bytes_per_s: float = 32 * 1024
+    """What a client may send us on average (bytes/s; pings count). Past its budget a
+    client's socket is not read until the budget refills: its own messages wait,
+    nobody else's do. Protocol messages are tens of bytes: this is 1000s a second."""
+    receive_burst_bytes: float = 128 * 1024
+    """Bytes a client may send at once before the average applies (above the largest
+    message, `max_message_bytes`)."""
+    nice: int = 0
+    """Added to the loop thread's nice value (Linux, when not `realtime_priority`), so
+    the sample and hand threads run first on a busy machine."""
+    switch_interval_s: float | None = None
+    """If set, shortens the interpreter's lock switch interval (process-wide; Python's
+    default is 5 ms): how long a busy server loop can delay a woken sample thread."""
+    flush_interval_s: float = 0.004
+    """Minimum time between two deliveries of the grade stream. The first sample after a
+    quiet spell goes out at once; at 1000 Hz about 4 samples go out together, in one
+    socket write per client: 4x fewer writes and cross-thread wake-ups, which keeps the
+    loop (and the GIL it shares with decoding) free under many clients. Adds at most
+    this much latency. 0 delivers every sample on its own."""
 
 
 @dataclass(eq=False, slots=True)
@@ -216,6 +295,10 @@ class WebSocketServer(Output):
         self.policy = AuthPolicy.create(config.host, config.token, list(config.allowed_origins))
         if config.max_clients < 1:
             raise ValueError("max_clients must be at least 1")
+        if config.receive_bytes_per_s <= 0 or config.receive_burst_bytes <= 0:
+            raise ValueError("receive_bytes_per_s and receive_burst_bytes must be positive")
+        if not 0 <= config.flush_interval_s <= 0.1:
+            raise ValueError("flush_interval_s must be within 0..0.1 s")
         self.throttle = TokenThrottle(config.token_max_failures, config.token_lockout_s)
         self._control = control
         self.latency = LatencyTracker()
@@ -233,11 +316,15 @@ class WebSocketServer(Output):
             weakref.WeakKeyDictionary()
         )
         self._ids = itertools.count(1)
+        # TCP connections holding a slot under max_clients: from accept (before the
+        # HTTP request is read) until the connection is lost
+        self._admitted: set[ServerConnection] = set()
         self._kmg_subscribers = 0
         # pipeline thread -> loop hand-off
         self._pending: list[tuple[float, bytes | None, bytes | None]] = []
         self._pending_lock = threading.Lock()
         self._wake_scheduled = False
+        self._last_flush = 0.0
         self._running = False
         self.clients_dropped_slow = 0
         self.clients_dropped_buffer = 0
@@ -251,6 +338,8 @@ class WebSocketServer(Output):
         """Start the loop thread and listen; returns once bound or raises ServerStartError."""
         if self._thread is not None:
             raise RuntimeError("server already started")
+        if self.config.switch_interval_s is not None:
+            shorten_switch_interval(self.config.switch_interval_s)
         loop = asyncio.new_event_loop()
         self._loop = loop
         started = threading.Event()
@@ -261,6 +350,10 @@ class WebSocketServer(Output):
             problem = set_realtime_priority(self.config.realtime_priority)
             if problem:
                 log.warning("server thread: %s; running with normal priority", problem)
+            if self.config.realtime_priority is None:
+                problem = lower_thread_priority(self.config.nice)
+                if problem:
+                    log.warning("server thread: %s", problem)
             try:
                 loop.run_until_complete(self._main(started, failure))
             except BaseException as exc:  # surfaced to start() or logged
@@ -316,6 +409,23 @@ class WebSocketServer(Output):
 
         class Connection(BoundedConnection):
             max_unsent_bytes = self.config.max_buffer_bytes
+            on_lost = self._release_slot
+            receive_bytes_per_s = self.config.receive_bytes_per_s
+            receive_burst_bytes = self.config.receive_burst_bytes
+
+        def create_connection(*args: Any, **kwargs: Any) -> ServerConnection | _Refusal:
+            # Decided here, at accept time, not in process_request: the slot count
+            # includes connections still sending their HTTP request.
+            if len(self._admitted) >= self.config.max_clients:
+                self.refused_full += 1
+                log.warning(
+                    "refused a connection: %d clients connected (--max-clients)",
+                    self.config.max_clients,
+                )
+                return _Refusal()
+            conn = Connection(*args, **kwargs)
+            self._admitted.add(conn)
+            return conn
 
         try:
             server = await serve(
@@ -331,7 +441,8 @@ class WebSocketServer(Output):
                 ping_interval=self.config.ping_interval_s,
                 ping_timeout=self.config.ping_interval_s,
                 logger=logging.getLogger("bridge.server.websockets"),
-                create_connection=Connection,
+                # a factory: over the cap it makes a _Refusal (see there)
+                create_connection=cast(type[ServerConnection], create_connection),
             )
         except OSError as exc:
             failure.append(exc)
@@ -428,6 +539,16 @@ class WebSocketServer(Output):
     # ---- loop side ------------------------------------------------------------------
 
     def _flush(self) -> None:
+        # `_wake_scheduled` stays set while we wait: the pipeline thread does not wake
+        # the loop again for samples this delivery will carry anyway.
+        wait = self._last_flush + self.config.flush_interval_s - time.monotonic()
+        if wait > 0 and self._loop is not None:
+            self._loop.call_later(wait, self._deliver)
+            return
+        self._deliver()
+
+    def _deliver(self) -> None:
+        self._last_flush = time.monotonic()
         with self._pending_lock:
             batch, self._pending = self._pending, []
             self._wake_scheduled = False
@@ -579,18 +700,11 @@ class WebSocketServer(Output):
             pass
         client.ws.transport.abort()
 
+    def _release_slot(self, connection: ServerConnection) -> None:
+        self._admitted.discard(connection)
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        # served clients plus those accepted but not yet in the handler
-        if len(self._clients) + len(self._decisions) >= self.config.max_clients:
-            self.refused_full += 1
-            log.warning(
-                "refused %s: %d clients connected (--max-clients)",
-                _peer(connection),
-                self.config.max_clients,
-            )
-            return connection.respond(
-                http.HTTPStatus.SERVICE_UNAVAILABLE, "too many clients (--max-clients)\n"
-            )
+        # (the connection cap is enforced earlier, at accept: see create_connection)
         try:
             origin = request.headers.get("Origin")
             authorization = request.headers.get("Authorization")
