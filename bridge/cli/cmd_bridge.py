@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.cli.errors import CliError
 from bridge.control import BridgeControl
 from bridge.decoders.base import Decoder
-from bridge.log_throttle import install_log_throttle
+from bridge.log_throttle import LogThrottle
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
 from bridge.server.auth import AuthConfigError, AuthPolicy
@@ -231,12 +231,17 @@ def _hand_keys(hand: HandOutput) -> Callable[[str], tuple[bool, str]]:
 def run(args: argparse.Namespace) -> int:
     """Run the bridge until stopped; returns the exit code."""
     _check_args(args)
+    root = logging.getLogger()
+    before = set(root.handlers)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    install_log_throttle()  # a repeating failure logs a few lines plus a count
+    # A repeating failure logs a few lines plus a count. Only on the handler made here:
+    # a host application's (or pytest's) handlers are not ours to filter.
+    for handler in set(root.handlers) - before:
+        handler.addFilter(LogThrottle())
     token = args.token or os.environ.get(TOKEN_ENV) or None
     try:  # refuse an unsafe configuration before touching any device
         AuthPolicy.create(args.host, token, args.allow_origin)
