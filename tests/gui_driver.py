@@ -206,7 +206,7 @@ def _drive() -> float | None:
         state["phase"] = "decoder"
         return 0.5
     if phase == "decoder":
-        if runtime().decoder.applied < 20 and now - state["t_decoder"] < 30:
+        if runtime().decoder.applied < 20 and now - state["t_decoder"] < 60:
             return 0.2
         op("frame_decoder", target="DECODER")
         _, area, _ = view3d()
