@@ -68,9 +68,8 @@ class Result:
     flood_bytes: int = 0
     status_bytes_max: int = 0
     bridge_p99_ms: float = 0.0
-    """Worst per-second p99 of the bridge's own latency (sample -> written to the
-    socket, from `status.latency_ms`): separates the bridge's delay from the machine's
-    (scheduling of the receiving process, loopback)."""
+    """Worst per-second p99 of the bridge's own latency (sample -> written to a socket,
+    `status.latency_ms`), over all its clients: the abusive idle ones included."""
     bridge_max_ms: float = 0.0
     long_gaps: list[tuple[float, float]] = field(default_factory=list)
     """(seconds into the measurement, gap in ms) for every gap over 50 ms."""
@@ -374,9 +373,10 @@ with `--idle 0 --flooders 0` run right after, the same machine without abuse).
 {rows}
 
 Good client: {res.grades} grades, latency p50 {res.p(50):.2f} ms, p99 {res.p(99):.2f} ms,
-max {max(res.latencies_ms, default=float("nan")):.1f} ms. The bridge's own part (sample to
-socket write, worst second of `status.latency_ms`): p99 {res.bridge_p99_ms:.1f} ms, max
-{res.bridge_max_ms:.1f} ms. Idle clients served at once
+max {max(res.latencies_ms, default=float("nan")):.1f} ms. The bridge's own delay (sample to
+socket write, over all its clients including the idle abusers whose sockets are full; worst
+second of `status.latency_ms`): p99 {res.bridge_p99_ms:.1f} ms, max {res.bridge_max_ms:.1f} ms.
+Idle clients served at once
 (peak): {res.idle_connected_peak}; refused with HTTP 503: {res.idle_refused} attempts.
 Flooders sent {res.flood_bytes / 1e6:.0f} MB of pings and were cut off
 {res.flood_cutoffs} times (unsent bytes over the 1 MiB bound). Largest `status`:
