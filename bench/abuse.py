@@ -75,6 +75,10 @@ class Result:
     """(seconds into the measurement, gap in ms) for every gap over 50 ms."""
     load_before: float = 0.0
     """1-minute load average before the run: other work on the machine skews latency."""
+    load_after: float = 0.0
+    bridge_args: tuple[str, ...] = ()
+    gc_line: str = ""
+    """The bridge's own report of its garbage collections (printed when it stops)."""
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
@@ -91,6 +95,7 @@ class Bridge:
         self.log_bytes = 0
         self.tail: list[str] = []
         self.url: str | None = None
+        self.gc_line = ""
         self._ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -100,6 +105,8 @@ class Bridge:
             self.log_bytes += len(raw)
             line = raw.decode("utf-8", "replace")
             self.tail = [*self.tail[-30:], line]
+            if line.startswith("bridge: gc "):
+                self.gc_line = line.strip().removeprefix("bridge: ")
             m = re.search(r"listening on (ws://\S+)", line)
             if m and self.url is None:
                 self.url = m.group(1)
@@ -307,12 +314,26 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     res.flood_bytes = counts["flood_bytes"]
 
 
-def run(seconds: float, idle: int, flooders: int, max_clients: int, retry_s: float) -> Result:
-    """Run one abuse session against a fresh bridge."""
+def run(
+    seconds: float,
+    idle: int,
+    flooders: int,
+    max_clients: int,
+    retry_s: float,
+    bridge_args: tuple[str, ...] = (),
+) -> Result:
+    """Run one abuse session against a fresh bridge (`bridge_args` appended to its command)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # inherited by the child
     if soft < idle + 256:  # our own client sockets
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, idle + 1024), hard))
-    res = Result(seconds, idle, flooders, max_clients, load_before=os.getloadavg()[0])
+    res = Result(
+        seconds,
+        idle,
+        flooders,
+        max_clients,
+        load_before=os.getloadavg()[0],
+        bridge_args=bridge_args,
+    )
     bridge = Bridge(
         [
             "--source",
@@ -325,6 +346,7 @@ def run(seconds: float, idle: int, flooders: int, max_clients: int, retry_s: flo
             "0",
             "--max-clients",
             str(max_clients),
+            *bridge_args,
         ]
     )
     try:
@@ -333,6 +355,8 @@ def run(seconds: float, idle: int, flooders: int, max_clients: int, retry_s: flo
         bridge.stop()
         time.sleep(0.2)
         res.log_bytes = bridge.log_bytes
+        res.gc_line = bridge.gc_line
+        res.load_after = os.getloadavg()[0]
     if res.log_bytes > TARGETS["log_bytes"] or not res.grades:
         print("".join(bridge.tail[-10:]), file=sys.stderr)
     return res
@@ -403,12 +427,32 @@ def main() -> int:
     ap.add_argument("--max-clients", type=int, default=16)
     ap.add_argument("--retry-s", type=float, default=5.0)
     ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument(
+        "--bridge-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra bridge argument, repeatable (e.g. --bridge-arg=--no-gc-tuning)",
+    )
     args = ap.parse_args()
     if not 0 < args.seconds <= 600 or not 0 <= args.idle <= 2000 or not 0 <= args.flooders <= 50:
         ap.error("bounded: --seconds 0..600, --idle 0..2000, --flooders 0..50")
-    res = run(args.seconds, args.idle, args.flooders, args.max_clients, args.retry_s)
+    res = run(
+        args.seconds,
+        args.idle,
+        args.flooders,
+        args.max_clients,
+        args.retry_s,
+        tuple(args.bridge_arg),
+    )
     text = section(res)
     print(text)
+    print(
+        f"summary: args {' '.join(res.bridge_args) or '-'} | load {res.load_before:.2f} -> "
+        f"{res.load_after:.2f} | p50 {res.p(50):.2f} p99 {res.p(99):.2f} ms | "
+        f"gap {res.max_gap_ms:.0f} ms | trips {res.watchdog_trips} | "
+        f"rss {res.peak_rss_mb:.0f} MB | {res.gc_line}"
+    )
     if res.long_gaps:
         shown = ", ".join(f"{t:.1f} s: {ms:.0f} ms" for t, ms in res.long_gaps[:40])
         print(f"gaps over 50 ms ({len(res.long_gaps)}): {shown}")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.cli.errors import CliError
 from bridge.control import BridgeControl
 from bridge.decoders.base import Decoder
+from bridge.gc_policy import GcPauseMeter, GcPolicy, apply_gc_policy
 from bridge.log_throttle import LogThrottle
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
@@ -137,6 +138,14 @@ def register(subparsers: Any) -> None:
             "run the sample and server threads with SCHED_FIFO priority PRIO (default 10; "
             "Linux, needs CAP_SYS_NICE or an rtprio limit): other busy processes then "
             "cannot delay samples"
+        ),
+    )
+    p.add_argument(
+        "--no-gc-tuning",
+        action="store_true",
+        help=(
+            "keep CPython's garbage-collector defaults (by default the bridge freezes its "
+            "startup objects and collects less often: shorter pauses, docs/bridge.md)"
         ),
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log connections and details")
@@ -294,6 +303,10 @@ def run(args: argparse.Namespace) -> int:
         decoder_lock=control.decoder_lock,
         realtime_priority=args.realtime,
     )
+    # last thing before the loop: everything alive now lives as long as the bridge
+    gc_policy = GcPolicy.off() if args.no_gc_tuning else GcPolicy()
+    gc_setup = apply_gc_policy(gc_policy)
+    gc_meter = GcPauseMeter().install()
     print(
         f"bridge: listening on {server.url}  source {args.source}  "
         f"decoder {decoder.name if decoder is not None else 'none'}",
@@ -301,6 +314,13 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     code = _run_until_stopped(pipeline, args.duration)
+    gc_meter.uninstall()
+    print(
+        f"bridge: gc {'tuned' if gc_policy.freeze else 'defaults'}: frozen {gc_setup.frozen} "
+        f"objects, thresholds {gc_setup.thresholds}; {gc_meter.pauses().describe()}",
+        file=sys.stderr,
+        flush=True,
+    )
     recorder_error = recorder.status().error if recorder is not None else None
     if recorder_error:
         # the session went on, but its recording is incomplete: say so in the exit code
