@@ -45,6 +45,8 @@ class BallPath:
 
     def __init__(self, spec: LevelSpec, seed: int) -> None:
         self.spec = spec
+        self.period_s = spec.period_s
+        """Nominal period of the cycles generated from now on (the auto level changes it)."""
         self._rng = random.Random(f"ball:{seed}")
         self._segments: list[Segment] = []
         self._starts: list[float] = []
@@ -72,7 +74,7 @@ class BallPath:
         s = self.spec
         rng = self._rng
         t = self._segments[-1].t1
-        period = s.period_s * (1.0 + rng.uniform(-s.period_jitter, s.period_jitter))
+        period = self.period_s * (1.0 + rng.uniform(-s.period_jitter, s.period_jitter))
         top = rng.uniform(s.top_min, 1.0) if s.top_min < 1.0 else 1.0
         next_bottom = rng.uniform(0.0, s.bottom_max) if s.bottom_max > 0.0 else 0.0
         rise = top - self._bottom

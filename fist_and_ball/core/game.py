@@ -15,12 +15,16 @@ leaving the zone for more than `grace_s` drops it. An up-and-down cycle in which
 was neither caught nor held in the zone is a miss.
 
 Score = multiplier * (POINTS_PER_HELD_S * held seconds + CATCH_BONUS * catches).
+
+Level `auto` changes the ball speed during the session (core/adaptive.py); its summary
+carries the rule and the speed over time in `adaptive`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .adaptive import AdaptiveSpeed
 from .ball import BallPath
 from .leds import leds_lit
 from .levels import (
@@ -29,6 +33,7 @@ from .levels import (
     LevelSpec,
     check_minutes,
     get_level,
+    is_adaptive,
 )
 from .session_clock import SessionClock
 from .view import GameView
@@ -64,6 +69,7 @@ class Game:
         self.duration_s: float = 60.0 * self.minutes
         self.required_gesture = required_gesture
         self._ball = BallPath(self.spec, self.seed)
+        self._adaptive = AdaptiveSpeed(self.spec.ball_speed) if is_adaptive(self.spec) else None
         self._clock = SessionClock()
         self._finished = False
         self._completed = False
@@ -216,6 +222,10 @@ class Game:
                 self._cycle_held = True
         else:
             self._zone_s = 0.0
+        if self._adaptive is not None:
+            speed = self._adaptive.update(self._played, self._held_s, h)
+            if speed is not None:
+                self._ball.period_s = 2.0 * MAX_GRADE / speed
         # A cycle counts as caught if the ball was caught or held in the zone during it
         # (a hold only carried over from the last cycle inside its grace does not count).
         for _ in range(cycles):
@@ -267,13 +277,14 @@ class Game:
             "up_down_movements": self._ball.cycles_completed,
             "paused": self._clock.paused,
             "connected": self._connected,
+            "ball_speed": self.ball_speed,
         }
 
     def summary(self) -> dict[str, Any]:
         """The session's results: the paper's Table 3 (mode, ball speed, up-and-down
         movements, time held, final score) plus catches, misses, drops and context."""
         played = self._played
-        return {
+        summary: dict[str, Any] = {
             "level": self.spec.name,
             "mode": self.spec.name,
             "minutes": self.minutes,
@@ -303,6 +314,17 @@ class Game:
                 "catch_bonus": CATCH_BONUS,
             },
         }
+        if self._adaptive is not None:
+            summary["ball_speed"] = round(self._adaptive.mean_speed(played), 4)
+            summary["adaptive"] = self._adaptive.as_dict(played)
+        return summary
+
+    @property
+    def ball_speed(self) -> float:
+        """Nominal ball speed now, grade/s (changes during an auto session)."""
+        if self._adaptive is not None:
+            return self._adaptive.speed
+        return self.spec.ball_speed
 
     @property
     def started(self) -> bool:

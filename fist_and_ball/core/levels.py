@@ -122,6 +122,31 @@ HARD = LevelSpec(
 LEVELS: dict[str, LevelSpec] = {spec.name: spec for spec in (EASY, MEDIUM, HARD)}
 """Levels by name, easiest first."""
 
+AUTO = LevelSpec(
+    name="auto",
+    period_s=MEDIUM.period_s,
+    tolerance=MEDIUM.tolerance,
+    dwell_s=MEDIUM.dwell_s,
+    grace_s=MEDIUM.grace_s,
+    multiplier=MEDIUM.multiplier,
+    period_jitter=MEDIUM.period_jitter,
+    pause_prob=MEDIUM.pause_prob,
+    pause_min_s=MEDIUM.pause_min_s,
+    pause_max_s=MEDIUM.pause_max_s,
+    top_min=MEDIUM.top_min,
+    bottom_max=MEDIUM.bottom_max,
+)
+"""The adaptive level: medium's catch zone and ball variations; the ball speed starts at
+medium's and is then set by the adaptive rule (core/adaptive.py) within
+`AUTO_SPEED_BOUNDS`."""
+
+AUTO_SPEED_BOUNDS: tuple[float, float] = (1.2, 4.8)
+"""Slowest and fastest nominal ball speed of the auto level, grade/s (periods 13.3 s and
+3.3 s: a little beyond easy's 1.6 and hard's 4.0 on either side)."""
+
+PLAYABLE_LEVELS: tuple[str, ...] = (*LEVELS, AUTO.name)
+"""Every level a session can be started with: the fixed ones and `auto`."""
+
 _ALIASES = {
     "simple": "easy",
     "moderate": "medium",
@@ -131,18 +156,27 @@ _ALIASES = {
 
 
 def get_level(level: str | LevelSpec) -> LevelSpec:
-    """Return the level spec for a name (`easy`, `medium`, `hard`; the paper's `simple`,
-    `moderate`/`intermediate`, `advanced` are accepted too) or pass a spec through."""
+    """Return the level spec for a name (`easy`, `medium`, `hard`, `auto`; the paper's
+    `simple`, `moderate`/`intermediate`, `advanced` are accepted too) or pass a spec
+    through."""
     if isinstance(level, LevelSpec):
         return level
+    names = ", ".join(PLAYABLE_LEVELS)
     if not isinstance(level, str):
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+        raise ValueError(f"level must be one of {names}; got {level!r}")
     key = level.strip().lower()
     key = _ALIASES.get(key, key)
+    if key == AUTO.name:
+        return AUTO
     try:
         return LEVELS[key]
     except KeyError:
-        raise ValueError(f"unknown level {level!r}: choose one of {', '.join(LEVELS)}") from None
+        raise ValueError(f"unknown level {level!r}: choose one of {names}") from None
+
+
+def is_adaptive(spec: LevelSpec) -> bool:
+    """True for the auto level, whose ball speed follows the adaptive rule."""
+    return spec.name == AUTO.name
 
 
 def check_minutes(minutes: object) -> int:

@@ -76,8 +76,10 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
     "up_down_movements",
     "paused",
     "connected",
+    "ball_speed",
 )
-"""Timeline CSV header. Booleans are 0/1; a value the row did not carry is left empty."""
+"""Timeline CSV header (`ball_speed`, the nominal speed now in grade/s, is an extra
+column beyond contract 4's: it changes during an auto session). Booleans are 0/1; a value the row did not carry is left empty."""
 
 TIMELINE_SUFFIX = "_timeline.csv"
 
@@ -128,6 +130,7 @@ _COLUMN_FORMATS = {
     "target_grade": ".3f",
     "grade": "d",
     "level": ".4f",
+    "ball_speed": ".4f",
     "gesture": "s",
     "holding": "d",
     "in_zone": "d",
