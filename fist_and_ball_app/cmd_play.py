@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bridge.cli.errors import CliError
+from bridge.cli.extras import require_extra
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_play_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by `play` and `demo`."""
-    p.add_argument("--level", choices=("easy", "medium", "hard"), default="easy")
+    p.add_argument("--level", choices=("easy", "medium", "hard", "auto"), default="easy")
     p.add_argument("--minutes", type=int, choices=(2, 4, 6), default=2)
     p.add_argument(
         "--patient",
@@ -92,8 +93,15 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
+def check_scene_extra(args: argparse.Namespace) -> None:
+    """One line naming the `blender` extra when the scene needs bpy and it is missing."""
+    if not args.no_scene:
+        require_extra("blender", ("bpy",), "the Blender scene", "or pass --no-scene")
+
+
 def play(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Run the session with a progress line; returns the PlayResult."""
+    check_scene_extra(args)
     try:
         from fist_and_ball_app.headless.play import print_progress, run_play
         from fist_and_ball_app.headless.sim_chain import ChainError

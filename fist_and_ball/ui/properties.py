@@ -9,6 +9,7 @@ LEVEL_ITEMS = [
     ("easy", "Easy", "Slow ball (10 s per up-and-down), wide catch zone"),
     ("medium", "Medium", "6 s per up-and-down, varied heights"),
     ("hard", "Hard", "4 s per up-and-down, narrow catch zone"),
+    ("auto", "Auto", "Ball speed adapts to keep the hold share in the target band"),
 ]
 MINUTE_ITEMS = [
     ("2", "2 min", "Two-minute session"),
