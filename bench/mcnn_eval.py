@@ -11,7 +11,7 @@ linear baseline and QG (calibrated once, band at its nominal place):
   earth         forearm rolled 90 degrees and pitched 30 in the room (Earth field turned)
   displaced+earth  both
 
-    /work/venv/bin/python bench/mcnn_eval.py [--model assets/models/mcnn-socket16]
+    /work/venv/bin/python bench/mcnn_eval.py [--model bridge/models/mcnn_socket16]
         [--work build/bench/mcnn] [--samples 2500] [--markdown out.md]
 """
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--model", default=str(ROOT / "assets/models/mcnn-socket16"))
+    ap.add_argument("--model", default=str(ROOT / "bridge/models/mcnn_socket16"))
     ap.add_argument("--work", default=str(ROOT / "build/bench/mcnn"), help="recordings and results")
     ap.add_argument(
         "--samples", type=int, default=2500, help="labelled samples per movement per session"

@@ -4,7 +4,7 @@ Each decoder gets the same >= 10000 simulated socket16 samples, one `decode(samp
 each, timed with perf_counter (p50 / p99 / max). For MCNN-TG the bare
 `InferenceSession.run` on one normalised row is timed too (the ONNX part alone).
 
-    /work/venv/bin/python bench/mcnn_inference.py [--model assets/models/mcnn-socket16]
+    /work/venv/bin/python bench/mcnn_inference.py [--model bridge/models/mcnn_socket16]
         [--samples 20000] [--json out.json]
 """
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--model", default=str(ROOT / "assets/models/mcnn-socket16"))
+    ap.add_argument("--model", default=str(ROOT / "bridge/models/mcnn_socket16"))
     ap.add_argument("--samples", type=int, default=20000)
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Regenerate the shipped MCNN-TG bundle (assets/models/mcnn-socket16) and its numbers.
+"""Regenerate the shipped MCNN-TG bundle (bridge/models/mcnn_socket16) and its numbers.
 
 Steps (all seeded, so a rerun gives the same recordings and, on the same torch build and
 thread count, the same weights):
@@ -17,7 +17,7 @@ thread count, the same weights):
 4. Figures for docs/mcnn.md into docs/img/ (labelling, grade timeline, confusion).
 
     OMP_WAIT_POLICY=PASSIVE /work/venv/bin/python bench/mcnn_train.py
-        [--out assets/models/mcnn-socket16] [--work build/bench/mcnn]
+        [--out bridge/models/mcnn_socket16] [--work build/bench/mcnn]
         [--epochs 500] [--augment 120] [--aug-epochs 150] [--skip-paper]
 """
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--out", default=str(ROOT / "assets/models/mcnn-socket16"))
+    ap.add_argument("--out", default=str(ROOT / "bridge/models/mcnn_socket16"))
     ap.add_argument("--work", default=str(ROOT / "build/bench/mcnn"))
     ap.add_argument("--epochs", type=int, default=500, help="epochs of the paper model (500)")
     ap.add_argument(

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 from bridge.cli.out_path import check_out_parent
-from fist_and_ball_app.cmd_play import add_play_arguments, play, print_result
-
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "models" / "mcnn-socket16"
+from bridge.decoders.shipped import SHIPPED_MCNN_LAYOUT, shipped_model_dir
+from fist_and_ball_app.cmd_play import add_play_arguments, check_scene_extra, play, print_result
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_scene_extra(args)  # before the live view: fail in a second, not after it
     out: Path = check_out_parent(args.out)
     args.log_dir = args.log_dir or out / "sessions"
     if not args.no_scene:
@@ -67,12 +67,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _live_view(seconds: float) -> None:
-    """The bridge's live view: MCNN-TG on the 16-sensor socket when the shipped model is
-    there (a source checkout), else QG on the Myo band."""
-    if SHIPPED_MODEL.is_dir():
-        source, decoder, what = "sim:socket16", f"mcnn:{SHIPPED_MODEL}", "socket16, MCNN-TG (ONNX)"
-    else:
+    """The bridge's live view: the shipped MCNN-TG bundle (package data) on the 16-sensor
+    socket; QG on the Myo band only if an installation lost the bundle."""
+    try:
+        shipped_model_dir()
+    except FileNotFoundError as exc:
+        print(f"({exc}; the live view uses QG instead)", file=sys.stderr)
         source, decoder, what = "sim:myo3", "qg", "myo3 band, QG"
+    else:
+        source, decoder = f"sim:{SHIPPED_MCNN_LAYOUT}", "mcnn:default"
+        what = f"{SHIPPED_MCNN_LAYOUT}, MCNN-TG (ONNX)"
     print(f"== 1/3  bridge live view: simulated {what} decoder ({seconds:g} s)", flush=True)
     cmd = [sys.executable, "-m", "fist_and_ball_app.main", "bridge", "--source", source,
            "--decoder", decoder, "--port", "0", "--duration", str(seconds)]  # fmt: skip

@@ -245,7 +245,7 @@ def test_extension_over_a_legacy_install_registers_its_own_code(
     user = tmp_path / "user"
     legacy_dir = user / "scripts" / "addons" / "fist_and_ball"
     legacy_dir.parent.mkdir(parents=True)
-    shutil.copytree(stage_addon(ROOT, tmp_path / "stage"), legacy_dir)
+    shutil.copytree(stage_addon(tmp_path / "stage"), legacy_dir)
     out = tmp_path / "out.json"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["BLENDER_USER_RESOURCES"] = str(user)

@@ -38,7 +38,7 @@ def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from bridge.cli.cmd_addon import stage_addon
 
     tmp = tmp_path_factory.mktemp("gui")
-    stage = stage_addon(ROOT, tmp / "stage")
+    stage = stage_addon(tmp / "stage")
     addons = tmp / "scripts" / "addons"
     addons.mkdir(parents=True)
     shutil.copytree(stage, addons / "fist_and_ball")

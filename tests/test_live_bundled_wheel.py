@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
 from live_bridge import ROOT
 
 SCRIPT = r"""
@@ -24,17 +24,22 @@ class HideInstalled:
 sys.meta_path.insert(0, HideInstalled())
 before = list(sys.path)
 from fist_and_ball.live.bundled_wheels import ensure_websockets
-where = ensure_websockets(Path("fist_and_ball").resolve())
+where = ensure_websockets(Path(sys.argv[1]))
 import websockets.asyncio.client as client
 print(json.dumps({"where": where, "file": client.__file__, "path_unchanged": sys.path == before}))
 """
 
 
-def test_the_wheel_is_imported_without_changing_sys_path() -> None:
-    if not list((ROOT / "wheels").glob("websockets-*-py3-none-any.whl")):
-        pytest.skip("no bundled wheel in ./wheels (made by `fist-and-ball addon build`)")
+def test_the_wheel_is_imported_without_changing_sys_path(tmp_path: Path) -> None:
+    from bridge.cli.cmd_addon import stage_addon
+
+    stage = stage_addon(tmp_path / "stage")  # the legacy add-on folder, with its wheels/
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SCRIPT, str(stage)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)

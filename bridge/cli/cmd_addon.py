@@ -3,18 +3,22 @@
     fist-and-ball addon build [--out dist]
     fist-and-ball addon install [--blender PATH|bpy] [--zip FILE]
 
-`build` puts the pinned pure `websockets` wheel in ./wheels (pip download), assembles
-the extension folder (fist_and_ball/ + blender_manifest.toml + wheels/; an extension
-needs its __init__.py at the root) under build/addon/, then runs Blender's own
-`blender_ext.py build` and `validate` on it. `install` puts the zip into a Blender 4.2+
-(the bpy module or a binary) with `bpy.ops.extensions.package_install_files`, or copies
-the same folder into the user add-ons of an older Blender (a legacy add-on) and
-enables it. Both respect BLENDER_USER_RESOURCES / BLENDER_USER_SCRIPTS.
+`build` works from the installed package (importlib.resources: a wheel install and a
+source checkout alike) and writes only under --out: it puts the pinned pure `websockets`
+wheel in OUT/addon/wheels (pip download, unless a checkout's ./wheels has it), assembles
+the extension folder OUT/addon/fist_and_ball (the fist_and_ball package, which holds
+blender_manifest.toml, plus wheels/; an extension needs its __init__.py and manifest at
+the root), then runs Blender's own `blender_ext.py build` and `validate` on it.
+`install` puts the zip into a Blender 4.2+ (the bpy module or a binary) with
+`bpy.ops.extensions.package_install_files`, or copies the same folder into the user
+add-ons of an older Blender (a legacy add-on) and enables it. Both respect
+BLENDER_USER_RESOURCES / BLENDER_USER_SCRIPTS.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import importlib.util
 import json
 import re
@@ -28,8 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.errors import CliError
+from bridge.cli.extras import require_extra
 
 EXTENSION_ID = "fist_and_ball"
+MANIFEST = "blender_manifest.toml"
+"""Inside the fist_and_ball package: Blender wants it at the extension zip's root."""
+STAGE_DIR = "addon"
+"""OUT/addon/fist_and_ball is the staged extension (and the legacy add-on folder)."""
 WHEEL_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-py3-none-any\.whl$")
 EXTENSIONS_MIN = (4, 2)
 """Blender versions from here on take extensions; older ones take legacy add-ons."""
@@ -75,22 +84,20 @@ def register(subparsers: Any) -> None:
 
 
 # -- locating things ----------------------------------------------------------------
-def repo_root() -> Path:
-    """The source checkout holding fist_and_ball/ and blender_manifest.toml."""
-    spec = importlib.util.find_spec("fist_and_ball")
-    if spec is None or spec.origin is None:
-        raise CliError("the fist_and_ball package is not importable")
-    root = Path(spec.origin).resolve().parent.parent
-    if not (root / "blender_manifest.toml").is_file():
-        raise CliError(
-            f"no blender_manifest.toml beside {root / 'fist_and_ball'}: build the add-on "
-            "from a source checkout (pip install -e .)"
-        )
-    return root
+def addon_package_dir() -> Path:
+    """The installed fist_and_ball package (the add-on's sources and its manifest)."""
+    try:
+        package = importlib.resources.files(EXTENSION_ID)
+    except ModuleNotFoundError:
+        raise CliError("the fist_and_ball package is not importable") from None
+    if not isinstance(package, Path) or not (package / MANIFEST).is_file():
+        raise CliError(f"the fist_and_ball package at {package} has no {MANIFEST}: reinstall it")
+    return package
 
 
-def read_manifest(root: Path) -> dict[str, Any]:
-    path = root / "blender_manifest.toml"
+def read_manifest(package: Path) -> dict[str, Any]:
+    """The add-on's blender_manifest.toml (inside the package)."""
+    path = package / MANIFEST
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -105,12 +112,15 @@ def find_blender_ext(explicit: str | None = None) -> Path:
         if not path.is_file():
             raise CliError(f"--blender-ext {path} does not exist")
         return path
+    require_extra(
+        "blender",
+        ("bpy",),
+        "Blender's extension tool",
+        "or pass --blender-ext PATH/TO/blender_ext.py",
+    )
     spec = importlib.util.find_spec("bpy")
     if spec is None or not spec.submodule_search_locations:
-        raise CliError(
-            "Blender's extension tool was not found: install bpy (pip install bpy==5.0.1) "
-            "or pass --blender-ext PATH/TO/blender_ext.py"
-        )
+        raise CliError("the bpy module has no folder to find blender_ext.py in")
     for base in spec.submodule_search_locations:
         found = sorted(Path(base).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
         if found:
@@ -119,14 +129,17 @@ def find_blender_ext(explicit: str | None = None) -> Path:
 
 
 # -- build --------------------------------------------------------------------------
-def ensure_wheels(root: Path, manifest: dict[str, Any]) -> list[Path]:
-    """Make sure every wheel the manifest names is in the checkout (pip download)."""
+def ensure_wheels(manifest: dict[str, Any], wheel_dir: Path, look_in: list[Path]) -> list[Path]:
+    """Every wheel the manifest names: found in `look_in` (read only) or `wheel_dir`, else
+    downloaded into `wheel_dir` (pip download)."""
     out: list[Path] = []
     for rel in manifest.get("wheels", []):
-        path = (root / rel).resolve()
-        m = WHEEL_RE.match(path.name)
+        name = Path(rel).name
+        m = WHEEL_RE.match(name)
         if m is None:
             raise CliError(f"manifest wheel {rel!r} is not a pure py3-none-any wheel")
+        found = [d / name for d in look_in if (d / name).is_file()]
+        path = found[0] if found else (wheel_dir / name).resolve()
         if not path.is_file():
             name, version = m["name"], m["version"]
             print(f"addon: downloading {name} {version} (py3-none-any) into {path.parent} ...")
@@ -145,16 +158,20 @@ def ensure_wheels(root: Path, manifest: dict[str, Any]) -> list[Path]:
     return out
 
 
-def stage_addon(root: Path, stage_parent: Path) -> Path:
-    """Assemble <stage_parent>/fist_and_ball: the package, manifest and wheels."""
-    manifest = read_manifest(root)
-    wheels = ensure_wheels(root, manifest)
+def stage_addon(stage_parent: Path, package: Path | None = None) -> Path:
+    """Assemble <stage_parent>/fist_and_ball: the package (with its manifest) and wheels/.
+
+    Writes only under `stage_parent`: a wheel not found in a source checkout's ./wheels
+    is downloaded into <stage_parent>/wheels, kept for the next build.
+    """
+    package = package or addon_package_dir()
+    manifest = read_manifest(package)
+    wheels = ensure_wheels(manifest, stage_parent / "wheels", [package.parent / "wheels"])
     stage = stage_parent / EXTENSION_ID
     if stage.exists():
         shutil.rmtree(stage)
     stage_parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(root / "fist_and_ball", stage, ignore=shutil.ignore_patterns(*CACHES))
-    shutil.copy2(root / "blender_manifest.toml", stage / "blender_manifest.toml")
+    shutil.copytree(package, stage, ignore=shutil.ignore_patterns(*CACHES, "wheels"))
     (stage / "wheels").mkdir()
     for wheel in wheels:
         shutil.copy2(wheel, stage / "wheels" / wheel.name)
@@ -177,11 +194,10 @@ class BuildResult:
 
 def build_addon(out: Path, blender_ext: str | None = None) -> BuildResult:
     """Stage the extension, build the zip with Blender's tool, validate it."""
-    root = repo_root()
     tool = find_blender_ext(blender_ext)
-    stage = stage_addon(root, root / "build" / "addon")
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = read_manifest(root)
+    package = addon_package_dir()
+    stage = stage_addon(out / STAGE_DIR, package)
+    manifest = read_manifest(package)
     zip_path = out.resolve() / f"{EXTENSION_ID}-{manifest.get('version', '0')}.zip"
     if zip_path.exists():
         zip_path.unlink()
@@ -268,7 +284,10 @@ def install_addon(
     target = blender or shutil.which("blender") or "bpy"
     if target == "bpy":
         if importlib.util.find_spec("bpy") is None:
-            raise CliError("no `blender` on PATH and no bpy module: pass --blender PATH")
+            raise CliError(
+                "no `blender` on PATH and no bpy module: pass --blender PATH or "
+                'pip install "fist-and-ball[blender]"'
+            )
         version = (99, 0)
         cmd = [sys.executable, "-c"]
     else:
@@ -282,15 +301,14 @@ def install_addon(
         print(f"addon: installing {zip_path.name} as an extension into {target} ...")
         result = _run_script(cmd, INSTALL_EXTENSION.format(zip=str(zip_path.resolve())))
     else:
-        root = repo_root()
         if zip_path is not None:
-            src = root / "build" / "addon-unzipped" / EXTENSION_ID
+            src = out / "addon-unzipped" / EXTENSION_ID
             if src.exists():
                 shutil.rmtree(src)
             with zipfile.ZipFile(zip_path) as zf:
                 zf.extractall(src)
         else:
-            src = stage_addon(root, root / "build" / "addon")
+            src = stage_addon(out / STAGE_DIR)
         print(f"addon: installing the legacy add-on into Blender {version[0]}.{version[1]} ...")
         result = _run_script(cmd, INSTALL_LEGACY.format(src=str(src)))
     if not result.get("enabled"):

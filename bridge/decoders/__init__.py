@@ -4,6 +4,7 @@ from bridge.decoders.base import Decoder
 from bridge.decoders.factory import open_decoder
 from bridge.decoders.qg import QG, QGParams
 from bridge.decoders.qg_bank import QGBank
+from bridge.decoders.shipped import shipped_model_dir
 
 __all__ = [
     "QG",
@@ -11,4 +12,5 @@ __all__ = [
     "QGBank",
     "QGParams",
     "open_decoder",
+    "shipped_model_dir",
 ]

@@ -1,7 +1,8 @@
 """`open_decoder(spec, info)`: decoder specs of the command line -> Decoder objects.
 
 Forms: `qg:CAL.json`, `qg` (needs a Calibration passed in: the bridge calibrates a
-simulated source itself), `mcnn:MODEL_DIR`, `linear:MODEL.json`, `track:TWIN.json` (magnet tracking
+simulated source itself), `mcnn:MODEL_DIR`, `mcnn:default` or `mcnn` (the bundle shipped in
+the package, socket16 layout), `linear:MODEL.json`, `track:TWIN.json` (magnet tracking
 with a patient twin). The ML decoders are imported lazily so the QG path never loads
 onnxruntime.
 """
@@ -15,12 +16,14 @@ from bridge.decoders.linear import LinearDecoder
 from bridge.decoders.mcnn import McnnDecoder
 from bridge.decoders.qg_bank import QGBank
 from bridge.decoders.qg_calibration import Calibration, CalibrationError
+from bridge.decoders.shipped import is_shipped_alias, shipped_model_dir
 from bridge.values.source_info import SourceInfo
 
 SPEC_FORMS = (
     "qg:CAL.json (QG bank from a calibration file)",
     "qg (with a simulated source: calibrated automatically)",
     "mcnn:MODEL_DIR (MCNN-TG model directory)",
+    "mcnn:default or mcnn (the MCNN-TG bundle shipped in the package, socket16 layout)",
     "linear:MODEL.json (linear baseline model)",
     "track:TWIN.json (magnet tracking with a patient twin from fist-and-ball twin fit)",
 )
@@ -51,10 +54,14 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
         except CalibrationError as exc:
             raise ValueError(str(exc)) from None
         return QGBank(calibration)
+    if kind == "mcnn" and is_shipped_alias(arg):
+        try:
+            return McnnDecoder.load(str(shipped_model_dir()), info)
+        except FileNotFoundError as exc:
+            raise ValueError(str(exc)) from None
     if kind in ("mcnn", "linear"):
         if not arg:
-            what = "MODEL_DIR" if kind == "mcnn" else "MODEL.json"
-            raise ValueError(f"decoder '{kind}' needs a model: {kind}:{what}")
+            raise ValueError("decoder 'linear' needs a model: linear:MODEL.json")
         if not Path(arg).exists():
             raise ValueError(f"decoder {kind}: model {arg} does not exist")
         if kind == "mcnn":
