@@ -176,10 +176,10 @@ def test_malformed_logs_are_listed_with_their_reason(built):
     html_path, _, _ = built
     html = html_path.read_text()
     problems = html.split('id="problems"', 1)[1].split("</section>", 1)[0]
-    assert "truncated.json" in problems and "not valid JSON" in problems
-    assert "foreign.json" in problems and "not a Fist &amp; Ball score log" in problems
+    assert "truncated.json" in problems and "The summary file is cut off at line" in problems
+    assert "foreign.json" in problems and "Not a Fist &amp; Ball score log" in problems
     assert "lost-timeline.json" in problems and "missing" in problems
-    assert "cut-bob.json" in problems and "cut short" in problems
+    assert "cut-bob.json" in problems and "Cut short" in problems
 
 
 def test_report_is_self_contained_and_its_svg_is_well_formed(built):
@@ -205,7 +205,7 @@ def test_details_limit_and_trends(logs, tmp_path):
     out = build_report(logs, tmp_path / "r.html", details=1)
     html = out.read_text()
     assert html.count("<details") == 2  # one per patient
-    assert "most recent of" in html
+    assert "Details shown for the most recent session of 5 sessions" in html
     history = load_history(logs, with_metrics=False)
     trends = {t.level: t for t in level_trends(history.patients["Alice"])}
     assert trends["easy"].sessions == 3 and trends["easy"].score_per_week is not None

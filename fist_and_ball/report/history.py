@@ -27,6 +27,7 @@ from .metrics import (
     arrays_from_timeline,
     compute_metrics,
 )
+from .wording import readable_reason
 
 Progress = Callable[[int, int, str], None]
 """`progress(done, total, what)`: called while reading logs (CLI progress line)."""
@@ -176,14 +177,14 @@ def load_history(
     for path in paths:
         record = read_session(path)
         if not record.ok:
-            history.problems.append(Problem(path.name, record.reason or "unreadable"))
+            history.problems.append(Problem(path.name, readable_reason(record.reason, path)))
             continue
         row = row_from_record(record)
         if wanted is not None and row.patient.casefold() != wanted:
             history.other_patients.add(row.patient)
             continue
         if record.status != "complete" or record.problems:
-            history.problems.append(Problem(path.name, record.reason, "warning"))
+            history.problems.append(Problem(path.name, readable_reason(record.reason), "warning"))
         rows.append(row)
     for row in sorted(rows, key=_sort_key):
         history.patients.setdefault(row.patient, []).append(row)
@@ -216,18 +217,20 @@ def _attach_metrics(row: SessionRow, history: History) -> TimelineArrays | None:
         return None
     timeline = row.record.timeline()
     for p in timeline.problems:
-        history.problems.append(Problem(timeline.path.name, p, "warning"))
+        history.problems.append(Problem(timeline.path.name, readable_reason(p), "warning"))
     try:
         arrays = arrays_from_timeline(timeline)
         row.metrics = compute_metrics(arrays)
     except MetricsError as exc:
         row.metrics_note = str(exc)
-        history.problems.append(Problem(timeline.path.name, f"no metrics: {exc}", "warning"))
+        reason = readable_reason(f"no metrics: {exc}")
+        history.problems.append(Problem(timeline.path.name, reason, "warning"))
         return None
     except (ValueError, IndexError, FloatingPointError) as exc:
         # A timeline the metrics code did not foresee must not sink the whole report.
         row.metrics_note = f"metrics failed: {exc}"
-        history.problems.append(Problem(timeline.path.name, row.metrics_note, "warning"))
+        reason = readable_reason(row.metrics_note)
+        history.problems.append(Problem(timeline.path.name, reason, "warning"))
         return None
     return arrays
 

@@ -36,6 +36,7 @@ from .history import (
 )
 from .metrics import SessionMetrics, TimelineArrays
 from .plots import Series, bar_chart, intervals, line_chart, to_days
+from .wording import plural, readable_reason
 
 DEFAULT_DETAILS = 12
 """Sessions per patient (the most recent) that get a detail section by default."""
@@ -274,7 +275,7 @@ def _status_badge(row: SessionRow) -> str:
     if row.completed:
         return '<span class="badge ok">yes</span>'
     label = "not closed" if row.record.summary.get("state") == "running" else "cut short"
-    return f'<span class="badge warn" title="{escape(row.note)}">{label}</span>'
+    return f'<span class="badge warn" title="{escape(readable_reason(row.note))}">{label}</span>'
 
 
 def _kpis(rows: list[SessionRow]) -> str:
@@ -288,7 +289,7 @@ def _kpis(rows: list[SessionRow]) -> str:
     else:
         period = f"{dated[0].day} {dated[0]:%b %Y}" if dated else "unknown"
     items = [
-        (str(len(rows)), f"sessions ({len(done)} complete)"),
+        (str(len(rows)), f"{'session' if len(rows) == 1 else 'sessions'} ({len(done)} complete)"),
         (f"{play_min:.0f} min", "total play time"),
         (period, "period"),
     ]
@@ -474,7 +475,8 @@ def _session_table(rows: list[SessionRow]) -> str:
             f"<td>{_status_badge(r)}</td></tr>"
         )
     notes = [
-        f"<li><b>{escape(r.date_text)}</b> ({escape(r.session_id)}): {escape(r.note)}</li>"
+        f"<li><b>{escape(r.date_text)}</b> ({escape(r.session_id)}): "
+        f"{escape(readable_reason(r.note))}</li>"
         for r in rows
         if r.note
     ]
@@ -547,7 +549,7 @@ def _detail_section(row: SessionRow, detail: Detail, open_: bool, anchors: _Anch
             ("In zone", f"{100 * m.in_zone_fraction:.0f} %" if m.in_zone_fraction else "—"),
         ]
     fact_html = "".join(f"<span>{escape(k)}: <b>{escape(v)}</b></span>" for k, v in facts)
-    status = "" if row.completed else f' <span class="badge warn">{escape(row.note)}</span>'
+    status = "" if row.completed else f" {_status_badge(row)}"
     return (
         f'<details{" open" if open_ else ""} id="{anchors("s", row.session_id)}">'
         f"<summary>{escape(row.date_text)} · {_level_tag(row.level)} · score "
@@ -558,6 +560,10 @@ def _detail_section(row: SessionRow, detail: Detail, open_: bool, anchors: _Anch
     )
 
 
+def _most_recent(n: int) -> str:
+    return "most recent session" if n == 1 else f"{n} most recent sessions"
+
+
 def _patient_section(rows: list[SessionRow], details: dict[int, Detail], anchors: _Anchors) -> str:
     name = rows[0].patient
     shown = [r for r in reversed(rows) if id(r) in details]
@@ -566,12 +572,12 @@ def _patient_section(rows: list[SessionRow], details: dict[int, Detail], anchors
     )
     if len(shown) < len(rows):
         det_html += (
-            f'<p class="note">Details shown for the {len(shown)} most recent of {len(rows)} '
-            "sessions (fist-and-ball report --details N to change).</p>"
+            f'<p class="note">Details shown for the {_most_recent(len(shown))} of '
+            f"{plural(len(rows), 'session')} (fist-and-ball report --details N to change).</p>"
         )
     return (
         f'<section class="card patient" id="{anchors("p", name)}" data-patient="{escape(name)}">'
-        f"<h2>Patient: {escape(name)}<small>{len(rows)} session(s)</small></h2>"
+        f"<h2>Patient: {escape(name)}<small>{plural(len(rows), 'session')}</small></h2>"
         f"{_kpis(rows)}<h3>Trend per level</h3>{_trend_table(rows)}"
         f"<h3>Progress over time</h3>{_trend_charts(rows)}"
         f"<h3>Sessions (Table 3)</h3>{_session_table(rows)}"
@@ -654,10 +660,15 @@ def render_report(
     nav = "".join(
         f'<a href="#{anchors("p", name)}">{escape(name)}</a>' for name in history.patients
     )
-    nav += f'<a href="#problems" class="{"warn" if errors else ""}">Problems ({errors})</a>'
+    # The count is the Problems table's rows; orange when a log was left out entirely.
+    nav += (
+        f'<a href="#problems" class="{"warn" if errors else ""}" '
+        f'data-problems="{len(history.problems)}">Problems ({len(history.problems)})</a>'
+    )
     nav += '<a href="#glossary">Metrics</a>'
     sub = (
-        f"{n_sessions} session(s) of {len(history.patients)} patient(s) · log folder "
+        f"{plural(n_sessions, 'session')} of {plural(len(history.patients), 'patient')} · "
+        "log folder "
         f"{escape(str(history.folder))} · generated {generated:%Y-%m-%d %H:%M}"
     )
     patients = "".join(

@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from html import escape
 
 import numpy as np
@@ -80,7 +80,8 @@ def _f(v: float) -> str:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2, 5 x 10^k steps) covering lo..hi."""
+    """Round tick values (1, 2, 2.5, 5 x 10^k steps) that cover lo..hi: the first tick is
+    at or below `lo` and the last at or above `hi`, so no data point sits outside them."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return [0.0, 1.0]
     if hi <= lo:
@@ -88,14 +89,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     raw = (hi - lo) / max(count, 1)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step + 1e-9) * step
-    ticks = []
-    v = start
-    while v <= hi + step * 1e-6:
-        if v >= lo - step * 1e-6:
-            ticks.append(round(v, 10))
-        v += step
-    return ticks
+    first = math.floor(lo / step + 1e-9)
+    last = math.ceil(hi / step - 1e-9)
+    return [round(k * step, 10) for k in range(first, last + 1)]
 
 
 def _tick_text(v: float) -> str:
@@ -106,22 +102,87 @@ def _tick_text(v: float) -> str:
     return f"{v:g}"
 
 
-_DAY_STEPS = (1, 2, 7, 14, 28, 56, 91, 182, 365)
+@dataclass(frozen=True, slots=True)
+class DateAxis:
+    """A date x axis: its range in days since the epoch and its (position, label) ticks.
+    The range runs from the first tick to the last, and the ticks cover the data."""
+
+    lo: float
+    hi: float
+    ticks: list[tuple[float, str]]
 
 
-def date_ticks(lo_day: float, hi_day: float, count: int = 6) -> list[tuple[float, str]]:
-    """Ticks for an axis in days since the epoch: (position, label)."""
-    span = max(hi_day - lo_day, 1.0)
-    step = next((s for s in _DAY_STEPS if span / s <= count), 365 * math.ceil(span / 365 / count))
-    first = math.ceil(lo_day / step) * step if step < 7 else math.ceil(lo_day)
-    out: list[tuple[float, str]] = []
-    d = float(first)
-    fmt = "%d %b" if span < 300 else "%b %Y"
-    while d <= hi_day + 1e-9:
-        label = datetime.fromtimestamp(d * 86400.0, tz=UTC).strftime(fmt)
-        out.append((d, label.lstrip("0")))
-        d += step
-    return out
+_EPOCH = datetime(1970, 1, 1)
+_MONDAY = 4.0
+"""Day 0 (1 Jan 1970) was a Thursday: week ticks sit on Mondays, the usual therapy week."""
+_NOON = 0.5
+"""Day ticks sit at noon, so the label names the day a session dot is drawn in."""
+_DAY_STEPS = (1, 2, 7, 14, 28)
+_MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
+
+
+def _day(d: float) -> datetime:
+    return _EPOCH + timedelta(days=d)
+
+
+def _month_index(d: float) -> int:
+    t = _day(d)
+    return t.year * 12 + t.month - 1
+
+
+def _month_start(index: int) -> float:
+    return (datetime(index // 12, index % 12 + 1, 1) - _EPOCH).total_seconds() / 86400.0
+
+
+def _day_ticks(a: float, b: float, step: int) -> list[float]:
+    """Ticks every `step` days from the day (or, for weeks, the Monday) at or before a
+    until one at or after b."""
+    grid = 7 if step >= 7 else step
+    offset = (_MONDAY if step >= 7 else 0.0) + _NOON
+    first = offset + math.floor((a - offset) / grid + 1e-9) * grid
+    count = math.ceil((b - first) / step - 1e-9)
+    return [first + k * step for k in range(max(count, 1) + 1)]
+
+
+def _month_ticks(a: float, b: float, step: int) -> list[float]:
+    m0 = _month_index(a) // step * step
+    m1 = -(-(_month_index(b) + 1) // step) * step  # the month start after b, rounded up
+    while _month_start(m1 - step) >= b:  # b fell exactly on a month start
+        m1 -= step
+    return [_month_start(m) for m in range(m0, m1 + 1, step)]
+
+
+def date_axis(lo_day: float, hi_day: float, max_ticks: int = 8) -> DateAxis:
+    """A date axis for data from `lo_day` to `hi_day` (days since the epoch, `to_days`).
+
+    The data gets at least half a day of padding on each side (5 % of the span when
+    larger), then the range is widened to whole ticks: days or Mondays (at noon), or
+    month starts,
+    the finest step that needs at most `max_ticks` ticks. One session thus gets the day
+    before, its day and the day after; sessions over weeks get weekly or monthly ticks.
+    """
+    if not (math.isfinite(lo_day) and math.isfinite(hi_day)):
+        raise ValueError("date_axis needs finite days")
+    lo_day, hi_day = min(lo_day, hi_day), max(lo_day, hi_day)
+    pad = max(0.05 * (hi_day - lo_day), 0.5)
+    a, b = lo_day - pad, hi_day + pad
+    ticks: list[float] = []
+    fmt = "%d %b"
+    for step in _DAY_STEPS:
+        ticks = _day_ticks(a, b, step)
+        if len(ticks) <= max_ticks:
+            break
+    else:
+        fmt = "%b %Y"
+        for months in _MONTH_STEPS:
+            ticks = _month_ticks(a, b, months)
+            if len(ticks) <= max_ticks:
+                fmt = "%Y" if months >= 12 else fmt
+                break
+    labels = [_day(t).strftime(fmt).lstrip("0") for t in ticks]
+    if fmt == "%d %b" and _day(ticks[0]).year != _day(ticks[-1]).year:
+        labels = [f"{lab} {_day(t):%y}" for lab, t in zip(labels, ticks, strict=True)]
+    return DateAxis(ticks[0], ticks[-1], list(zip(ticks, labels, strict=True)))
 
 
 def to_days(when: datetime) -> float:
@@ -345,23 +406,29 @@ def line_chart(
         )
         return "".join(svg)
     fr.x0, fr.x1 = _range(xs, x_min, x_max)
-    if dates and fr.x1 - fr.x0 < 6:
-        mid = (fr.x0 + fr.x1) / 2
-        fr.x0, fr.x1 = mid - 3.5, mid + 3.5
-    elif dates:
-        pad = 0.04 * (fr.x1 - fr.x0)
-        fr.x0, fr.x1 = fr.x0 - pad, fr.x1 + pad
+    if dates:
+        # From the data itself: _range pads a single date by 10 % of its epoch value.
+        days = [float(v) for x in xs for v in x.tolist() if math.isfinite(v)]
+        lo = x_min if x_min is not None else min(days)
+        axis = date_axis(lo, x_max if x_max is not None else max(days))
+        fr.x0, fr.x1, xt = axis.lo, axis.hi, axis.ticks
+    else:
+        x_vals = nice_ticks(fr.x0, fr.x1, 8)
+        # A given limit is kept exactly (e.g. a close-up); otherwise the axis runs tick to tick.
+        fr.x0 = fr.x0 if x_min is not None else x_vals[0]
+        fr.x1 = fr.x1 if x_max is not None else x_vals[-1]
+        xt = [(v, _tick_text(v)) for v in x_vals]
     fr.y0, fr.y1 = _range(ys, y_min, y_max)
-    yt = y_ticks if y_ticks is not None else nice_ticks(fr.y0, fr.y1)
     if y_ticks is None and y_max is None:
-        fr.y1 = max(fr.y1, yt[-1])
+        fr.y1 += 0.04 * (fr.y1 - fr.y0)  # headroom: a top dot never sits on the frame
     if y_ticks is None and y_min is None:
-        fr.y0 = min(fr.y0, yt[0])
-    xt = (
-        date_ticks(fr.x0, fr.x1)
-        if dates
-        else [(v, _tick_text(v)) for v in nice_ticks(fr.x0, fr.x1, 8)]
-    )
+        fr.y0 -= 0.04 * (fr.y1 - fr.y0)
+    yt = y_ticks if y_ticks is not None else nice_ticks(fr.y0, fr.y1)
+    if y_ticks is None:
+        # The ticks cover the data (nice_ticks), so the axis runs from tick to tick.
+        fr.y0 = fr.y0 if y_min is not None else yt[0]
+        fr.y1 = fr.y1 if y_max is not None else yt[-1]
+        yt = [v for v in yt if fr.y0 - 1e-9 <= v <= fr.y1 + 1e-9]
     if bands:
         top, bottom = fr.py(fr.y1), fr.py(fr.y0)
         rects = []
