@@ -6,7 +6,9 @@ and round-trip latency with `ping`.
 
 Names are translated here, at the edge: a `grade` message's wire field `level` (the
 0..1 closure behind the grade, contract 3) reaches the rest of the add-on as `closure`,
-because inside the add-on `level` means the game's difficulty.
+because inside the add-on `level` means the game's difficulty. The optional `grades`
+object (one entry per tag, from decoders that see several tags at once) is validated
+here too and reaches the main thread as `TagGrade`s, or not at all when malformed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import math
 import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..protocol_v1 import (
@@ -33,6 +36,7 @@ from ..protocol_v1 import (
     MSG_PONG,
     MSG_STATUS,
     MSG_SUBSCRIBE,
+    N_GRADES,
     PROTOCOL_VERSION,
 )
 from .mailbox import Mailbox
@@ -41,12 +45,86 @@ CLOSURE = "closure"
 """The add-on's name for a grade's 0..1 closure (the wire's `FIELD_CLOSURE`)."""
 
 
+TAG_GRADES: Final = "grades"
+"""The optional per-tag object of `grade` (contract 3): gesture -> {grade, level,
+confidence} on the wire, gesture -> `TagGrade` inside the add-on."""
+MAX_TAGS = 8
+"""More entries than this is not a decoder we know (three tags today): ignored whole."""
+MAX_TAG_NAME = 24
+"""Longest gesture name kept (it becomes an object name and a panel label)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagGrade:
+    """One tag's simultaneous result: `grade` 0..8, `closure` 0..1 (the wire's `level`),
+    `confidence` 0..1."""
+
+    grade: int
+    closure: float
+    confidence: float
+
+
 def grade_from_wire(msg: dict[str, Any]) -> dict[str, Any]:
-    """A received `grade` message with its wire `level` renamed to `closure` (in place:
-    the message is this thread's own)."""
+    """A received `grade` message with its wire `level` renamed to `closure` and its
+    optional `grades` replaced by validated `TagGrade`s (dropped when nothing in it is
+    usable). In place: the message is this thread's own."""
     if FIELD_CLOSURE in msg:
         msg[CLOSURE] = msg.pop(FIELD_CLOSURE)
+    if TAG_GRADES in msg:
+        tags = tag_grades_from_wire(msg.pop(TAG_GRADES))
+        if tags:
+            msg[TAG_GRADES] = tags
     return msg
+
+
+def tag_grades_from_wire(raw: object) -> dict[str, TagGrade] | None:
+    """The `grades` object of a `grade` message as gesture -> `TagGrade`, or None when it
+    is not an object or has more than `MAX_TAGS` entries. Entries with a bad name or a
+    missing, non-numeric or non-finite field are left out; numbers are clamped (grade
+    rounded to 0..8, level and confidence to 0..1). Never raises."""
+    if not isinstance(raw, dict) or len(raw) > MAX_TAGS:
+        return None
+    out: dict[str, TagGrade] = {}
+    for name, entry in raw.items():
+        tag = _tag_grade(entry)
+        if tag is not None and _usable_name(name):
+            out[name] = tag
+    return out or None
+
+
+def _tag_grade(entry: object) -> TagGrade | None:
+    if not isinstance(entry, dict):
+        return None
+    grade = _finite(entry.get("grade"))
+    closure = _finite(entry.get(FIELD_CLOSURE))
+    confidence = _finite(entry.get("confidence"))
+    if grade is None or closure is None or confidence is None:
+        return None
+    return TagGrade(
+        grade=min(max(round(grade), 0), N_GRADES - 1),
+        closure=min(max(closure, 0.0), 1.0),
+        confidence=min(max(confidence, 0.0), 1.0),
+    )
+
+
+def _finite(value: object) -> float | None:
+    """A JSON number as a finite float; None for bools, strings, NaN, inf, huge ints."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _usable_name(name: object) -> bool:
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_TAG_NAME
+        and name.isprintable()
+        and name.strip() == name
+    )
 
 
 def is_loopback_url(url: str) -> bool:

@@ -1,15 +1,27 @@
 """State of the developer decoder view: every sensor's |B| as a bar beside the decoded
-gesture and grade. Drawing goes through `scene.decoder_view` (bpy), imported when the
-view is first drawn, so this module imports without bpy."""
+gesture and grade, plus one bar per tag when the decoder sends simultaneous grades
+(`grades` in `grade`, parsed by the client into `TagGrade`s). Drawing goes through
+`scene.decoder_view` (bpy), imported when the view is first drawn, so this module
+imports without bpy."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .client import TAG_GRADES, TagGrade
 from .kmg_bars import MAX_SENSORS, KmgNormalizer, ring_positions, sensor_positions
 
 DECODER_BAR_M = 0.04
 """Full bar length of the decoder view (m): short enough not to cover its text."""
+
+
+def tag_grades_of(grade_msg: dict[str, Any] | None) -> dict[str, TagGrade] | None:
+    """The per-tag grades a received `grade` message carries (validated by the client),
+    or None."""
+    tags = grade_msg.get(TAG_GRADES) if grade_msg is not None else None
+    if isinstance(tags, dict) and tags and all(isinstance(t, TagGrade) for t in tags.values()):
+        return tags
+    return None
 
 
 class DecoderViewState:
@@ -27,6 +39,10 @@ class DecoderViewState:
         """The `kmg` message those bars came from."""
         self.layout = ""
         """Where the sensors came from, for the panel."""
+        self.tags: dict[str, TagGrade] = {}
+        """The per-tag grades last drawn (empty: the decoder sent none)."""
+        self.tags_applied = 0
+        """Ticks that drew per-tag grades."""
         self._visible: bool | None = None
 
     def set_on(self, on: bool) -> None:
@@ -34,6 +50,11 @@ class DecoderViewState:
         if not on:
             self.kmg.reset()
             self.bars, self.kmg_last = [], None
+            self.tags = {}
+
+    def display_key(self) -> tuple[Any, ...]:
+        """What the panel shows of the tags: redraw only when it changes."""
+        return tuple((n, t.grade, round(t.confidence, 1)) for n, t in self.tags.items())
 
     def ensure(self, refs: Any, hello: dict[str, Any], n: int) -> Any:
         """The view for `n` sensors in the game scene (built or rebuilt if the count
@@ -59,18 +80,32 @@ class DecoderViewState:
         hello: dict[str, Any],
         gesture: str,
         grade: int,
+        tags: dict[str, TagGrade] | None = None,
     ) -> None:
-        """Draw the newest magnitudes; hide the view when off."""
-        from ..scene.decoder_view import apply_decoder_view, set_decoder_visible
+        """Draw the newest magnitudes and per-tag grades (`tags`: from the newest live
+        grade, None when it had none); when off, hide the view and delete the tag bars."""
+        from ..scene.decoder_view import (
+            apply_decoder_view,
+            apply_tag_bars,
+            remove_tag_bars,
+            set_decoder_visible,
+        )
 
         if not self.on:
             if refs.decoder is not None and self._visible is not False:
                 set_decoder_visible(refs, False)
                 self._visible = False
+            if refs.decoder is not None and refs.decoder.tags:
+                remove_tag_bars(refs)
             return
         if refs.decoder is not None and self._visible is not True:
             set_decoder_visible(refs, True)
             self._visible = True
+        if refs.decoder is not None:
+            apply_tag_bars(refs, tags, gesture)
+            self.tags = dict(tags) if tags else {}
+            if tags:
+                self.tags_applied += 1
         mags = kmg.get("magnitudes") if kmg is not None else None
         if kmg is None or not isinstance(mags, list) or not mags:
             return

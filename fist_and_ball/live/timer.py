@@ -28,7 +28,7 @@ import bpy
 
 from ..core.view import GameView
 from .connection import Connection
-from .decoder_state import DecoderViewState
+from .decoder_state import DecoderViewState, tag_grades_of
 from .history_cache import HistoryCache, HistoryRead, read_history
 from .jobs import JobResult, JobRunner
 from .session_controller import SessionController
@@ -162,9 +162,9 @@ class LiveRuntime:
     def write_report(self, folder: Path, on_written: Any) -> None:
         """Build the HTML report on a worker thread, then (main thread) remember it,
         refresh the history and call `on_written(path)`; failures go to `report_note`."""
-        from ..report import build_report
-
         def build() -> tuple[Path, HistoryRead]:
+            from ..report import build_report  # numpy: imported off the main thread
+
             out = build_report(folder, Path(folder) / "report.html")
             return out, read_history(folder, self.history.n)
 
@@ -206,7 +206,8 @@ class LiveRuntime:
                 apply_view(refs, view)
                 grade = view.grade if controller.signal else 0
                 gesture = view.gesture if controller.latest_grade else ""
-                self.decoder.tick(refs, drained.kmg, now, controller.hello, gesture, grade)
+                tags = tag_grades_of(controller.latest_grade) if controller.signal else None
+                self.decoder.tick(refs, drained.kmg, now, controller.hello, gesture, grade, tags)
             except ReferenceError:
                 self.refs = None  # the scene was deleted under us (undo, file load)
         if controller.sessions_finished != self._sessions_seen:
@@ -241,6 +242,7 @@ class LiveRuntime:
             self.report_note,
             self.decoder.on,
             self.decoder.applied > 0,
+            self.decoder.display_key(),
         )
         if key == self._last_key:
             return

@@ -1,7 +1,8 @@
 # mypy: disable-error-code="union-attr"
 # (fake-bpy-module types every pointer property as Optional: ob.data, pose, display...)
 """Developer "decoder view": the sensors around a forearm, a |B| bar each, and the
-decoded gesture and grade as text (bpy adapter, optional).
+decoded gesture and grade as text (bpy adapter, optional). Decoders that see several
+tags at once (`grades` in `grade`) get one more bar per tag, under the text.
 
 Sensor positions come in millimetres in the forearm frame of `bridge.sim.layouts`:
 x along the forearm (positive distally), y/z around it, +z on the volar midline.
@@ -13,18 +14,29 @@ In the world the forearm runs like the game's: distal towards -X, volar side dow
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import bpy
 from mathutils import Matrix, Vector
 
 from . import meshes
 from .build import assign_material
-from .refs import DECODER_COLLECTION_NAME, PREFIX, DecoderRefs, SceneRefs
+from .refs import DECODER_COLLECTION_NAME, PREFIX, DecoderRefs, SceneRefs, TagBar
 
 MAX_SENSORS = 32
 MIN_BAR = 0.02
 """Bars never shrink below this share of full length, so a silent sensor stays visible."""
+
+TAG_BAR_M = 0.09
+"""Full length of a tag bar (m, grade 8), drawn across the decoder camera's view."""
+TAG_PROP = "fb_tag"
+"""Custom property naming the gesture of a tag bar or label (found again by it)."""
+LOW_CONFIDENCE = 0.2
+"""Below this a tag bar is drawn dim (the hand's safety layer treats it as no input)."""
+# Where the tag rows sit, in the decoder camera's plane relative to the text's anchor (m).
+_TAG_ROWS_DY = -0.15
+_TAG_ROWS_SPAN = 0.048
+_TAG_BAR_DX = 0.065
 
 # forearm frame (x distal, z volar) -> world (distal -X, volar -Z): a proper rotation.
 FOREARM_TO_WORLD = Matrix(((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
@@ -153,6 +165,96 @@ def apply_decoder_view(
         dec.text.data.body = body  # type: ignore[union-attr]
 
 
+def apply_tag_bars(refs: SceneRefs, tags: Mapping[str, object] | None, gesture: str) -> None:
+    """One bar per tag, its length the tag's grade (of 8), labelled with the gesture and
+    grade; the decoded gesture's bar highlighted, low-confidence ones dim. Builds the bars
+    the first time (or when the set of gestures changes); `tags` None (the bridge sent
+    none this time) empties the bars it has. `tags` values need `grade` and
+    `confidence` (the client's `TagGrade`). No-op without a decoder view."""
+    dec = refs.decoder
+    if dec is None or (not tags and not dec.tags):
+        return
+    if tags and list(tags) != list(dec.tags):
+        build_tag_bars(refs, list(tags))
+    mats = refs.materials
+    last = dec.last
+    for name, tb in dec.tags.items():
+        tag = tags.get(name) if tags else None
+        grade = int(getattr(tag, "grade", 0)) if tag is not None else None
+        conf = float(getattr(tag, "confidence", 0.0)) if tag is not None else 0.0
+        h = MIN_BAR if grade is None else round(max(MIN_BAR, grade / 8.0), 3)
+        if last.get(f"tag:{name}") != h:
+            last[f"tag:{name}"] = h
+            tb.bar.scale.z = h
+        if grade is None or conf < LOW_CONFIDENCE:
+            mat = mats["forearm_ghost"]
+        else:
+            mat = dec.bar_max_material if name == gesture else dec.bar_material
+        if tb.bar.material_slots[0].material != mat:
+            tb.bar.material_slots[0].material = mat
+        body = f"{name} {'-' if grade is None else grade}"
+        if tb.label.data.body != body:  # type: ignore[union-attr]
+            tb.label.data.body = body  # type: ignore[union-attr]
+
+
+def build_tag_bars(refs: SceneRefs, names: Sequence[str]) -> dict[str, TagBar]:
+    """(Re)build the tag bars for `names`, one row each under the decoder view's text,
+    facing its camera. Requires a decoder view."""
+    dec = refs.decoder
+    assert dec is not None, "build the decoder view first"
+    remove_tag_bars(refs)
+    cam_rot = dec.camera.rotation_euler.to_matrix()
+    # local +Z (the bar's length) along the camera's +X: across the view, left to right
+    bar_rot = (cam_rot @ Matrix.Rotation(math.pi / 2, 3, "Y")).to_euler()
+    step = min(0.016, _TAG_ROWS_SPAN / max(1, len(names)))
+    bar_mesh = meshes.box(
+        f"{PREFIX}TagBar", (0.7 * step, 0.7 * step, TAG_BAR_M), base_at_origin=True
+    )
+    anchor = dec.text.location.copy()
+    tags: dict[str, TagBar] = {}
+    for i, name in enumerate(names):
+        row = anchor + cam_rot @ Vector((0.0, _TAG_ROWS_DY - i * step, 0.0))
+        bar = bpy.data.objects.new(f"{PREFIX}TagBar_{name}", bar_mesh)
+        dec.collection.objects.link(bar)
+        bar.location = row + cam_rot @ Vector((_TAG_BAR_DX, 0.0, 0.0))
+        bar.rotation_euler = bar_rot
+        bar.scale = (1.0, 1.0, MIN_BAR)
+        bar[TAG_PROP] = name
+        assign_material(bar, dec.bar_material, per_object=True)
+        curve = bpy.data.curves.new(f"{PREFIX}TagLabel_{name}", "FONT")
+        assert isinstance(curve, bpy.types.TextCurve)
+        curve.body = f"{name} -"
+        curve.size = min(0.011, 0.8 * step)
+        curve.extrude = 0.0005
+        label = bpy.data.objects.new(f"{PREFIX}TagLabel_{name}", curve)
+        dec.collection.objects.link(label)
+        label.location = row + cam_rot @ Vector((0.0, -0.3 * step, 0.0))
+        label.rotation_euler = dec.camera.rotation_euler.copy()
+        label[TAG_PROP] = name
+        assign_material(label, refs.materials["text"])
+        tags[name] = TagBar(bar=bar, label=label)
+    dec.tags = tags
+    return tags
+
+
+def remove_tag_bars(refs: SceneRefs) -> None:
+    """Delete every tag bar and label of the decoder view, with their data (found by
+    their custom property, so ones the refs lost track of go too)."""
+    dec = refs.decoder
+    coll = dec.collection if dec is not None else bpy.data.collections.get(DECODER_COLLECTION_NAME)
+    if coll is not None:
+        obs = [ob for ob in coll.objects if ob.get(TAG_PROP) is not None]
+        data = {ob.data for ob in obs if ob.data is not None}
+        for ob in obs:
+            bpy.data.objects.remove(ob, do_unlink=True)
+        for block in data:
+            _remove_data(block)
+    if dec is not None:
+        dec.tags = {}
+        for key in [k for k in dec.last if k.startswith("tag:")]:
+            del dec.last[key]
+
+
 def set_decoder_visible(refs: SceneRefs, visible: bool) -> None:
     """Show or hide the decoder view (viewport and render) without rebuilding it."""
     if refs.decoder is not None:
@@ -169,11 +271,15 @@ def remove_decoder_view(refs: SceneRefs) -> None:
             bpy.data.objects.remove(ob, do_unlink=True)
         bpy.data.collections.remove(coll)
         for block in data:
-            for pool in (bpy.data.meshes, bpy.data.curves, bpy.data.cameras):
-                if pool.get(block.name) is block:
-                    pool.remove(block)  # type: ignore[arg-type]
-                    break
+            _remove_data(block)
     refs.decoder = None
+
+
+def _remove_data(block: bpy.types.ID) -> None:
+    for pool in (bpy.data.meshes, bpy.data.curves, bpy.data.cameras):
+        if pool.get(block.name) is block:
+            pool.remove(block)  # type: ignore[arg-type]
+            break
 
 
 def _check_positions(positions_mm: Sequence[Sequence[float]]) -> list[tuple[float, float, float]]:

@@ -16,6 +16,14 @@ PREFIX = "FB_"
 
 
 @dataclass
+class TagBar:
+    """One tag's bar in the decoder view (built when a `grades` object arrives)."""
+
+    bar: bpy.types.Object
+    label: bpy.types.Object
+
+
+@dataclass
 class DecoderRefs:
     """The developer decoder view: sensors, one |B| bar each, a text and a camera."""
 
@@ -28,6 +36,8 @@ class DecoderRefs:
     bar_max_material: bpy.types.Material
     bar_length: float
     last: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, TagBar] = field(default_factory=dict)
+    """gesture -> its tag bar, in the order the bridge sent them (empty: none built)."""
 
 
 @dataclass

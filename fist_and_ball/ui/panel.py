@@ -214,6 +214,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
             row.operator("fistball.stop", icon="SNAP_FACE")
         else:
             row.operator("fistball.start", icon="PLAY")
+            row.operator("fistball.patient_mode_enter", icon="FULLSCREEN_ENTER")
         game = live.game
         if game is not None:
             info = box.column(align=True)
@@ -226,7 +227,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 warn.label(text=f"Paused: {live.pause_reason}", icon="PAUSE")
             elif game.finished:
                 done = "completed" if game.completed else "stopped early"
-                info.label(text=f"Session {done}", icon="CHECKMARK")
+                info.label(text=f"Session {done}", icon="CHECKMARK" if game.completed else "X")
         if live.session_id:
             box.label(text=f"Log: {live.session_id}", icon="FILE_FOLDER")
 
@@ -334,6 +335,12 @@ class FISTBALL_PT_decoder(bpy.types.Panel):
             layout.label(text=f"{len(rt.decoder.bars)} sensors live", icon="CHECKMARK")
         if rt.decoder.layout:
             layout.label(text=rt.decoder.layout)
+        if rt.decoder.tags:  # simultaneous grades, one per tag (e.g. track:TWIN.json)
+            col = layout.column(align=True)
+            col.label(text="Per tag:")
+            for name, tag in rt.decoder.tags.items():
+                closure, conf = f"{tag.closure:.2f}", f"{tag.confidence:.2f}"
+                col.label(text=f"{name}: grade {tag.grade}  ({closure}, conf {conf})")
         row = layout.row(align=True)
         row.operator(
             "fistball.frame_decoder", text="Decoder Cam", icon="VIEW_CAMERA"
