@@ -79,7 +79,8 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
     "ball_speed",
 )
 """Timeline CSV header (`ball_speed`, the nominal speed now in grade/s, is an extra
-column beyond contract 4's: it changes during an auto session). Booleans are 0/1; a value the row did not carry is left empty."""
+column beyond contract 4's: it changes during an auto session). Booleans are 0/1; a value
+the row did not carry is left empty."""
 
 TIMELINE_SUFFIX = "_timeline.csv"
 
