@@ -97,6 +97,21 @@ def register(subparsers: Any) -> None:
         "--record", metavar="FILE.csv", help="also record the samples (CSV + JSON sidecar)"
     )
     p.add_argument(
+        "--lsl",
+        nargs="?",
+        const="FistAndBall",
+        default=None,
+        metavar="NAME",
+        help="also publish LSL streams NAME-KMG, NAME-magnitude, NAME-grade "
+        "(default NAME FistAndBall; needs the lsl extra; docs/lsl.md)",
+    )
+    p.add_argument(
+        "--lsl-scope",
+        choices=("machine", "network"),
+        default="machine",
+        help="machine (default): LSL on loopback only; network: liblsl's own settings",
+    )
+    p.add_argument(
         "--hand",
         metavar="URL",
         help="drive a hand through the safety layer (e.g. sim:, serial:PORT)",
@@ -223,6 +238,16 @@ def _open_recorder(path: str, source: Source) -> RecorderOutput:
         raise CliError(f"cannot record to {path}: {exc}") from None
 
 
+def _open_lsl(name: str, scope: str, source: Source) -> Output:
+    from bridge.lsl_scope import LslUnavailable, parse_scope
+    from bridge.outputs.lsl_outlet import LslOutlet, LslOutletConfig
+
+    try:
+        return LslOutlet(source.info, LslOutletConfig(name=name, scope=parse_scope(scope)))
+    except (LslUnavailable, ValueError) as exc:
+        raise CliError(f"--lsl: {exc}") from None
+
+
 def _open_hand(url: str, enabled: bool) -> HandOutput:
     from bridge.outputs.hand_output import open_hand
 
@@ -283,6 +308,8 @@ def run(args: argparse.Namespace) -> int:
         recorder = _open_recorder(args.record, source) if args.record else None
         if recorder is not None:
             outputs.append(recorder)
+        if args.lsl is not None:
+            outputs.append(_open_lsl(args.lsl, args.lsl_scope, source))
         server.start()
     except ServerStartError as exc:
         _close_all(outputs, source)

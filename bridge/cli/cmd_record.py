@@ -1,4 +1,4 @@
-"""`fist-and-ball record`: record a source to a contract-2 recording (CSV + JSON)."""
+"""`fist-and-ball record`: record a source to a contract-2 recording (CSV + JSON), XDF, or both."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bridge.cli.errors import CliError
 from bridge.recording import RecordingWriter, check_new_recording, sidecar_path
 from bridge.sources import Source, open_source
 from bridge.values.sample import Sample
+from bridge.xdf.writer import XdfWriter
 
 PROGRESS_INTERVAL_S = 0.25
 NO_DATA_GRACE_S = 10.0
@@ -33,9 +34,21 @@ def register(subparsers: Any) -> None:
         required=True,
         metavar="URL",
         help="serial:PORT[?baud=N], tcp://HOST:PORT, udp://[HOST]:PORT[?from=HOST[:PORT]], "
-        "replay:FILE.csv[?speed=1|max], sim:LAYOUT[?options]",
+        "replay:FILE.csv|FILE.xdf[?speed=1|max], sim:LAYOUT[?options], lsl:NAME",
     )
-    p.add_argument("--out", required=True, metavar="FILE.csv", help="recording to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.csv|FILE.xdf",
+        help="recording to write; the suffix picks the format unless --format says",
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "xdf", "both"),
+        default=None,
+        help="csv: FILE.csv + FILE.json (contract 2); xdf: FILE.xdf (needs the lsl extra to "
+        "read back); both: all three from the same samples (default: from --out's suffix)",
+    )
     p.add_argument(
         "--duration",
         type=float,
@@ -46,15 +59,43 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+class _Writers:
+    """The CSV and/or XDF writer behind one interface (the same samples go to each)."""
+
+    def __init__(self, writers: list[RecordingWriter | XdfWriter]) -> None:
+        self.writers = writers
+
+    @property
+    def skipped(self) -> int:
+        return self.writers[0].skipped
+
+    @property
+    def measured_rate_hz(self) -> float | None:
+        return self.writers[0].measured_rate_hz
+
+    def write(self, sample: Sample) -> bool:
+        return all([w.write(sample) for w in self.writers])
+
+    def close(self) -> None:
+        errors = []
+        for w in self.writers:
+            try:
+                w.close()
+            except OSError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
 class _Recorder:
     """Runs the source on a worker thread and writes what it yields."""
 
-    def __init__(self, source: Source, out: Path, duration: float | None) -> None:
+    def __init__(self, source: Source, outs: list[Path], duration: float | None) -> None:
         self.source = source
-        self.out = out
+        self.outs = outs
         self.duration = duration
         self.stop = threading.Event()
-        self.writer: RecordingWriter | None = None
+        self.writer: _Writers | None = None
         self.error: str | None = None
         self.rows = 0
         self.skipped = 0
@@ -62,8 +103,18 @@ class _Recorder:
         self.last_row_at: float | None = None
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
 
-    def _open(self, sample: Sample) -> RecordingWriter:
-        return RecordingWriter(self.out, self.source.info, sample.n_sensors)
+    def _open(self, sample: Sample) -> _Writers:
+        writers: list[RecordingWriter | XdfWriter] = []
+        try:
+            for out in self.outs:
+                if out.suffix == ".xdf":
+                    writers.append(XdfWriter(out, self.source.info, sample.n_sensors))
+                else:
+                    writers.append(RecordingWriter(out, self.source.info, sample.n_sensors))
+        except BaseException:
+            _Writers(writers).close()
+            raise
+        return _Writers(writers)
 
     def _run(self) -> None:
         t0: float | None = None
@@ -168,9 +219,42 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _check_xdf(path: Path, overwrite: bool) -> Path:
+    if not path.parent.is_dir():
+        raise ValueError(f"--out: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"--out: {path} is a folder")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; use --force to overwrite it")
+    return path
+
+
+def _outputs(out: str, fmt: str | None, overwrite: bool) -> list[Path]:
+    """The files to write: FILE.csv (+ .json) and/or FILE.xdf, checked before any device."""
+    path = Path(out)
+    if path.suffix.lower() not in (".csv", ".xdf"):
+        raise ValueError(f"--out must name a .csv or .xdf file, got '{path}'")
+    fmt = fmt or ("xdf" if path.suffix.lower() == ".xdf" else "csv")
+    outs = []
+    if fmt in ("csv", "both"):
+        outs.append(check_new_recording(path.with_suffix(".csv"), "--out", overwrite=overwrite))
+    if fmt in ("xdf", "both"):
+        outs.append(_check_xdf(path.with_suffix(".xdf"), overwrite))
+    return outs
+
+
+def _shown(outs: list[Path]) -> str:
+    names = []
+    for p in outs:
+        names.append(str(p) if not names else p.name)
+        if p.suffix == ".csv":
+            names.append(sidecar_path(p).name)
+    return " + ".join(names)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        out = check_new_recording(args.out, "--out", overwrite=args.force)
+        outs = _outputs(args.out, args.format, args.force)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     if args.duration is not None and not args.duration > 0:
@@ -180,8 +264,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
-    rec = _Recorder(source, out, args.duration)
-    print(f"recording {source.url} -> {out} (Ctrl-C to stop)", file=sys.stderr)
+    rec = _Recorder(source, outs, args.duration)
+    print(f"recording {source.url} -> {_shown(outs)} (Ctrl-C to stop)", file=sys.stderr)
     # SIGTERM (kill, systemd stop) ends the recording as cleanly as Ctrl-C does
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -193,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             rec.writer.close()
         except OSError as exc:
-            rec.error = rec.error or f"writing {out} failed: {exc}"
+            rec.error = rec.error or f"writing {_shown(outs)} failed: {exc}"
     st = source.status
     if rec.writer is None:
         if rec.error:
@@ -203,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"recorded {rec.rows} frames, {rec.t_s:.2f} s"
         + (f", {rate:.1f} Hz" if rate else "")
-        + f" to {out} (+ {sidecar_path(out).name}); dropped {st.dropped}, bad {st.bad_frames}, "
+        + f" to {_shown(outs)}; dropped {st.dropped}, bad {st.bad_frames}, "
         f"reconnects {st.reconnects}"
         + (f", skipped {rec.skipped} frames with another sensor count" if rec.skipped else "")
         + (" (interrupted)" if interrupted else "")

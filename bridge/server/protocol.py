@@ -161,7 +161,7 @@ def kmg(sample: Sample) -> bytes:
 
 def status_fields(st: PipelineStatus) -> dict[str, Any]:
     """The typed status as the `status` message's fields (docs/bridge.md, "Status
-    fields"): the one place it becomes JSON. Server and recorder fields appear only
+    fields"): the one place it becomes JSON. Server, recorder and lsl fields appear only
     when those outputs run; `hand` is null without a hand."""
     src, dec = st.source, st.decoder
     fields: dict[str, Any] = {
@@ -202,6 +202,20 @@ def status_fields(st: PipelineStatus) -> dict[str, Any]:
             "rows": recorder.rows,
             "skipped": recorder.skipped,
             "error": recorder.error,
+        }
+    lsl = st.lsl
+    if lsl is not None:
+        fields["lsl"] = {
+            "streams": list(lsl.streams),
+            "scope": lsl.scope,
+            "rate_hz": lsl.rate_hz,
+            "consumers": lsl.consumers,
+            "pushed": lsl.pushed,
+            "skipped": lsl.skipped,
+            "clock_offset_s": lsl.clock_offset_s,
+            "clock_reanchors": lsl.clock_reanchors,
+            "lag_ms": lsl.lag_ms,
+            "error": lsl.error,
         }
     return fields
 

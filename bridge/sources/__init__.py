@@ -1,4 +1,4 @@
-"""KMG sample sources: serial, TCP, UDP, replay of a recording, and the simulator.
+"""KMG sample sources: serial, TCP, UDP, LSL, replay of a recording, and the simulator.
 
 `open_source(url)` is the one way in. Source classes are imported lazily so that
 opening a replay needs no pyserial and the simulator's physics load only for `sim:`.
@@ -30,6 +30,21 @@ def _replay_speed(u: SourceUrl) -> float | None:
     if not 0 < speed < 1e6:
         raise u.error(f"speed={raw} must be > 0 (or max)")
     return speed
+
+
+def _open_lsl(u: SourceUrl) -> Source:
+    u.check_options(("kind", "scope"))
+    name = u.target[2:] if u.target.startswith("//") else u.target
+    from bridge.lsl_scope import LslUnavailable, parse_scope
+    from bridge.sources.lsl_source import LslSource
+
+    try:
+        scope = parse_scope(u.options.get("scope", "machine"))
+        return LslSource(u.text, name, u.options.get("kind", "auto"), scope)
+    except LslUnavailable as exc:
+        raise ValueError(str(exc)) from None  # names the extra to install
+    except ValueError as exc:
+        raise u.error(str(exc)) from None
 
 
 def open_source(url: str) -> Source:
@@ -65,13 +80,15 @@ def open_source(url: str) -> Source:
         u.check_options(("speed",))
         speed = _replay_speed(u)
         path = Path(u.target)
-        if path.suffix.lower() != ".csv":
-            raise u.error(f"replay needs a .csv recording, got '{u.target}'")
+        if path.suffix.lower() not in (".csv", ".xdf"):
+            raise u.error(f"replay needs a .csv or .xdf recording, got '{u.target}'")
         if not path.is_file():
             raise u.error(f"no recording at '{u.target}'")
         from bridge.sources.replay_source import ReplaySource
 
         return ReplaySource(u.text, path, speed)
+    if u.scheme == "lsl":
+        return _open_lsl(u)
     # sim: the simulator parses its own options
     try:
         from bridge.sources.sim_source import SimSource

@@ -1,4 +1,4 @@
-"""Replay of a recording (contract 2) as a live source, with its labels."""
+"""Replay of a recording (contract 2, CSV or XDF) as a live source, with its labels."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ class ReplaySource(Source):
             raise ValueError(f"replay speed must be > 0 or max, got {speed}")
         self.url = url
         self.speed = speed
-        self.recording = read_recording(path)
+        if Path(path).suffix.lower() == ".xdf":
+            from bridge.xdf.reader import read_xdf_recording
+
+            self.recording = read_xdf_recording(path)
+        else:
+            self.recording = read_recording(path)
         self.info = self.recording.source_info(source=url)
         self.status = SourceStatus(
             detail=f"replay {self.recording.path.name}: {len(self.recording)} rows ready"

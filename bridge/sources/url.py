@@ -14,10 +14,11 @@ VALID_FORMS = (
     "serial:PORT[?baud=921600]",
     "tcp://HOST:PORT",
     "udp://[HOST]:PORT[?from=HOST[:PORT]]",
-    "replay:FILE.csv[?speed=1|max]",
+    "replay:FILE.csv|FILE.xdf[?speed=1|max]",
     "sim:LAYOUT[?options]",
+    "lsl:NAME[?kind=auto|vector|magnitude&scope=machine|network]",
 )
-SCHEMES = ("serial", "tcp", "udp", "replay", "sim")
+SCHEMES = ("serial", "tcp", "udp", "replay", "sim", "lsl")
 
 
 def _forms() -> str:

@@ -121,6 +121,23 @@ class RecorderStatus(OutputStatus):
 
 
 @dataclass(frozen=True, slots=True)
+class LslStatus(OutputStatus):
+    """The `--lsl` output (docs/lsl.md): its streams (empty until the first sample),
+    whether any inlet reads them, samples pushed and the device-clock mapping."""
+
+    streams: tuple[str, ...] = ()
+    scope: str = "machine"
+    rate_hz: float | None = None
+    consumers: bool = False
+    pushed: int = 0
+    skipped: int = 0
+    clock_offset_s: float | None = None
+    clock_reanchors: int = 0
+    lag_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LatencyReport:
     """Bridge-added latency percentiles in ms (None when no grade was sent)."""
 
@@ -200,6 +217,10 @@ class PipelineStatus:
     @property
     def recorder(self) -> RecorderStatus | None:
         return self.output(RecorderStatus)
+
+    @property
+    def lsl(self) -> LslStatus | None:
+        return self.output(LslStatus)
 
 
 @dataclass(frozen=True, slots=True)
