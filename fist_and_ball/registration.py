@@ -16,7 +16,7 @@ from bpy.app.handlers import persistent
 from bpy.props import PointerProperty
 
 from .live import timer
-from .ui import operators, panel
+from .ui import operators, panel, patient_mode
 from .ui.preferences import FISTBALL_AddonPreferences
 from .ui.properties import FISTBALL_PG_settings
 
@@ -30,6 +30,7 @@ CLASSES: tuple[type, ...] = (
     FISTBALL_PG_settings,
     *operators.CLASSES,
     *panel.CLASSES,
+    *patient_mode.CLASSES,
 )
 
 
@@ -70,10 +71,37 @@ def register(addon_id: str = "fist_and_ball") -> None:
     for handlers, fn in HANDLERS:
         if fn not in handlers:
             handlers.append(fn)
+    if not bpy.app.timers.is_registered(adopt_existing_scene):
+        # Blender gives register() a restricted context (no bpy.data): look a moment later.
+        bpy.app.timers.register(adopt_existing_scene, first_interval=0.0)
+
+
+def adopt_existing_scene() -> None:
+    """One-shot timer after (re-)enabling: find a game scene built earlier and show the
+    idle state on it (open hand, dark LEDs) instead of the pose it froze in."""
+    from .scene.apply import apply_view
+    from .scene.build import find_scene_refs
+
+    scene = bpy.data.scenes.get(timer.GAME_SCENE_NAME)
+    if scene is None:
+        return
+    refs = find_scene_refs(scene)
+    if refs is None:
+        return
+    rt = timer.get_runtime()
+    rt.refs = refs
+    try:
+        apply_view(refs, rt.controller.view)
+    except (ReferenceError, AttributeError, RuntimeError) as exc:
+        log.warning("Fist & Ball: refreshing the existing game scene failed: %s", exc)
+    timer.tag_sidebar_redraw()
 
 
 def unregister() -> None:
     """Stop everything live, then unregister (safe to call after a failed register)."""
+    patient_mode.shutdown()
+    if bpy.app.timers.is_registered(adopt_existing_scene):
+        bpy.app.timers.unregister(adopt_existing_scene)
     try:
         timer.shutdown("add-on disabled")
     except Exception as exc:  # never block unregistering
@@ -105,6 +133,10 @@ def leftovers(grace_s: float = 5.0) -> list[str]:
         left.append("history timer")
     if bpy.app.timers.is_registered(timer.deliver_jobs):
         left.append("jobs timer")
+    if bpy.app.timers.is_registered(adopt_existing_scene):
+        left.append("scene adoption timer")
+    if patient_mode.has_draw_handler():
+        left.append("patient mode draw handler")
     for handlers, fn in HANDLERS:
         if fn in handlers:
             left.append(f"handler {fn.__name__}")

@@ -15,11 +15,12 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .score_log import REQUIRED_FIELDS, SCHEMA, TIMELINE_SUFFIX
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _SCHEMA_FAMILY, _, _SCHEMA_MAJOR = SCHEMA.rpartition("/")
 _NUMBERS = ("duration_s", "ball_speed", "held_s", "score")
@@ -49,6 +50,8 @@ class Timeline:
 
     def numeric(self, name: str) -> np.ndarray:
         """A column as float64; empty or unparsable cells are NaN."""
+        import numpy as np  # lazy: reading summaries must work in a Blender without numpy
+
         out = np.full(len(self.rows), np.nan)
         for k, cell in enumerate(self.column(name)):
             with contextlib.suppress(ValueError):

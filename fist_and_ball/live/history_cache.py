@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from ..core.session_briefs import SessionBrief, read_briefs
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,15 @@ class HistoryRead:
 
 
 def read_history(folder: Path | str, n: int = HISTORY_ROWS) -> HistoryRead:
-    """Read the folder's `n` recent sessions (any thread; a missing folder is empty)."""
-    from ..report import recent_sessions
+    """Read the folder's `n` recent sessions (any thread; a missing folder is empty).
 
+    Only the summaries are read (`core.session_briefs`, no numpy), so History works in
+    a Blender without numpy."""
     try:
-        return HistoryRead(str(folder), [_row(r) for r in recent_sessions(folder, n=n)])
+        briefs = read_briefs(folder)
     except (OSError, ValueError) as exc:
         return HistoryRead(str(folder), [], f"cannot read {folder}: {exc}")
+    return HistoryRead(str(folder), [_row(b) for b in reversed(briefs[-max(n, 0) :] if n else [])])
 
 
 class HistoryCache:
@@ -96,17 +99,12 @@ class HistoryCache:
         return self.rows
 
 
-def _row(r: dict[str, Any]) -> HistoryRow:
-    minutes = r.get("minutes")
-    try:
-        score = float(r.get("score") or 0.0)
-    except (TypeError, ValueError):
-        score = 0.0
+def _row(b: SessionBrief) -> HistoryRow:
     return HistoryRow(
-        date=str(r.get("date") or "?"),
-        level=str(r.get("level") or "?"),
-        minutes=minutes if isinstance(minutes, int) else None,
-        score=score,
-        completed=bool(r.get("completed")),
-        session_id=str(r.get("session_id") or ""),
+        date=b.date_text,
+        level=b.level,
+        minutes=b.minutes,
+        score=round(b.score, 1),
+        completed=b.completed,
+        session_id=b.session_id,
     )

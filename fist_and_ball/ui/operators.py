@@ -183,32 +183,39 @@ class FISTBALL_OT_start(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context: Any) -> Result:
-        rt = get_runtime()
-        if rt.client is None:
-            self.report({"ERROR"}, "Not connected: press Connect first")
-            return {"CANCELLED"}
-        safe_tick(rt, time.monotonic())  # take in whatever arrived since the last tick
-        ensure_game_refs(context)
-        game_scene = bpy.data.scenes.get(GAME_SCENE_NAME) or context.scene
         opts = scene_settings(context.scene)
-        s = settings(context)
-        try:
-            folder = log_folder(s)
-            rt.controller.start(
-                time.monotonic(),
-                level=opts.level,
-                minutes=int(opts.minutes),
-                seed=opts.seed,
-                patient=s.patient,
-                log_folder=folder,
-            )
-        except (SessionError, OSError) as exc:
-            self.report({"ERROR"}, str(exc))
+        problem = start_session(context, opts.level, int(opts.minutes), opts.seed)
+        if problem:
+            self.report({"ERROR"}, problem)
             return {"CANCELLED"}
-        rt.interval = frame_interval(game_scene)
-        ensure_timer()
         self.report({"INFO"}, f"Session started ({opts.level}, {opts.minutes} min)")
         return {"FINISHED"}
+
+
+def start_session(context: Any, level: str, minutes: int, seed: int = 0) -> str | None:
+    """Start a logged session (the panel's Start and patient mode); returns a problem
+    text, or None when it started."""
+    rt = get_runtime()
+    if rt.client is None:
+        return "Not connected: press Connect first"
+    safe_tick(rt, time.monotonic())  # take in whatever arrived since the last tick
+    ensure_game_refs(context)
+    game_scene = bpy.data.scenes.get(GAME_SCENE_NAME) or context.scene
+    s = settings(context)
+    try:
+        rt.controller.start(
+            time.monotonic(),
+            level=level,
+            minutes=minutes,
+            seed=seed,
+            patient=s.patient,
+            log_folder=log_folder(s),
+        )
+    except (SessionError, OSError, ValueError) as exc:
+        return str(exc)
+    rt.interval = frame_interval(game_scene)
+    ensure_timer()
+    return None
 
 
 class FISTBALL_OT_pause(bpy.types.Operator):
@@ -427,9 +434,28 @@ class FISTBALL_OT_open_report(bpy.types.Operator):
             self.report({"ERROR"}, f"No report: log folder {folder} does not exist")
             return {"CANCELLED"}
         rt = get_runtime()
+        missing = report_needs()
+        if missing:
+            rt.report_note = missing
+            self.report({"ERROR"}, missing)
+            return {"CANCELLED"}
         rt.write_report(folder, lambda out: _open_written_report(rt, out))
         self.report({"INFO"}, "Writing the report...")
         return {"FINISHED"}
+
+
+NUMPY_MISSING = (
+    "No report: it needs numpy, which this Blender's Python lacks. Run "
+    "`fist-and-ball report LOG_FOLDER` in a terminal, or install numpy for Blender's "
+    "Python (Debian: apt install python3-numpy)"
+)
+
+
+def report_needs() -> str:
+    """Why the report cannot be built in this Blender ("" when it can)."""
+    import importlib.util
+
+    return NUMPY_MISSING if importlib.util.find_spec("numpy") is None else ""
 
 
 def _open_written_report(rt: Any, out: Path) -> None:

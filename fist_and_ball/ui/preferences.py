@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import BoolProperty, StringProperty
 
 DEFAULT_URL = "ws://127.0.0.1:8765"
 
@@ -25,6 +25,7 @@ class Settings:
     token: str = ""
     patient: str = ""
     log_folder: str = ""
+    sounds: bool = True
 
 
 class FISTBALL_AddonPreferences(bpy.types.AddonPreferences):
@@ -57,6 +58,11 @@ class FISTBALL_AddonPreferences(bpy.types.AddonPreferences):
         default="",
         subtype="DIR_PATH",
     )
+    patient_sounds: BoolProperty(  # type: ignore[valid-type]
+        name="Sounds in patient mode",
+        description="Tones for a catch, a drop and the session's end (Blender's aud module)",
+        default=True,
+    )
 
     def draw(self, context: Any) -> None:
         layout = self.layout
@@ -66,6 +72,7 @@ class FISTBALL_AddonPreferences(bpy.types.AddonPreferences):
         col.separator()
         col.prop(self, "patient")
         col.prop(self, "log_folder")
+        col.prop(self, "patient_sounds")
         folder = log_folder(settings(context), create=False)  # drawing creates nothing
         col.label(text=f"Logs now go to: {folder}", icon="FILE_FOLDER")
         if not getattr(bpy.app, "online_access", True):
@@ -92,6 +99,7 @@ def settings(context: Any = None) -> Settings:
         token=str(prefs.token),
         patient=str(prefs.patient),
         log_folder=str(prefs.log_folder),
+        sounds=bool(getattr(prefs, "patient_sounds", True)),
     )
 
 
