@@ -428,6 +428,8 @@ def decoder_predictions(decoder: Any, rec: Any, name: str) -> Predictions:
     if getattr(decoder, "name", "") == "qg":
         cues = np.asarray(rec.cues, dtype=object)
         return qg_predictions(decoder, rec.field_ut, rec.t_s, cues, name=name)
+    if hasattr(decoder, "run_offline"):
+        decoder.run_offline()  # background work inline: the replay is reproducible
     n = rec.field_ut.shape[0]
     gest = np.empty(n, dtype=object)
     level, conf = np.zeros(n), np.zeros(n)

@@ -40,6 +40,7 @@ def test_confidence_zero_until_pose_known_then_grades_for_every_tag(tmp_path: Pa
     s = later_session(SEED, SHIFTED)
     dec = open_decoder(f"track:{_twin_file(tmp_path)}", _info(s.field_ut.shape[1], s.rate_hz))
     assert isinstance(dec, TrackDecoder) and not dec.ready
+    dec.run_offline()  # pose fitted inline: ready exactly after the settle time
     out = [dec.decode(Sample.from_field(i, 0.0, 0.0, f)) for i, f in enumerate(s.field_ut)]
     settle = round(2.0 * s.rate_hz) - 1
     assert all(d.confidence == 0.0 for d in out[:settle])
@@ -58,6 +59,8 @@ def test_confidence_zero_until_pose_known_then_grades_for_every_tag(tmp_path: Pa
 def test_wrong_sensor_count_is_not_ready_with_confidence_zero(tmp_path: Path) -> None:
     s = later_session(SEED, Placement())
     dec = open_decoder(f"track:{_twin_file(tmp_path)}", _info(None, s.rate_hz))
+    assert isinstance(dec, TrackDecoder)
+    dec.run_offline()
     for i, f in enumerate(s.field_ut[:200]):
         dec.decode(Sample.from_field(i, 0.0, 0.0, f))
     assert dec.ready

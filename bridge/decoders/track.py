@@ -6,6 +6,10 @@ level = that movement's grade / 8, the tracker's confidence, and `grades` with t
 simultaneous result of every movement. Confidence is 0 while the socket pose is being
 estimated (the first seconds, patient relaxed) and for samples with the wrong number of
 sensors, which the hand's safety layer treats as no input.
+
+Opened for the bridge (`load`), the socket-pose fits run in a child process
+(`ProcessPoseWorker`) so no sample waits for them; `run_offline()` switches to inline
+fits, reproducible sample for sample (evaluation).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bridge.decoders.base import Decoder
+from bridge.tracking.pose_worker import InlinePoseWorker, PoseWorker, ProcessPoseWorker
 from bridge.tracking.tracker import GRADES, Tracker, TrackerConfig
 from bridge.tracking.twin import Twin, TwinError
 from bridge.values.sample import Decoded, Sample
@@ -39,10 +44,11 @@ class TrackDecoder(Decoder):
         rate_hz: float = DEFAULT_RATE_HZ,
         config: TrackerConfig | None = None,
         path: str = "",
+        worker: PoseWorker | None = None,
     ) -> None:
         self.twin = twin
         self.path = path
-        self.tracker = Tracker(twin, config, rate_hz)
+        self.tracker = Tracker(twin, config, rate_hz, worker)
         self.gestures = (REST, *twin.movements)
         self.wrong_device: str | None = None
         """Why the last sample could not be decoded (sensor count), or None."""
@@ -60,7 +66,19 @@ class TrackDecoder(Decoder):
             raise ValueError(str(exc)) from None
         _check_source(twin, info, path)
         rate = info.rate_hz if info.rate_hz and info.rate_hz > 0 else DEFAULT_RATE_HZ
-        return TrackDecoder(twin, float(rate), path=str(path))
+        return TrackDecoder(twin, float(rate), path=str(path), worker=ProcessPoseWorker())
+
+    def run_offline(self) -> None:
+        """Fit the pose inline from now on: a replay decodes the same way every time
+        (the samples do not wait for the clock, so a child's timing would show)."""
+        worker = self.tracker.worker
+        if not isinstance(worker, InlinePoseWorker):
+            worker.close()
+            self.tracker.worker = InlinePoseWorker()
+
+    def close(self) -> None:
+        """Stop the pose worker's child process (the decoder still works, inline)."""
+        self.run_offline()
 
     @property
     def ready(self) -> bool:
@@ -94,8 +112,9 @@ class TrackDecoder(Decoder):
             tags=list(self.twin.movements),
             n_sensors=self.twin.n_sensors,
         )
-        if self.wrong_device:
-            d["problem"] = self.wrong_device
+        worker_problem = getattr(self.tracker.worker, "problem", None)
+        if self.wrong_device or worker_problem:
+            d["problem"] = self.wrong_device or worker_problem
         return d
 
 

@@ -11,7 +11,10 @@ socket sits elsewhere on the arm, so for the first `settle_s` seconds (the patie
 relaxed) the tracker collects the field and fits the rigid pose (rotation + translation
 of the tags relative to the sensors) with every tag at rest; until then it reports
 confidence 0 (no input). Afterwards it nudges the pose every `pose_update_s` from
-recent confident samples, so a slowly slipping socket stays tracked.
+recent confident samples, so a slowly slipping socket stays tracked. The pose fits run
+on a `PoseWorker` (`pose_worker.py`): inline by default (reproducible offline), in a
+child process for the live bridge, where the tracker keeps its old pose until the new
+one arrives.
 
 Outputs: every tag's displacement and normalised level; per movement a grade (8 x
 level of its tag); the gesture = the movement whose activation (levels through the
@@ -24,10 +27,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.spatial.transform import Rotation
 
-from bridge.tracking.field_model import TagGeometry, background_design
+from bridge.tracking.field_model import background_design
+from bridge.tracking.pose_worker import InlinePoseWorker, PoseWorker
+from bridge.tracking.socket_pose import (
+    PoseResult,
+    PoseSettings,
+    TravelTables,
+    fit_rest_pose,
+    update_pose,
+)
 from bridge.tracking.twin import Twin
 
 GRADES = 8
@@ -69,50 +78,15 @@ class TrackEstimate:
     activation: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-class _Tables:
-    """Per tag: field and d field / d displacement over its travel, linearly interpolated."""
-
-    def __init__(
-        self, geo: TagGeometry, sensors: np.ndarray, lo: np.ndarray, hi: np.ndarray, points: int
-    ) -> None:
-        self.lo, self.hi, self.points = lo, hi, points
-        grid = np.linspace(0.0, 1.0, points)[:, None] * (hi - lo) + lo  # (p, k)
-        self.step = (hi - lo) / (points - 1)
-        per_tag = geo.field_per_tag(sensors, grid)  # (p, k, n, 3)
-        jac = geo.jacobian(sensors, grid)
-        k = geo.n_tags
-        self.f = per_tag.transpose(1, 0, 2, 3).reshape(k, points, -1)  # (k, p, 3n)
-        self.j = jac.transpose(1, 0, 2, 3).reshape(k, points, -1)
-        self.df = np.diff(self.f, axis=1)
-        self.dj = np.diff(self.j, axis=1)
-        self.k_index = np.arange(k)
-
-    def lookup(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Summed field (3n,), Jacobian (3n, k), and whether every tag is inside the table."""
-        u = (d - self.lo) / self.step
-        inside = bool(((u >= 0) & (u <= self.points - 1)).all())
-        u = np.clip(u, 0.0, self.points - 1 - 1e-9)
-        i = u.astype(np.intp)
-        frac = (u - i)[:, None]
-        f = self.f[self.k_index, i] + self.df[self.k_index, i] * frac
-        j = self.j[self.k_index, i] + self.dj[self.k_index, i] * frac
-        return f.sum(axis=0), j.T, inside
-
-
-def _pose_geometry(twin: Twin, pose: np.ndarray) -> TagGeometry:
-    """Tags of the twin moved by pose = (rotation vector (rad), translation (mm))."""
-    rot = Rotation.from_rotvec(pose[:3])
-    geo = twin.geometry()
-    return TagGeometry(
-        rot.apply(geo.rest_mm) + pose[3:], rot.apply(geo.axis), geo.moment, geo.shape
-    )
-
-
 class Tracker:
     """Stateful per-sample tracker for one stream (not thread-safe: one decoder thread)."""
 
     def __init__(
-        self, twin: Twin, config: TrackerConfig | None = None, rate_hz: float = 42.7
+        self,
+        twin: Twin,
+        config: TrackerConfig | None = None,
+        rate_hz: float = 42.7,
+        worker: PoseWorker | None = None,
     ) -> None:
         self.twin = twin
         self.cfg = config or TrackerConfig()
@@ -132,96 +106,75 @@ class Tracker:
         self._update_n = max(1, round(self.cfg.pose_update_s * rate_hz))
         self._recent: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._count = 0
-        self.tables: _Tables | None = None
+        self.tables: TravelTables | None = None
+        self.worker: PoseWorker = worker or InlinePoseWorker()
+        """Runs the pose fits; a ProcessPoseWorker keeps them off the sample thread."""
+        self.pose_updates = 0
+        """Pose fits swapped in so far (the rest-pose fit counts)."""
         self.d = np.zeros(self.k)
         self.bg = np.zeros(self.n_bg)
         self.pose_residual_ut = float("nan")
         self.condition = float("inf")
 
     # --- pose -----------------------------------------------------------------------
-    def _build_tables(self) -> None:
-        m = self.cfg.travel_margin
-        geo = _pose_geometry(self.twin, self.pose)
-        self.tables = _Tables(
-            geo, self.sensors, -m * self.stroke, (1 + m) * self.stroke, self.cfg.table_points
+    def _settings(self) -> PoseSettings:
+        c = self.cfg
+        return PoseSettings(
+            c.gradient, c.table_points, c.travel_margin, 3 * c.residual_floor_ut, c.pose_rate
         )
-        # conditioning hardly changes along the travel: check it here, not per sample
-        worst = 0.0
-        for level in (0.0, 0.5, 1.0):
-            _, j, _ = self.tables.lookup(level * self.stroke)
-            a = np.concatenate([j, self.design], axis=1)
-            ata = a.T @ a
-            diag = np.sqrt(np.diag(ata))
-            worst = max(worst, float(np.linalg.cond(ata / np.outer(diag, diag))))
-        self.condition = worst
 
-    def _pose_residual(self, x: np.ndarray, fields: np.ndarray, disp: np.ndarray) -> np.ndarray:
-        geo = _pose_geometry(self.twin, x[:6])
-        model = geo.field(self.sensors, disp).reshape(fields.shape[0], -1)
-        bg = x[6:].reshape(fields.shape[0], self.n_bg) @ self.design.T
-        out: np.ndarray = (model + bg - fields.reshape(fields.shape[0], -1)).reshape(-1)
-        return out
+    def _apply(self, result: PoseResult) -> None:
+        """Swap in a finished pose fit (between samples: d and bg stay warm)."""
+        self.pose = result.pose.copy()
+        if result.background is not None:
+            self.bg = result.background.copy()
+            self.pose_residual_ut = result.residual_ut
+        self.tables = result.tables
+        self.condition = result.condition
+        self.pose_updates += 1
+
+    def _collect(self) -> None:
+        result = self.worker.poll()
+        if result is not None:
+            self._apply(result)
 
     def estimate_pose(self, rest_fields: np.ndarray) -> float:
-        """Fit the socket pose to relaxed samples (m, n, 3); returns the residual RMS (uT)."""
-        mean = np.asarray(rest_fields, dtype=np.float64).mean(axis=0)[None]
-        disp = np.zeros((1, self.k))
-        best = None
-        # a re-donned socket may be turned or slid: start from a few poses around the arm
-        for turn in (0.0, -0.2, 0.2, -0.4, 0.4):
-            for shift in (0.0, -6.0, 6.0):
-                x0 = np.zeros(6 + self.n_bg)
-                x0[0], x0[3] = turn, shift
-                r = least_squares(
-                    self._pose_residual,
-                    x0,
-                    args=(mean, disp),
-                    method="lm",
-                    x_scale="jac",
-                    max_nfev=300,
-                )
-                if best is None or r.cost < best.cost:
-                    best = r
-                if np.sqrt(2 * best.cost / best.fun.size) < 3 * self.cfg.residual_floor_ut:
-                    break
-            if (
-                best is not None
-                and np.sqrt(2 * best.cost / best.fun.size) < 3 * self.cfg.residual_floor_ut
-            ):
-                break
-        assert best is not None
-        self.pose = best.x[:6].copy()
-        self.bg = best.x[6:].copy()
-        self._build_tables()
-        self.pose_residual_ut = float(np.sqrt(2 * best.cost / best.fun.size))
+        """Fit the socket pose to relaxed samples (m, n, 3) now, on this thread; returns
+        the residual RMS (uT)."""
+        self._apply(fit_rest_pose(self.twin, self._settings(), rest_fields))
         return self.pose_residual_ut
 
-    def _nudge_pose(self) -> None:
-        """One damped step of the pose from recent confident samples (d and bg held)."""
-        if len(self._recent) < 4:
+    def _submit_rest_pose(self) -> None:
+        job = (fit_rest_pose, (self.twin, self._settings(), np.array(self._settle)))
+        self._settle.clear()
+        self.worker.submit(job)
+        self._collect()  # an inline worker has it already
+
+    def _submit_pose_update(self) -> None:
+        """One damped pose step from recent confident samples, on the worker."""
+        if len(self._recent) < 4 or self.worker.busy:
             return
         fields = np.array([r[0] for r in self._recent])
         disp = np.array([r[1] for r in self._recent])
-        bgs = np.array([r[2] for r in self._recent]).reshape(-1)
-
-        def resid(pose: np.ndarray) -> np.ndarray:
-            return self._pose_residual(np.concatenate([pose, bgs]), fields, disp)
-
-        r = least_squares(resid, self.pose, method="lm", x_scale="jac", max_nfev=20)
-        self.pose = self.pose + self.cfg.pose_rate * (r.x - self.pose)
-        self._build_tables()
+        bgs = np.array([r[2] for r in self._recent])
         self._recent.clear()
+        args = (self.twin, self._settings(), self.pose.copy(), fields, disp, bgs)
+        self.worker.submit((update_pose, args))
+        self._collect()
 
     # --- per sample -----------------------------------------------------------------
     def decode(self, field_ut: np.ndarray) -> TrackEstimate:
         """Track one sample of all sensors (n, 3) uT."""
         y = np.asarray(field_ut, dtype=np.float64).reshape(-1)
+        if self.worker.busy:
+            self._collect()
         if self.tables is None:
-            self._settle.append(y.reshape(-1, 3))
-            if len(self._settle) >= self._settle_n:
-                self.estimate_pose(np.array(self._settle))
-                self._settle.clear()
-            return self._not_ready()
+            if not self.worker.busy:
+                self._settle.append(y.reshape(-1, 3))
+                if len(self._settle) >= self._settle_n:
+                    self._submit_rest_pose()
+            if self.tables is None:
+                return self._not_ready()
         valid = np.isfinite(y)
         tables = self.tables
         d, bg = self.d, self.bg
@@ -246,7 +199,7 @@ class Tracker:
         if est.confidence > 0.5 and self._count % max(1, self._update_n // 24) == 0:
             self._recent.append((y.reshape(-1, 3), d.copy(), bg.copy()))
         if self._count % self._update_n == 0:
-            self._nudge_pose()
+            self._submit_pose_update()
         return est
 
     def _not_ready(self) -> TrackEstimate:
