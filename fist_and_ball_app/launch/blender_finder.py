@@ -30,9 +30,13 @@ def _globbed(patterns: list[Path]) -> list[Path]:
 
 
 def install_locations(
-    platform: str = sys.platform, env: Mapping[str, str] | None = None, home: Path | None = None
+    platform: str = sys.platform,
+    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    root: Path = Path("/"),
 ) -> list[Path]:
-    """Glob patterns of where Blender is usually installed on `platform` (newest first)."""
+    """Glob patterns of where Blender is usually installed on `platform` (newest first);
+    `root` is where the system folders hang (tests point it elsewhere)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     if platform.startswith("win"):
@@ -43,16 +47,16 @@ def install_locations(
         return pats
     if platform == "darwin":
         return [
-            Path("/Applications/Blender*.app/Contents/MacOS/Blender"),
+            root / "Applications/Blender*.app/Contents/MacOS/Blender",
             home / "Applications" / "Blender*.app" / "Contents" / "MacOS" / "Blender",
         ]
     return [
-        Path("/usr/bin/blender"),
-        Path("/usr/local/bin/blender"),
-        Path("/snap/bin/blender"),
-        Path("/var/lib/flatpak/exports/bin/org.blender.Blender"),
+        root / "usr/bin/blender",
+        root / "usr/local/bin/blender",
+        root / "snap/bin/blender",
+        root / "var/lib/flatpak/exports/bin/org.blender.Blender",
         home / ".local/share/flatpak/exports/bin/org.blender.Blender",
-        Path("/opt/blender*/blender"),
+        root / "opt/blender*/blender",
         home / "blender*" / "blender",
         home / "Applications" / "blender*" / "blender",
     ]
@@ -69,6 +73,7 @@ def find_blender(
     platform: str = sys.platform,
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
+    root: Path = Path("/"),
 ) -> Path:
     """The Blender executable to use: `explicit` (must work), else `remembered` if it still
     exists, else `blender` on PATH, else the first of the usual install places."""
@@ -83,7 +88,7 @@ def find_blender(
     on_path = shutil.which("blender", path=env.get("PATH"))
     if on_path:
         return Path(on_path)
-    patterns = install_locations(platform, env, home)
+    patterns = install_locations(platform, env, home, root)
     for path in _globbed(patterns):
         if _usable(path):
             return path

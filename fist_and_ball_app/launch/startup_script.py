@@ -1,4 +1,4 @@
-# mypy: disable-error-code="attr-defined,union-attr"
+# mypy: disable-error-code="attr-defined,union-attr,func-returns-value"
 """Runs inside the user's Blender (3.4 .. 5.x), started by `fist-and-ball launch`:
 
     blender --python startup_script.py -- --url ws://127.0.0.1:P --level auto --minutes 4
@@ -94,7 +94,7 @@ def enter_patient_mode() -> bool:
     call(
         "patient_mode_enter",
         level=ARGS.level,
-        minutes=str(ARGS.minutes),
+        minutes=ARGS.minutes,
         autostart=not ARGS.no_autostart,
     )
     return True
