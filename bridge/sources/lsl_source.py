@@ -210,9 +210,9 @@ class LslSource(DeviceSource):
             try:
                 values, stamps = inlet.pull_chunk(READ_TIMEOUT_S, MAX_CHUNK)
                 correction = inlet.time_correction(READ_TIMEOUT_S) if stamps else 0.0
-            except lsl.LostError:
+            except lsl.util.LostError:
                 return f"stream '{self.stream_name}' lost (outlet closed or unreachable)"
-            except RuntimeError:  # pylsl's timeout: no clock estimate yet
+            except lsl.util.TimeoutError:  # no clock estimate yet
                 correction = 0.0
             now = time.monotonic()
             if not stamps:
