@@ -404,7 +404,8 @@ Idle clients served at once
 (peak): {res.idle_connected_peak}; refused with HTTP 503: {res.idle_refused} attempts.
 Flooders sent {res.flood_bytes / 1e6:.0f} MB of pings and were cut off
 {res.flood_cutoffs} times (unsent bytes over the 1 MiB bound). Largest `status`:
-{res.status_bytes_max} bytes (does not grow with clients).
+{res.status_bytes_max} bytes (does not grow with clients). The bridge's garbage
+collector ({" ".join(res.bridge_args) or "default policy"}): {res.gc_line or "not reported"}.
 """
 
 

@@ -38,7 +38,7 @@ def test_policy_freezes_startup_objects_and_sets_thresholds() -> None:
             import numpy
             from bridge.gc_policy import GcPolicy, apply_gc_policy
             before = gc.get_threshold()
-            setup = apply_gc_policy(GcPolicy())
+            setup = apply_gc_policy(GcPolicy(thresholds=(50_000, 20, 100)))
             print(json.dumps({"frozen": setup.frozen, "count": gc.get_freeze_count(),
                               "thresholds": list(setup.thresholds),
                               "now": list(gc.get_threshold()), "before": list(before)}))
@@ -95,7 +95,10 @@ def test_frozen_objects_make_a_full_collection_much_shorter() -> None:
 
 def test_pause_meter_times_every_collection_with_its_clock() -> None:
     ticks = iter(range(0, 10_000_000, 5))  # every clock call is 5 ms later
-    meter = GcPauseMeter(clock=lambda: next(ticks) / 1e3).install()
+    cpu_ticks = iter(range(0, 10_000_000, 2))  # and 2 ms of CPU
+    meter = GcPauseMeter(
+        clock=lambda: next(ticks) / 1e3, cpu_clock=lambda: next(cpu_ticks) / 1e3
+    ).install()
     try:
         cycle: list[object] = []
         cycle.append(cycle)
@@ -109,6 +112,7 @@ def test_pause_meter_times_every_collection_with_its_clock() -> None:
     assert pauses.full_collections >= 1
     assert pauses.max_ms == pytest.approx(5.0)
     assert pauses.p99_ms == pytest.approx(5.0)
+    assert pauses.max_cpu_ms == pytest.approx(2.0)
     assert pauses.total_ms == pytest.approx(5.0 * pauses.collections)
     seen = pauses.collections
     gc.collect()  # uninstalled: no longer counted
