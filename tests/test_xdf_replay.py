@@ -79,7 +79,7 @@ def test_xdf_reads_back_as_the_same_recording_with_pyxdf_and_our_reader(
     assert back.meta["positions_mm"] == rec.meta["positions_mm"]
     assert back.rate_hz == rec.rate_hz
     # an independent reader sees the XDF metadata conventions
-    streams, header = pyxdf.load_xdf(str(xdf), synchronize_clocks=True, verbose=False)
+    streams, _header = pyxdf.load_xdf(str(xdf), synchronize_clocks=True, verbose=False)
     kmg = next(s for s in streams if s["info"]["type"] == ["KMG"])
     labels = [c["label"][0] for c in kmg["info"]["desc"][0]["channels"][0]["channel"]]
     assert labels[:3] == ["b0_x", "b0_y", "b0_z"] and labels[-2:] == ["seq", "grade_true"]

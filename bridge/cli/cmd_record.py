@@ -244,7 +244,7 @@ def _outputs(out: str, fmt: str | None, overwrite: bool) -> list[Path]:
 
 
 def _shown(outs: list[Path]) -> str:
-    names = []
+    names: list[str] = []
     for p in outs:
         names.append(str(p) if not names else p.name)
         if p.suffix == ".csv":

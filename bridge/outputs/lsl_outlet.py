@@ -232,7 +232,7 @@ class LslOutlet(Output):
     def status(self) -> LslStatus:
         """Streams, whether anyone reads them, samples pushed, the clock mapping."""
         outlets = self._outlets
-        consumers = bool(outlets) and any(o.have_consumers() for o in outlets.values())
+        consumers = outlets is not None and any(o.have_consumers() for o in outlets.values())
         return LslStatus(
             streams=self.stream_names() if outlets else (),
             scope=str(self.config.scope),
