@@ -1,4 +1,4 @@
-"""Make example score logs for the therapist report: two virtual patients over several weeks.
+"""Make example score logs for the therapist report: three virtual patients over several weeks.
 
     python bench/make_example_logs.py /tmp/example-logs [--weeks 6] [--start 2025-03-03]
     fist-and-ball report /tmp/example-logs --out report.html --csv sessions.csv
@@ -11,6 +11,8 @@ always records the wall time at which it was written.
 - P01 starts as a novice and improves week by week; moves up from easy to medium and,
   from week 4, tries hard.
 - P02 is an average player who improves slowly; one of P02's sessions is cut short.
+- P03 plays the adaptive level `auto` once a week: the game sets the ball speed from
+  the hold share, and the report draws that speed (`adaptive.speed_track`).
 - Two broken files show the report's Problems section: a truncated summary and a JSON
   file that is not a score log.
 """
@@ -73,6 +75,7 @@ def plan(weeks: int) -> list[tuple[str, int, str, int, float]]:
             out.append(("P01", w, "hard", 2, p1))
         out.append(("P02", w, "easy", 2, p2))
         out.append(("P02", w, "medium", 4 if w % 2 else 2, p2))
+        out.append(("P03", w, "auto", 2, min(0.35 + 0.1 * w, 0.95)))
     return out
 
 
@@ -82,7 +85,7 @@ def make_logs(folder: Path, weeks: int, start: datetime, verbose: bool = True) -
     sessions = plan(weeks)
     written: list[Path] = []
     for k, (patient, week, level, minutes, skill) in enumerate(sessions):
-        day = start + timedelta(weeks=week, days=0 if patient == "P01" else 2)
+        day = start + timedelta(weeks=week, days={"P01": 0, "P02": 2}.get(patient, 3))
         when = day.replace(hour=10 + (k % 3), minute=15 * (k % 4))
         sid = f"{when:%Y%m%d-%H%M}-{patient.lower()}-{level}-{minutes}min"
         log = ScoreLog.open(

@@ -280,7 +280,9 @@ def test_example_log_generator(tmp_path):
         capture_output=True,
     )
     history = load_history(folder, with_metrics=False)
-    assert set(history.patients) == {"P01", "P02"}
+    assert set(history.patients) == {"P01", "P02", "P03"}
+    auto = history.patients["P03"]
+    assert len(auto) == 3 and all(r.level == "auto" and len(r.speed_track) >= 2 for r in auto)
     days = {r.started.date() for r in history.patients["P01"] if r.started}
     assert len(days) == 3 and (max(days) - min(days)).days == 14
     assert any(not r.completed for r in history.patients["P02"])

@@ -32,7 +32,7 @@ from .wording import readable_reason
 Progress = Callable[[int, int, str], None]
 """`progress(done, total, what)`: called while reading logs (CLI progress line)."""
 
-LEVEL_ORDER = ("easy", "medium", "hard")
+LEVEL_ORDER = ("easy", "medium", "hard", "auto")
 
 
 @dataclass(slots=True)
@@ -74,6 +74,33 @@ class SessionRow:
     def held_fraction(self) -> float | None:
         """Share of the played time the ball was held (0..1)."""
         return self.held_s / self.duration_s if self.duration_s > 0 else None
+
+    @property
+    def speed_track(self) -> list[tuple[float, float]]:
+        """The auto level's ball speed over play time, [(t_s, grade/s)], from the summary's
+        `adaptive.speed_track`; [] for a fixed level or a missing/malformed track."""
+        adaptive = self.record.summary.get("adaptive")
+        raw = adaptive.get("speed_track") if isinstance(adaptive, dict) else None
+        if not isinstance(raw, list):
+            return []
+        track: list[tuple[float, float]] = []
+        for point in raw:
+            if isinstance(point, list | tuple) and len(point) == 2:
+                t, v = _float(point[0], math.nan), _float(point[1], math.nan)
+                if math.isfinite(t) and math.isfinite(v):
+                    track.append((t, v))
+        return sorted(track)
+
+    @property
+    def speed_bounds(self) -> tuple[float, float] | None:
+        """The auto level's slowest and fastest allowed ball speed, if the log says."""
+        adaptive = self.record.summary.get("adaptive")
+        raw = adaptive.get("speed_bounds") if isinstance(adaptive, dict) else None
+        if isinstance(raw, list) and len(raw) == 2:
+            lo, hi = _float(raw[0], math.nan), _float(raw[1], math.nan)
+            if math.isfinite(lo) and math.isfinite(hi) and lo <= hi:
+                return (lo, hi)
+        return None
 
     @property
     def date_text(self) -> str:

@@ -41,7 +41,8 @@ from .wording import plural, readable_reason
 DEFAULT_DETAILS = 12
 """Sessions per patient (the most recent) that get a detail section by default."""
 
-LEVEL_COLORS = {"easy": "#2a9d8f", "medium": "#e09f3e", "hard": "#c8553d"}
+LEVEL_COLORS = {"easy": "#2a9d8f", "medium": "#e09f3e", "hard": "#c8553d", "auto": "#7b5ea7"}
+SPEED_COLOR = "#7b5ea7"  # the auto level's colour
 OTHER_LEVEL_COLOR = "#6b7280"
 TARGET_COLOR = "#f28c28"  # the orange ball
 GRADE_COLOR = "#1f5fbf"
@@ -102,6 +103,8 @@ class Detail:
     timeline_svg: str
     zoom_svg: str
     histogram_svg: str
+    speed_svg: str = ""
+    """The auto level's ball speed over the session ('' for a fixed level)."""
 
 
 def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
@@ -189,7 +192,49 @@ def render_detail(row: SessionRow, a: TimelineArrays) -> Detail:
         height=250,
         key=row.session_id,
     )
-    return Detail(full, zoom, hist)
+    return Detail(full, zoom, hist, speed_chart(row, full_w))
+
+
+def speed_chart(row: SessionRow, width: float = 1100.0) -> str:
+    """The auto level's ball speed over play time, as a step line between its bounds
+    ('' for a session without an `adaptive.speed_track`)."""
+    track = row.speed_track
+    if not track:
+        return ""
+    times = [t for t, _ in track]
+    speeds = [v for _, v in track]
+    series = [Series("ball speed", times, speeds, SPEED_COLOR, style="step", width=2.0)]
+    bounds = row.speed_bounds
+    if bounds is not None:
+        for bound in bounds:
+            series.append(
+                Series(
+                    "allowed range", [times[0], times[-1]], [bound, bound], "#9ca3af", dash="4 4"
+                )
+            )
+    low = min(speeds + ([bounds[0]] if bounds else []))
+    return line_chart(
+        series,
+        title=f"Ball speed, auto level: {speeds[0]:.2f} → {speeds[-1]:.2f} grade/s",
+        x_label="play time (s)",
+        y_label="grade/s",
+        width=width,
+        height=200,
+        y_min=0.0 if low < 0.5 else None,
+        key=row.session_id,
+    )
+
+
+def _speed_cell(row: SessionRow) -> str:
+    """Ball speed in the session table; an auto session shows where it started and ended."""
+    track = row.speed_track
+    if not track:
+        return f"{row.ball_speed:.2f}"
+    first, last = track[0][1], track[-1][1]
+    return (
+        f'<span title="auto level: {plural(max(len(track) - 2, 0), "adjustment")}">'
+        f"{first:.2f} → {last:.2f}</span>"
+    )
 
 
 # -- page parts ----------------------------------------------------------------------------
@@ -433,6 +478,15 @@ def _trend_charts(rows: list[SessionRow]) -> str:
         charts.append(
             chart("Hold stability, SD while holding (lower is better)", "grades", metric("hold_sd"))
         )
+    if any(r.speed_track for r in rows):
+        # Where the adaptive rule took the ball by the end of each auto session.
+        charts.append(
+            chart(
+                "Ball speed reached, auto level",
+                "grade/s",
+                lambda r: r.speed_track[-1][1] if r.speed_track else None,
+            )
+        )
     legend = "".join(
         f'<span><svg width="30" height="12" aria-hidden="true"><line x1="1" x2="29" y1="6" '
         f'y2="6" stroke="{_level_color(k[0])}" stroke-width="2.5"'
@@ -468,7 +522,7 @@ def _session_table(rows: list[SessionRow]) -> str:
             f'<tr class="{"" if r.completed else "incomplete"}" '
             f'data-patient="{escape(r.patient)}" data-score="{r.score:.2f}">'
             f'<td>{escape(r.date_text)}</td><td class="l">{_level_tag(r.level)}</td>'
-            f"<td>{_num(r.minutes, '.0f')}</td><td>{r.ball_speed:.2f}</td>"
+            f"<td>{_num(r.minutes, '.0f')}</td><td>{_speed_cell(r)}</td>"
             f"<td>{r.up_down_movements}</td><td>{r.held_s:.1f}</td>"
             f"<td>{_num(held_pct, '.0f')}</td><td><b>{r.score:.0f}</b></td>"
             f"<td>{r.catches}</td><td>{_num(r.misses, 'd')}</td><td>{_num(r.drops, 'd')}</td>"
@@ -556,6 +610,7 @@ def _detail_section(row: SessionRow, detail: Detail, open_: bool, anchors: _Anch
         f"{row.score:.0f}{status}</summary>"
         f'<div class="detail"><div class="facts">{fact_html}</div>{detail.timeline_svg}'
         f'<div class="row"><div>{detail.zoom_svg}</div><div>{detail.histogram_svg}</div></div>'
+        f"{detail.speed_svg}"
         "</div></details>"
     )
 
