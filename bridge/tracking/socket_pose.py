@@ -34,22 +34,25 @@ class TravelTables:
         per_tag = geo.field_per_tag(sensors, grid)  # (p, k, n, 3)
         jac = geo.jacobian(sensors, grid)
         k = geo.n_tags
-        self.f = per_tag.transpose(1, 0, 2, 3).reshape(k, points, -1)  # (k, p, 3n)
-        self.j = jac.transpose(1, 0, 2, 3).reshape(k, points, -1)
-        self.df = np.diff(self.f, axis=1)
-        self.dj = np.diff(self.j, axis=1)
-        self.k_index = np.arange(k)
+        # field and derivative side by side, rows (tag, point): one gather per sample
+        fj = np.stack([per_tag, jac], axis=2).transpose(1, 0, 2, 3, 4).reshape(k, points, 2, -1)
+        self.fj = np.ascontiguousarray(fj.reshape(k * points, 2, -1))
+        slope = np.diff(fj, axis=1)  # (k, p - 1, 2, 3n)
+        slope = np.concatenate([slope, slope[:, -1:]], axis=1)  # the last point: same slope
+        self.slope = np.ascontiguousarray(slope.reshape(k * points, 2, -1))
+        self.row0 = np.arange(k) * points
 
     def lookup(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """Summed field (3n,), Jacobian (3n, k), and whether every tag is inside the table."""
         u = (d - self.lo) / self.step
-        inside = bool(((u >= 0) & (u <= self.points - 1)).all())
-        u = np.clip(u, 0.0, self.points - 1 - 1e-9)
+        top = self.points - 1
+        inside = bool((u >= 0).all() and (u <= top).all())
+        u = np.minimum(np.maximum(u, 0.0), top)
         i = u.astype(np.intp)
-        frac = (u - i)[:, None]
-        f = self.f[self.k_index, i] + self.df[self.k_index, i] * frac
-        j = self.j[self.k_index, i] + self.dj[self.k_index, i] * frac
-        return f.sum(axis=0), j.T, inside
+        rows = self.row0 + i
+        frac = (u - i)[:, None, None]
+        fj = self.fj.take(rows, axis=0) + self.slope.take(rows, axis=0) * frac  # (k, 2, 3n)
+        return fj[:, 0].sum(axis=0), fj[:, 1].T, inside
 
 
 @dataclass(frozen=True)

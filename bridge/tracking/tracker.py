@@ -57,6 +57,8 @@ class TrackerConfig:
     residual_floor_ut: float = 0.5
     rest_threshold: float = 0.5 / GRADES
     damping: float = 1e-6
+    tolerance_mm: float = 0.002
+    """Gauss-Newton stops once no displacement step is larger (warm samples: one step)."""
 
 
 @dataclass
@@ -97,6 +99,9 @@ class Tracker:
             self.sensors.shape[0] * 3, -1
         )
         self.n_bg = self.design.shape[1]
+        self._a = np.zeros((self.design.shape[0], self.k + self.n_bg))
+        self._a[:, self.k :] = self.design
+        self._diag = np.diag_indices(self.k + self.n_bg)
         self.pose = np.zeros(6)
         self.stroke = twin.stroke_mm
         inv = np.linalg.pinv(twin.coupling)
@@ -175,24 +180,7 @@ class Tracker:
                     self._submit_rest_pose()
             if self.tables is None:
                 return self._not_ready()
-        valid = np.isfinite(y)
-        tables = self.tables
-        d, bg = self.d, self.bg
-        a_bg = self.design
-        for _ in range(self.cfg.iterations):
-            f, j, inside = tables.lookup(d)
-            r = y - f - a_bg @ bg
-            a = np.concatenate([j, a_bg], axis=1)
-            if not valid.all():
-                r, a = r[valid], a[valid]
-            ata = a.T @ a
-            ata[np.diag_indices_from(ata)] *= 1.0 + self.cfg.damping
-            step = np.linalg.solve(ata, a.T @ r)
-            d = d + step[: self.k]
-            bg = bg + step[self.k :]
-        f, j, inside = tables.lookup(d)
-        r = (y - f - a_bg @ bg)[valid]
-        resid = float(np.sqrt(np.mean(r * r)))
+        d, bg, resid, inside = self._gauss_newton(self.tables, y)
         self.d, self.bg = d, bg
         est = self._estimate(d, bg, resid, inside)
         self._count += 1
@@ -201,6 +189,36 @@ class Tracker:
         if self._count % self._update_n == 0:
             self._submit_pose_update()
         return est
+
+    def _gauss_newton(
+        self, tables: TravelTables, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """Warm-started Gauss-Newton on displacements + background; stops early once the
+        step is below `tolerance_mm` (the usual case at high rates: one iteration)."""
+        d, bg = self.d, self.bg
+        k = self.k
+        a = self._a  # (3n, k + background): background columns fixed, tag columns per step
+        valid = np.isfinite(y)
+        all_valid = bool(valid.all())
+        r = y
+        step = np.zeros(a.shape[1])
+        inside = True
+        for _ in range(self.cfg.iterations):
+            f, j, inside = tables.lookup(d)
+            r = y - f - self.design @ bg
+            a[:, :k] = j
+            aa, rr = (a, r) if all_valid else (a[valid], r[valid])
+            ata = aa.T @ aa
+            ata[self._diag] *= 1.0 + self.cfg.damping
+            step = np.linalg.solve(ata, aa.T @ rr)
+            d = d + step[:k]
+            bg = bg + step[k:]
+            if np.abs(step[:k]).max() < self.cfg.tolerance_mm:
+                break
+        # residual after the last step, linearised: the step is tiny by then
+        r_after = (r - a @ step)[valid] if not all_valid else r - a @ step
+        resid = float(np.sqrt(np.dot(r_after, r_after) / max(1, r_after.size)))
+        return d, bg, resid, inside
 
     def _not_ready(self) -> TrackEstimate:
         return TrackEstimate(
