@@ -104,6 +104,8 @@ def test_bridge_outlets_carry_labels_rate_and_device_clock_timestamps(
     # every timestamp is the documented mapping of the device clock, within 2 ms
     expected = rec.t_s[rows] + offset
     assert np.max(np.abs(np.asarray(stamps) - expected)) < 0.002
+    # the spacing is the device's, not the host's arrival jitter
+    np.testing.assert_allclose(np.diff(stamps), np.diff(rec.t_s[rows]), atol=1e-6)
     # and the mapping lands on LSL's clock (generous: the sample is seconds old at most)
     assert 0 <= received_at - stamps[-1] < 30
 
