@@ -104,7 +104,7 @@ class Runner:
         ("tcp://host:0", "port 0"),
         ("udp://host", "udp needs //HOST:PORT"),
         ("udp://:port", "port must be a number"),
-        ("replay:rec.txt", "needs a .csv recording"),
+        ("replay:rec.txt", "needs a .csv or .xdf recording"),
         ("replay:/nonexistent/rec.csv", "no recording at"),
     ],
 )
