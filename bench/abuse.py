@@ -77,6 +77,7 @@ class Result:
     """1-minute load average before the run: other work on the machine skews latency."""
     load_after: float = 0.0
     bridge_args: tuple[str, ...] = ()
+    client_realtime: bool = False
     gc_line: str = ""
     """The bridge's own report of its garbage collections (printed when it stops)."""
 
@@ -262,6 +263,8 @@ def _abuse_process(
 ) -> None:
     """The abusive clients, in their own process (own GIL and event loop), so the
     good client's measurements are not delayed by the bench itself."""
+    with contextlib.suppress(OSError):  # never inherit the good client's priority
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
     async def go() -> dict[str, int]:
         stop = asyncio.Event()
@@ -289,6 +292,8 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     m = re.match(r"ws://([^:/]+):(\d+)", url)
     assert m, url
     host, port = m.group(1), int(m.group(2))
+    if res.client_realtime:  # after the bridge started: it must not inherit this
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     stop, measure = asyncio.Event(), asyncio.Event()
     good = asyncio.create_task(_good_client(url, res, stop, measure))
     await asyncio.sleep(WARMUP_S)
@@ -321,6 +326,7 @@ def run(
     max_clients: int,
     retry_s: float,
     bridge_args: tuple[str, ...] = (),
+    client_realtime: bool = False,
 ) -> Result:
     """Run one abuse session against a fresh bridge (`bridge_args` appended to its command)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # inherited by the child
@@ -333,6 +339,7 @@ def run(
         max_clients,
         load_before=os.getloadavg()[0],
         bridge_args=bridge_args,
+        client_realtime=client_realtime,
     )
     bridge = Bridge(
         [
@@ -429,6 +436,14 @@ def main() -> int:
     ap.add_argument("--retry-s", type=float, default=5.0)
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument(
+        "--client-realtime",
+        action="store_true",
+        help=(
+            "run the good client with SCHED_FIFO (needs CAP_SYS_NICE): with the bridge's "
+            "--realtime it separates the bridge from other work on a shared machine"
+        ),
+    )
+    ap.add_argument(
         "--bridge-arg",
         action="append",
         default=[],
@@ -445,11 +460,13 @@ def main() -> int:
         args.max_clients,
         args.retry_s,
         tuple(args.bridge_arg),
+        args.client_realtime,
     )
     text = section(res)
     print(text)
     print(
-        f"summary: args {' '.join(res.bridge_args) or '-'} | load {res.load_before:.2f} -> "
+        f"summary: args {' '.join(res.bridge_args) or '-'}"
+        f"{' client-rt' if res.client_realtime else ''} | load {res.load_before:.2f} -> "
         f"{res.load_after:.2f} | p50 {res.p(50):.2f} p99 {res.p(99):.2f} ms | "
         f"gap {res.max_gap_ms:.0f} ms | trips {res.watchdog_trips} | "
         f"rss {res.peak_rss_mb:.0f} MB | {res.gc_line}"

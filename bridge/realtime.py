@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -19,6 +20,33 @@ def set_realtime_priority(priority: int | None) -> str | None:
         return "real-time scheduling is not available on this OS"
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError) as exc:
+        return f"could not switch to real-time priority {priority}: {exc}"
+    return None
+
+
+def set_process_realtime_priority(priority: int | None) -> str | None:
+    """Give every thread of this process SCHED_FIFO `priority` (Linux); threads made
+    later by any of them inherit it. None leaves them alone.
+
+    One real-time thread is not enough in Python: the hot threads still need the GIL,
+    and a normal-priority thread holding it (the hand loop, the status thread, a
+    garbage collection) can be preempted by any busy process while everyone waits.
+    Returns a warning when the OS refuses or has no such scheduler.
+    """
+    if priority is None:
+        return None
+    if not hasattr(os, "sched_setscheduler"):
+        return "real-time scheduling is not available on this OS"
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # no /proc: at least this thread, and the ones it starts
+    param = os.sched_param(priority)
+    try:
+        for tid in threads:
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                os.sched_setscheduler(tid, os.SCHED_FIFO, param)
     except (OSError, ValueError) as exc:
         return f"could not switch to real-time priority {priority}: {exc}"
     return None

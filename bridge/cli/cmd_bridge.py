@@ -29,6 +29,7 @@ from bridge.gc_policy import GcPauseMeter, GcPolicy, apply_gc_policy
 from bridge.log_throttle import LogThrottle
 from bridge.outputs.base import Output
 from bridge.pipeline import Pipeline
+from bridge.realtime import set_process_realtime_priority
 from bridge.server.auth import AuthConfigError, AuthPolicy
 from bridge.server.ws_server import ServerConfig, ServerStartError, WebSocketServer
 from bridge.sim.url import is_sim_url
@@ -150,7 +151,7 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="PRIO",
         help=(
-            "run the sample and server threads with SCHED_FIFO priority PRIO (default 10; "
+            "run every bridge thread with SCHED_FIFO priority PRIO (default 10; "
             "Linux, needs CAP_SYS_NICE or an rtprio limit): other busy processes then "
             "cannot delay samples"
         ),
@@ -334,6 +335,11 @@ def run(args: argparse.Namespace) -> int:
     gc_policy = GcPolicy.off() if args.no_gc_tuning else GcPolicy()
     gc_setup = apply_gc_policy(gc_policy)
     gc_meter = GcPauseMeter().install()
+    if args.realtime is not None:
+        # every thread, not only the hot ones: see set_process_realtime_priority
+        problem = set_process_realtime_priority(args.realtime)
+        if problem:
+            logging.getLogger("bridge.cli").warning("%s; running with normal priority", problem)
     print(
         f"bridge: listening on {server.url}  source {args.source}  "
         f"decoder {decoder.name if decoder is not None else 'none'}",
