@@ -78,7 +78,7 @@ def _inside(item: Rect | Dot | Text, w: float, h: float) -> bool:
         )
     if isinstance(item, Dot):
         return item.r <= item.x <= w - item.r and item.r <= item.y <= h - item.r
-    return 0 <= item.x and item.x + 0.55 * item.size * len(item.text) <= w + 1 and 0 <= item.y <= h
+    return item.x >= 0 and item.x + 0.55 * item.size * len(item.text) <= w + 1 and 0 <= item.y <= h
 
 
 @pytest.mark.parametrize("screen", list(Screen))

@@ -171,13 +171,14 @@ def _status_bar(b: _Builder, m: HudModel) -> None:
     b.text(20 * u, top - 40 * u, 22, link, WHITE if m.connected and m.signal else ALERT)
     if m.hand:
         b.right(b.w - 20 * u, top - 40 * u, 22, f"Hand: {m.hand}", DIM)
+    _leds(b, m)
 
 
-def _leds(b: _Builder, m: HudModel, y: float) -> None:
+def _leds(b: _Builder, m: HudModel) -> None:
+    """The nine LEDs in the middle of the status bar, clear of hand, ball and track."""
     u = b.u
-    r, gap = 16 * u, 44 * u
-    x0 = b.w / 2 - gap * (N_LEDS - 1) / 2
-    b.items.append(Rect(x0 - 30 * u, y - 30 * u, gap * (N_LEDS - 1) + 60 * u, 60 * u, PANEL))
+    r, gap = 15 * u, 40 * u
+    x0, y = b.w / 2 - gap * (N_LEDS - 1) / 2, b.h - 28 * u
     for i in range(N_LEDS):
         b.items.append(Dot(x0 + i * gap, y, r, LED_ON if i < m.leds_lit else LED_OFF))
 
@@ -188,9 +189,9 @@ def _play_screen(b: _Builder, m: HudModel) -> None:
     b.text(36 * u, h - 130 * u, 44, f"Score {round(m.score)}")
     b.items.append(Rect(w - 320 * u, h - 150 * u, 300 * u, 80 * u, PANEL))
     b.right(w - 36 * u, h - 130 * u, 44, f"{_clock(m.time_left_s)} left")
-    _leds(b, m, 70 * u)
     grade = "-" if m.grade is None else str(m.grade)
-    b.centred(w / 2, 115 * u, 30, f"Grade {grade} / {N_LEDS - 1}")
+    b.items.append(Rect(w - 320 * u, h - 215 * u, 300 * u, 56 * u, PANEL))
+    b.right(w - 36 * u, h - 200 * u, 30, f"Grade {grade} / {N_LEDS - 1}")
     if m.paused:
         b.items.append(Rect(w / 2 - 360 * u, h / 2 - 70 * u, 720 * u, 150 * u, PANEL))
         b.centred(w / 2, h / 2 + 10 * u, 56, "PAUSED", ALERT)
@@ -216,18 +217,17 @@ def _button_row(
 
 def _start_screen(b: _Builder, m: HudModel) -> None:
     u, w, h = b.u, b.w, b.h
-    b.items.append(Rect(w / 2 - 560 * u, h / 2 - 250 * u, 1120 * u, 440 * u, PANEL))
-    b.centred(w / 2, h / 2 + 130 * u, 48, "Fist & Ball")
+    b.items.append(Rect(w / 2 - 560 * u, h / 2 - 200 * u, 1120 * u, 480 * u, PANEL))
+    b.centred(w / 2, h / 2 + 215 * u, 48, "Fist & Ball")
     levels = [(f"level:{name}", LEVEL_LABELS.get(name, name.title())) for name in m.levels]
-    _button_row(b, h / 2 + 10 * u, levels, f"level:{m.level}", m.focus == FOCUS_LEVEL)
+    _button_row(b, h / 2 + 95 * u, levels, f"level:{m.level}", m.focus == FOCUS_LEVEL)
     mins = [(f"minutes:{n}", f"{n} min") for n in m.minutes_options]
-    _button_row(b, h / 2 - 100 * u, mins, f"minutes:{m.minutes}", m.focus == FOCUS_MINUTES)
-    _button_row(b, h / 2 - 220 * u, [("start", "Start")], "start", m.focus == FOCUS_START)
+    _button_row(b, h / 2 - 15 * u, mins, f"minutes:{m.minutes}", m.focus == FOCUS_MINUTES)
+    _button_row(b, h / 2 - 125 * u, [("start", "Start")], "start", m.focus == FOCUS_START)
     hint = "Arrows choose    Enter starts    Esc leaves"
     if not m.signal:
         hint = "Waiting for the band...    Esc leaves"
-    b.centred(w / 2, h / 2 - 300 * u, 22, hint, DIM)
-    _leds(b, m, 70 * u)
+    b.centred(w / 2, h / 2 - 180 * u, 22, hint, DIM)
 
 
 def _end_screen(b: _Builder, m: HudModel) -> None:

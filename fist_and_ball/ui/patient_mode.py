@@ -104,7 +104,8 @@ def enter(context: Any, level: str = "", minutes: int = 0, autostart: bool = Fal
     """Turn patient mode on in the context's window; returns a problem text or None."""
     global _state
     window = getattr(context, "window", None)
-    if window is None or window.screen is None:
+    if bpy.app.background or window is None or window.screen is None:
+        # background mode may have a window in the data, but no events ever reach it
         return "Patient mode needs a Blender window (not background mode)"
     if current() is not None:
         return None
@@ -139,7 +140,6 @@ def _configure_view(context: Any, window: Any, area: Any) -> None:
         "show_region_toolbar",
         "show_region_ui",
         "show_region_tool_header",
-        "show_region_hud",
         "show_gizmo",
         "use_local_camera",
     ):
@@ -181,7 +181,8 @@ def leave(context: Any = None) -> str | None:
     if window.screen.name != state.saved["screen"]:
         area = _largest_view3d(window.screen) or window.screen.areas[0]
         with context.temp_override(window=window, area=area, region=_window_region(area)):
-            bpy.ops.screen.back_to_previous()
+            # the same toggle again: it also brings the top bar and status bar back
+            bpy.ops.screen.screen_full_area(use_hide_panels=True)
     restore_window(window, state.saved, bpy.data)
     for area in window.screen.areas:
         area.tag_redraw()

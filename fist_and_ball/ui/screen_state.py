@@ -18,10 +18,10 @@ SPACE_ATTRS = (
     "show_region_toolbar",
     "show_region_ui",
     "show_region_tool_header",
-    "show_region_hud",
     "show_gizmo",
     "use_local_camera",
 )
+"""`show_region_hud` is left alone: toggling it crashes Blender 5.0 without a window."""
 OVERLAY_ATTRS = ("show_overlays", "show_cursor", "show_floor", "show_axis_x", "show_axis_y")
 VIEW_ATTRS = (
     "view_perspective",
