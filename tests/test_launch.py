@@ -283,3 +283,9 @@ def test_no_process_is_left_when_the_launcher_is_stopped(tmp_path: Path, sig: in
     proc.wait(60)
     assert wait_until(lambda: not any(alive(p) for p in pids), 30), [(p, alive(p)) for p in pids]
     assert not port_open(port)
+
+
+def test_blender_gets_no_pythonpath_so_it_uses_the_installed_addon() -> None:
+    env = {"PYTHONPATH": str(ROOT), "PYTHONHOME": "/x", "HOME": "/h"}
+    sup = Supervisor(["true"], ["true"], 1, env=env)
+    assert sup.blender_env() == {"HOME": "/h"} and sup.env["PYTHONPATH"] == str(ROOT)

@@ -80,11 +80,11 @@ class Supervisor:
         self._bridge_t0 = 0.0
 
     # -- children ---------------------------------------------------------------------
-    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, cmd: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         linux = sys.platform.startswith("linux")
         return subprocess.Popen(
             cmd,
-            env=self.env,
+            env=dict(env),
             stdin=subprocess.DEVNULL,
             # own process group: a Ctrl-C reaches the launcher only, which stops both in order
             start_new_session=True,
@@ -92,7 +92,7 @@ class Supervisor:
         )
 
     def _start_bridge(self) -> None:
-        self.bridge = self._spawn(self.bridge_cmd)
+        self.bridge = self._spawn(self.bridge_cmd, self.env)
         self.bridge_starts += 1
         self._bridge_t0 = time.monotonic()
 
@@ -111,6 +111,12 @@ class Supervisor:
                     f"{self.config.ready_timeout_s:.0f} s"
                 )
             time.sleep(POLL_S)
+
+    def blender_env(self) -> dict[str, str]:
+        """Blender's environment: without PYTHONPATH / PYTHONHOME, which a Blender built on
+        the system Python (Debian's) would honour and then import this checkout's add-on
+        (and the venv's modules) instead of the installed one."""
+        return {k: v for k, v in self.env.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
     @staticmethod
     def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
@@ -168,7 +174,7 @@ class Supervisor:
             self._start_bridge()
             self._wait_bridge_ready()
             self.say(f"bridge listening on ws://127.0.0.1:{self.port}; starting Blender")
-            self.blender = self._spawn(self.blender_cmd)
+            self.blender = self._spawn(self.blender_cmd, self.blender_env())
             return self._supervise()
         finally:
             self.stop_all()

@@ -1,0 +1,123 @@
+"""`fist-and-ball launch --source sim:myo3` in a real window: Debian's Blender 3.4 under
+Xvfb. The launcher installs the legacy add-on into temporary user folders, starts the
+bridge, opens Blender in patient mode with a session running; tests/launch_gui_driver.py
+(added to Blender's command line by a wrapper passed as --blender) takes a screenshot
+(test-artifacts/launch_patient.png), presses Esc and checks the layout is back. Closing
+Blender must stop the bridge and the launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_bridge import ROOT
+
+BLENDER = "/usr/bin/blender"
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(BLENDER).exists(), reason=f"{BLENDER} (Debian blender) missing"),
+    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) missing"),
+]
+ARTIFACTS = ROOT / "test-artifacts"
+SHOT = ARTIFACTS / "launch_patient.png"
+TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("launch_gui")
+    wrapper = tmp / "blender"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'exec {BLENDER} --enable-event-simulate --python {ROOT / "tests" / "launch_gui_driver.py"} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    ARTIFACTS.mkdir(exist_ok=True)
+    SHOT.unlink(missing_ok=True)
+    out = tmp / "driver.json"
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
+        BLENDER_USER_CONFIG=str(tmp / "config"),
+        BLENDER_USER_DATAFILES=str(tmp / "datafiles"),
+        FIST_AND_BALL_PROFILE=str(tmp / "cfg" / "profile.json"),
+        HOME=str(tmp / "home"),
+        FISTBALL_LG_OUT=str(out),
+        FISTBALL_LG_SHOT=str(SHOT),
+        FISTBALL_LG_PLAY_S=os.environ.get("FISTBALL_LG_PLAY_S", "8"),
+    )
+    cmd = [
+        "xvfb-run", "-a", "-s", "-screen 0 1280x720x24",
+        sys.executable, "-m", "fist_and_ball_app.main", "launch",
+        "--source", "sim:myo3", "--blender", str(wrapper), "--minutes", "2", "--level", "auto",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    text = proc.stdout + proc.stderr
+    (ARTIFACTS / "launch_gui.log").write_text(text)
+    assert out.is_file(), f"the driver wrote nothing; launch said:\n{text[-4000:]}"
+    state: dict[str, Any] = json.loads(out.read_text())
+    state["_rc"], state["_text"] = proc.returncode, text
+    (ARTIFACTS / "launch_gui_state.json").write_text(json.dumps(state, indent=1, default=str))
+    assert state.get("ok"), state.get("error")
+    return state
+
+
+def test_launch_opens_patient_mode_with_a_session_running(launched: dict[str, Any]) -> None:
+    assert launched["blender"].startswith("3.4")
+    assert launched["signal"] and launched["played_s"] >= 5.0
+    assert launched["level"] == "auto" and launched["minutes"] == 2
+    assert "add-on installed" in launched["_text"] and "patient mode" in launched["_text"]
+
+
+def test_no_editor_chrome_in_patient_mode(launched: dict[str, Any]) -> None:
+    s = launched["screen"]
+    assert s["areas"] == 1, s  # no outliner, properties, timeline
+    assert s["header"] is False and s["overlays"] is False and s["gizmos"] is False
+    assert s["camera_view"] == "CAMERA"
+
+
+def test_screenshot_shows_hand_ball_lit_leds_and_hud(launched: dict[str, Any]) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    img = mpimg.imread(SHOT)[..., :3]
+    h, w = img.shape[:2]
+    assert (w, h) == tuple(launched["screen"]["window"])
+    background = np.median(img.reshape(-1, 3), axis=0)
+
+    def differs(points: list[list[float]]) -> int:
+        hits = 0
+        for x, y in points:
+            r, c = int(h - y), int(x)  # window y is bottom-up
+            if 2 <= r < h - 2 and 2 <= c < w - 2:
+                patch = img[r - 2 : r + 3, c - 2 : c + 3].reshape(-1, 3).mean(axis=0)
+                hits += bool(np.abs(patch - background).max() > 0.08)
+        return hits
+
+    pts = launched["screen"]["points"]
+    assert differs(pts.get("ball", [])) >= 1, pts
+    assert differs(pts.get("hand", []) + pts.get("palm", []) + pts.get("finger", [])) >= 1, pts
+    assert launched["view"]["leds_lit"] >= 1
+    assert differs(pts.get("led", [])) >= 1
+    # the HUD: large light text/panels over the dark scene in the top band of the window
+    top = img[: h // 6]
+    assert (top.max(axis=2) > 0.85).mean() > 0.002
+    assert len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 200
+
+
+def test_esc_ends_the_session_and_restores_the_layout(launched: dict[str, Any]) -> None:
+    assert launched["layout_after"] == launched["layout_before"]
+    assert launched["session_state"] != "running"
+
+
+def test_closing_blender_stops_the_bridge_and_the_launcher(launched: dict[str, Any]) -> None:
+    assert launched["_rc"] == 0, launched["_text"][-2000:]
+    assert "Blender closed" in launched["_text"] and "bridge: stopped" in launched["_text"]
