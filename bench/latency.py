@@ -13,6 +13,11 @@ and grades are matched by `seq`:
 
     /work/venv/bin/python bench/latency.py                 # all four configurations
     /work/venv/bin/python bench/latency.py --seconds 3 --no-docs   # quick look
+    /work/venv/bin/python bench/latency.py --only fast --decoder track:   # magnet tracking
+
+`--decoder SPEC` runs the bridge with another decoder: `track:` alone fits a patient twin
+on a simulated cued session of the same layout first (16 sensors only); its results go
+to their own section ("## Latency with --decoder track:").
 
 Results go to docs/benchmarks.md ("## Latency") unless --no-docs.
 """
@@ -293,14 +298,57 @@ def _pct(values: np.ndarray) -> dict[str, float]:
     }
 
 
+def _twin(cfg: BenchConfig, folder: Path) -> Path:
+    """A patient twin fitted on a simulated cued session of the layout (cached)."""
+    path = folder / f"twin_{cfg.n_sensors}.json"
+    if path.exists():
+        return path
+    rec = folder / f"twin_session_{cfg.n_sensors}.csv"
+    app = [sys.executable, "-m", "fist_and_ball_app.main"]
+    _log(f"fitting a twin on a simulated {LAYOUTS[cfg.n_sensors]} session")
+    subprocess.run(
+        [
+            *app,
+            "simulate",
+            "--layout",
+            LAYOUTS[cfg.n_sensors],
+            "--rate",
+            "100",
+            "--seed",
+            "7",
+            "--repetitions",
+            "3",
+            "--out",
+            str(rec),
+            "--force",
+            "--quiet",
+        ],
+        check=True,
+    )
+    subprocess.run([*app, "twin", "fit", str(rec), "--out", str(path)], check=True)
+    return path
+
+
+def _decoder_spec(decoder: str, cfg: BenchConfig, folder: Path) -> str:
+    if decoder == "qg":
+        return f"qg:{_calibration(cfg, folder)}"
+    if decoder == "track:":
+        return f"track:{_twin(cfg, folder)}"
+    return decoder
+
+
 def run_config(
-    cfg: BenchConfig, seconds: float, folder: Path, profile: Path | None = None
+    cfg: BenchConfig,
+    seconds: float,
+    folder: Path,
+    profile: Path | None = None,
+    decoder: str = "qg",
 ) -> BenchResult:
     warmup = max(5, round(cfg.rate_hz * 1.0))
     n_frames = warmup + round(cfg.rate_hz * seconds)
     _log(f"{cfg.label}: preparing {n_frames} frames")
     frames = _frames(cfg, n_frames)
-    cal = _calibration(cfg, folder)
+    spec = _decoder_spec(decoder, cfg, folder)
     master, slave = os.openpty()
     tty.setraw(slave)
     bridge = BridgeProcess(
@@ -308,7 +356,7 @@ def run_config(
             "--source",
             f"serial:{os.ttyname(slave)}",
             "--decoder",
-            f"qg:{cal}",
+            spec,
             "--port",
             "0",
             "--quiet",
@@ -498,8 +546,8 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
     )
 
 
-def update_docs(section: str, path: Path = DOCS) -> None:
-    """Replace (or add) the `## Latency` section, keeping every other section."""
+def update_docs(section: str, path: Path = DOCS, title: str = "## Latency") -> None:
+    """Replace (or add) the `title` section, keeping every other section."""
     header = (
         "# Benchmarks\n\n"
         "One `##` section per benchmark. Each section names the machine and date of its "
@@ -507,7 +555,7 @@ def update_docs(section: str, path: Path = DOCS) -> None:
         f"- {machine_description()}\n\n"
     )
     text = path.read_text() if path.exists() else header
-    pattern = re.compile(r"^## Latency\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile("^" + re.escape(title) + r"\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text)
     else:
@@ -535,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", type=Path, help="also write the raw results as JSON")
     ap.add_argument(
+        "--decoder",
+        default="qg",
+        help="qg (a calibration fitted on the simulator; default), track: (a twin fitted "
+        "on the simulator; 16 sensors) or any bridge decoder spec",
+    )
+    ap.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -547,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         if (args.only is None or (args.only == "fast") == (c.rate_hz > 100))
         and (not args.clients or c.n_clients in args.clients)
         and not (args.no_realtime and c.realtime)
+        and not (args.decoder == "track:" and c.n_sensors < 6)  # no twin for a band
     ]
     results = []
     loads = [load_average()]
@@ -556,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 prof = args.profile / f"{cfg.rate_hz:g}hz_{cfg.n_sensors}s_{cfg.n_clients}c.txt"
-            r = run_config(cfg, args.seconds, Path(tmp), prof)
+            r = run_config(cfg, args.seconds, Path(tmp), prof, args.decoder)
             _log(
                 f"{cfg.label}: e2e p50 {r.e2e_ms['p50']:.2f} p99 {r.e2e_ms['p99']:.2f} ms; "
                 f"bridge-added p50 {_f(r.bridge_ms['p50'], 3)} p99 {_f(r.bridge_ms['p99'], 3)} "
@@ -567,6 +622,16 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             loads.append(load_average())
     section = render_section(results, args.seconds, loads)
+    title = "## Latency"
+    if args.decoder != "qg":
+        # a decoder other than the default gets its own section, the QG one stays
+        title = f"## Latency with --decoder {args.decoder}"
+        section = section.replace("## Latency\n", title + "\n", 1).replace(
+            "--decoder qg:<calibration fitted on the simulator>",
+            f"--decoder {args.decoder}<twin fitted on a simulated cued session>"
+            if args.decoder == "track:"
+            else f"--decoder {args.decoder}",
+        )
     print(section)
     if args.json:
         args.json.write_text(
@@ -594,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if not args.no_docs:
-        update_docs(section)
+        update_docs(section, title=title)
         _log(f"wrote {DOCS}")
     return 0
 

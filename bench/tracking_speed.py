@@ -8,11 +8,13 @@ patients (docs/tracking.md).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from bridge.sim.foreign_patients import (  # noqa: E402
     cued_session,
     draw_patient,
 )
+from bridge.tracking.pose_worker import ProcessPoseWorker  # noqa: E402
 from bridge.tracking.tracker import Tracker  # noqa: E402
 from bridge.tracking.twin_fit import CuedData, TwinFit, fit_twin  # noqa: E402
 
@@ -66,8 +69,19 @@ def track(session: Session, tracker: Tracker) -> dict[str, float]:
     }
 
 
-def cost(samples: int = 4000) -> dict[str, float]:
-    """Per-sample decode time (ms) with 16 sensors and 3 tags, after the pose is set."""
+def _pct(ms: np.ndarray) -> dict[str, float]:
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
+
+
+def cost(samples: int = 12000) -> dict[str, Any]:
+    """Per-sample decode time (ms) with 16 sensors and 3 tags at 1000 Hz, as the bridge
+    runs it: the pose fits on a child process (ProcessPoseWorker). Wall time and the
+    sample thread's CPU time (time.thread_time: not counting other processes' turns on
+    a shared machine), for the tracking samples and across the settle and pose updates."""
     seed = next(s for s in range(100) if draw_patient(s).n_sensors == 16)
     patient, fit = fitted(seed)
     assert fit.twin is not None, fit.refused
@@ -78,24 +92,46 @@ def cost(samples: int = 4000) -> dict[str, float]:
         full_flexions=False,
         session_seed=3,
     )
-    tracker = Tracker(fit.twin, rate_hz=1000.0)  # 1 kHz: pose nudged every 5000 samples
-    for i in range(2100):
-        tracker.decode(session.field_ut[i % len(session)])
-    times = np.empty(samples)
-    for i in range(samples):
-        f = session.field_ut[i % len(session)]
-        t0 = time.perf_counter()
-        tracker.decode(f)
-        times[i] = time.perf_counter() - t0
+    worker = ProcessPoseWorker()
+    tracker = Tracker(fit.twin, rate_hz=1000.0, worker=worker)  # pose update every 5000
+    wall, cpu, ready = np.empty(samples), np.empty(samples), np.zeros(samples, bool)
+    first_ready = -1
+    try:
+        i = 0
+        while i < samples:
+            f = session.field_ut[i % len(session)]
+            t0, c0 = time.perf_counter(), time.thread_time()
+            est = tracker.decode(f)
+            cpu[i], wall[i] = time.thread_time() - c0, time.perf_counter() - t0
+            ready[i] = est.ready
+            if est.ready and first_ready < 0:
+                first_ready = i
+            if not est.ready and i >= 1999:
+                time.sleep(0.001)  # the relaxed patient keeps streaming while the child fits
+            i += 1
+        updates = tracker.pose_updates
+    finally:
+        worker.close()
+    settle = slice(1990, first_ready + 10)
     t0 = time.perf_counter()
     fit_twin([CuedData(session.field_ut, session.gesture, session.sensors_mm)])
     fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    estimate = Tracker(fit.twin, rate_hz=1000.0)
+    estimate.estimate_pose(session.field_ut[:2000])
+    pose_s = time.perf_counter() - t0
     return {
-        "p50": float(np.percentile(times, 50) * 1e3),
-        "p99": float(np.percentile(times, 99) * 1e3),
-        "max": float(times.max() * 1e3),
+        "wall": _pct(wall[ready] * 1e3),
+        "cpu": _pct(cpu[ready] * 1e3),
+        "settle_cpu_max": float(cpu[settle].max() * 1e3),
+        "all_cpu_max": float(cpu.max() * 1e3),
+        "ready_after": first_ready - 1999,
+        "tracked": int(ready.sum()),
+        "updates": updates,
+        "pose_s": pose_s,
         "fit_s": fit_s,
         "seed": seed,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -162,15 +198,31 @@ def main() -> None:
     args = ap.parse_args()
     c = cost()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    w, u = c["wall"], c["cpu"]
     body = (
         "## Magnet tracking (`bench/tracking_speed.py`)\n\n"
-        f"Run {when} on: {cpu_model()}, Python {platform.python_version()}, shared machine. "
-        f"Tracker.decode per sample, 16 sensors x 3 tags (foreign patient seed {c['seed']}, "
-        "socket shifted 5 mm and turned 10 deg, uniform + gradient background, 2 Gauss-Newton "
-        "iterations), 4000 samples after the pose is set:\n\n"
-        "| p50 | p99 | max | twin fit (one session) |\n|---|---|---|---|\n"
-        f"| {c['p50']:.3f} ms | {c['p99']:.3f} ms | {c['max']:.2f} ms | {c['fit_s']:.1f} s |\n\n"
-        "The max includes the slow pose update (every 5 s of samples)."
+        f"Run {when} on: {cpu_model()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, shared machine (1-minute load average {c['load']:.1f} "
+        f"at the end). Tracker.decode per sample, 16 sensors x 3 tags (foreign patient seed "
+        f"{c['seed']}, socket shifted 5 mm and turned 10 deg, uniform + gradient background, "
+        "Gauss-Newton warm-started, at most 2 iterations) at a 1000 Hz sample rate, the pose "
+        "fits on a child process (`ProcessPoseWorker`, as in the bridge); "
+        f"{c['tracked']} tracked samples:\n\n"
+        "| per tracked sample | p50 | p99 | max |\n|---|---|---|---|\n"
+        f"| wall time | {w['p50']:.3f} ms | {w['p99']:.3f} ms | {w['max']:.2f} ms |\n"
+        f"| CPU time of the sample thread | {u['p50']:.3f} ms | {u['p99']:.3f} ms "
+        f"| {u['max']:.2f} ms |\n\n"
+        f"Target p99 <= 1 ms: **{'met' if u['p99'] <= 1.0 else 'missed'}** on CPU time, "
+        f"**{'met' if w['p99'] <= 1.0 else 'missed'}** on "
+        "wall time (which adds the time slices other processes took from the sample "
+        "thread on this shared machine; CPU time is what the tracker costs).\n\n"
+        f"Settle and pose updates: the rest-pose fit took {c['pose_s']:.2f} s when run "
+        f"inline (that was one sample before); on the child it arrived {c['ready_after']} "
+        "samples after the settle time while the sample thread went on (max CPU time of a "
+        f"sample around the settle point {c['settle_cpu_max']:.3f} ms, over the whole run "
+        f"{c['all_cpu_max']:.3f} ms, {c['updates']} pose fits swapped in). "
+        f"Twin fit on one session: {c['fit_s']:.1f} s. No instruction counts: "
+        "the container has no hardware counters for `perf`."
     )
     replace_section(
         ROOT / "docs/benchmarks.md",

@@ -165,3 +165,16 @@ def test_bridge_with_track_decoder_sends_grades_per_tag(tmp_path: Path) -> None:
         want = np.array([8.0 * s.displacement_mm[g["seq"], j] / stroke[j] for g in confident])
         assert np.mean(np.abs(got - want)) < 0.6, m
         assert got.max() >= 6  # each tag's own movement is seen
+
+
+def test_unknown_source_rate_is_measured_from_the_device_clock(tmp_path: Path) -> None:
+    """A source that does not say its rate (serial): the settle time and the pose-update
+    period are counted at the measured rate, not the 42.7 Hz default."""
+    s = later_session(SEED, Placement())
+    dec = open_decoder(f"track:{_twin_file(tmp_path)}", _info(None, 0.0))
+    assert isinstance(dec, TrackDecoder)
+    dec.run_offline()
+    for i in range(60):
+        dec.decode(Sample.from_field(i, i / 1000.0, 0.0, s.field_ut[0]))
+    assert dec.tracker.rate_hz == pytest.approx(1000.0)
+    assert not dec.ready  # 60 samples are not 2 s at 1000 Hz

@@ -14,6 +14,7 @@ fits, reproducible sample for sample (evaluation).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from fist_and_ball.protocol_v1 import REST
 
 DEFAULT_RATE_HZ = 42.7
 """The paper's sample rate, used when the source does not say its own."""
+RATE_SAMPLES = 40
+"""Samples timed to measure an unknown source rate (fewer than the settle time's
+samples at 42.7 Hz, so the settle time is counted at the measured rate)."""
 SENSOR_POSITION_TOLERANCE_MM = 1.0
 """A sidecar's sensor positions further than this from the twin's mean another layout."""
 
@@ -53,6 +57,11 @@ class TrackDecoder(Decoder):
         self.wrong_device: str | None = None
         """Why the last sample could not be decoded (sensor count), or None."""
         self._last_ready = False
+        self._started = False
+        self._measure_rate = False
+        """The source did not say its rate: measure it from the first samples' clock."""
+        self._t_first: float | None = None
+        self._n_timed = 0
 
     @staticmethod
     def load(path: str, info: SourceInfo) -> TrackDecoder:
@@ -65,8 +74,11 @@ class TrackDecoder(Decoder):
         except TwinError as exc:
             raise ValueError(str(exc)) from None
         _check_source(twin, info, path)
-        rate = info.rate_hz if info.rate_hz and info.rate_hz > 0 else DEFAULT_RATE_HZ
-        return TrackDecoder(twin, float(rate), path=str(path), worker=ProcessPoseWorker())
+        known = bool(info.rate_hz and info.rate_hz > 0)
+        rate = float(info.rate_hz) if known and info.rate_hz else DEFAULT_RATE_HZ
+        dec = TrackDecoder(twin, rate, path=str(path), worker=ProcessPoseWorker())
+        dec._measure_rate = not known
+        return dec
 
     def run_offline(self) -> None:
         """Fit the pose inline from now on: a replay decodes the same way every time
@@ -93,6 +105,15 @@ class TrackDecoder(Decoder):
             )
             return Decoded(sample.seq, sample.t_host, REST, 0, 0.0, 0.0)
         self.wrong_device = None
+        if not self._started:
+            # the pose worker's child starts with the stream, not at open: an offline
+            # run (run_offline before the first sample) never starts one
+            self._started = True
+            start = getattr(self.tracker.worker, "start", None)
+            if start is not None:
+                start()
+        if self._measure_rate:
+            self._time_sample(sample.t_device)
         est = self.tracker.decode(sample.field_ut)
         self._last_ready = est.ready
         conf = float(est.confidence) if est.ready else 0.0
@@ -103,6 +124,19 @@ class TrackDecoder(Decoder):
         grades = {g: (round(v), float(v) / GRADES, conf) for g, v in est.grades.items()}
         level = grades[est.gesture][1] if est.gesture in grades else 0.0
         return Decoded(sample.seq, sample.t_host, est.gesture, est.grade, level, conf, None, grades)
+
+    def _time_sample(self, t_device: float) -> None:
+        """Counts the settle time and pose updates in real seconds at any rate (the
+        default 42.7 Hz at 1000 Hz would refit the pose every 0.2 s)."""
+        if self._t_first is None:
+            self._t_first = t_device
+        self._n_timed += 1
+        if self._n_timed < RATE_SAMPLES:
+            return
+        self._measure_rate = False
+        span = t_device - self._t_first
+        if span > 0 and math.isfinite(span):
+            self.tracker.set_rate((self._n_timed - 1) / span)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

@@ -13,10 +13,10 @@ offline run (evaluation, tests, benches) is reproducible sample for sample.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-import weakref
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
 
 from bridge.tracking.socket_pose import PoseResult
@@ -68,73 +68,121 @@ class InlinePoseWorker:
         self._result = None
 
 
-def _warm_up() -> bool:
-    """Imports the fitting code in the child before the first real job."""
-    import bridge.tracking.socket_pose  # noqa: F401
+def _serve(conn: Any) -> None:
+    """The child: run each job received, send back (ok, result or error text)."""
+    import bridge.tracking.socket_pose  # noqa: F401  (import before the first job)
 
-    return True
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        fn, args = msg
+        try:
+            conn.send((True, fn(*args)))
+        except Exception as exc:  # reported to the parent, which runs the job inline
+            conn.send((False, f"{type(exc).__name__}: {exc}"))
 
 
 class ProcessPoseWorker:
     """Runs jobs in one spawned child process; the sample thread only submits and polls.
 
-    The child starts (and imports numpy/scipy) at construction, which happens when the
-    decoder opens, not on a sample. If the child dies, the failed job and every later one
-    run inline (slow samples, but the pose stays right) and `problem` says why.
+    The child starts (and imports numpy/scipy) at `start()`, which the decoder calls on
+    its first sample (the start of the settle time, when nothing is decoded yet); a
+    `submit` before that starts it. A reader thread receives the result (the travel
+    tables, ~1 MB) so the sample thread never waits on the pipe. The child is a daemon:
+    it ends with the bridge, even in the middle of a fit. If it dies or a job fails
+    there, that job and every later one run inline (slow samples, but the pose stays
+    right) and `problem` says why.
     """
 
     def __init__(self) -> None:
-        # spawn: forking a process that runs threads (the bridge) can copy held locks
-        self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
-        )
-        self._pool.submit(_warm_up)
-        self._finalizer = weakref.finalize(self, _shutdown, self._pool)
-        self._future: Future[PoseResult] | None = None
+        self._conn: Any = None
+        self._proc: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._reply: tuple[bool, Any] | None = None
+        self._pending = False
         self._job: PoseJob | None = None
         self._inline = InlinePoseWorker()
         self.problem: str | None = None
 
+    def start(self) -> None:
+        """Start the child process (once; not after `close`)."""
+        if self._proc is not None or self._closed:
+            return
+        # spawn: forking a process that runs threads (the bridge) can copy held locks
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), name="pose-worker", daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        threading.Thread(target=self._receive, name="pose-worker-reader", daemon=True).start()
+
+    def _receive(self) -> None:
+        conn = self._conn
+        while True:
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                reply = (False, "the pose worker process ended")
+            with self._lock:
+                if self._pending:
+                    self._reply = reply
+            if reply[0] is False and reply[1] == "the pose worker process ended":
+                return
+
     @property
     def busy(self) -> bool:
-        return self._future is not None or self._inline.busy
+        return self._pending or self._inline.busy
 
     def submit(self, job: PoseJob) -> None:
-        if self._pool is None:
+        self.start()
+        if self._conn is None:
             self._inline.submit(job)
             return
-        fn, args = job
         self._job = job
+        with self._lock:
+            self._pending, self._reply = True, None
         try:
-            self._future = self._pool.submit(fn, *args)
-        except RuntimeError as exc:  # BrokenProcessPool, or shut down
-            self._fall_back(exc)
+            self._conn.send(job)
+        except (OSError, ValueError) as exc:  # the child is gone
+            self._fall_back(f"{type(exc).__name__}: {exc}")
 
     def poll(self) -> PoseResult | None:
-        if self._future is None:
+        if not self._pending:
             return self._inline.poll()
-        if not self._future.done():
-            return None
-        future, self._future = self._future, None
-        try:
-            return future.result()
-        except Exception as exc:  # the child died or the job failed there: run it here
-            self._fall_back(exc)
-            return self._inline.poll()
+        with self._lock:
+            reply = self._reply
+            if reply is None:
+                return None
+            self._pending, self._reply = False, None
+        ok, value = reply
+        if ok:
+            result: PoseResult = value
+            return result
+        self._fall_back(str(value))
+        return self._inline.poll()
 
-    def _fall_back(self, exc: BaseException) -> None:
-        self.problem = f"pose worker process failed ({type(exc).__name__}: {exc}); fitting inline"
+    def _fall_back(self, why: str) -> None:
+        self.problem = f"pose worker process failed ({why}); fitting inline"
+        with self._lock:
+            self._pending = False
         self.close()
         if self._job is not None:
             self._inline.submit(self._job)
 
     def close(self) -> None:
-        self._future = None
-        if self._pool is not None:
-            self._finalizer.detach()
-            _shutdown(self._pool)
-            self._pool = None
-
-
-def _shutdown(pool: ProcessPoolExecutor) -> None:
-    pool.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        with self._lock:
+            self._pending, self._reply = False, None
+        proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                conn.send(None)
+            conn.close()
+        if proc is not None and proc.is_alive():
+            proc.terminate()  # a fit in progress is not waited for

@@ -121,6 +121,13 @@ class Tracker:
         self.pose_residual_ut = float("nan")
         self.condition = float("inf")
 
+    def set_rate(self, rate_hz: float) -> None:
+        """The sample rate, once measured (a source that does not say it): the settle
+        time and the pose-update period are counted in samples."""
+        self.rate_hz = rate_hz
+        self._settle_n = max(1, round(self.cfg.settle_s * rate_hz))
+        self._update_n = max(1, round(self.cfg.pose_update_s * rate_hz))
+
     # --- pose -----------------------------------------------------------------------
     def _settings(self) -> PoseSettings:
         c = self.cfg
@@ -150,7 +157,9 @@ class Tracker:
         return self.pose_residual_ut
 
     def _submit_rest_pose(self) -> None:
-        job = (fit_rest_pose, (self.twin, self._settings(), np.array(self._settle)))
+        # the fit uses the mean rest field: send that, not seconds of samples
+        mean = np.mean(self._settle, axis=0)[None]
+        job = (fit_rest_pose, (self.twin, self._settings(), mean))
         self._settle.clear()
         self.worker.submit(job)
         self._collect()  # an inline worker has it already
