@@ -1,6 +1,7 @@
 """The report renders in a real headless Chromium without console errors; keeps a screenshot.
 
-Artifact: test-artifacts/report.png (1280 x 2000, the top of the report).
+Artifact: test-artifacts/report.png (1280 x 2000, the top of the report). The polish test
+renders 1, 3 and 30 sessions at 1280 and 420 px and refreshes docs/img/report_{1,3,30}.png.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run_chromium(url: str, workdir: Path, screenshot: Path | None = None) -> str:
+def run_chromium(
+    url: str, workdir: Path, screenshot: Path | None = None, size: tuple[int, int] = (1280, 2000)
+) -> str:
     """Load `url` headless; return Chromium's stderr log (console messages included)."""
     args = [
         str(CHROMIUM),
@@ -39,7 +42,7 @@ def run_chromium(url: str, workdir: Path, screenshot: Path | None = None) -> str
         f"--user-data-dir={workdir / 'profile'}",
         "--enable-logging=stderr",
         "--v=0",
-        "--window-size=1280,2000",
+        f"--window-size={size[0]},{size[1]}",
     ]
     if screenshot is not None:
         args.append(f"--screenshot={screenshot}")
@@ -111,3 +114,53 @@ def test_report_renders_without_console_errors(tmp_path):
     ).stdout
     assert 'data-patient="P01"' in dom and 'data-patient="P02"' in dom
     assert "broken.json" in dom
+
+
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def _logs_for(n: int, folder: Path) -> None:
+    """1 session; 3 sessions (two days, one of them on the auto level); 30 sessions of three
+    patients over six weeks (the example generator, with its two broken files)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from make_example_logs import make_logs as make_example
+
+    folder.mkdir(parents=True)
+    if n == 30:
+        from datetime import datetime
+
+        make_example(folder, 6, datetime(2025, 3, 3), verbose=False)
+        return
+    add_session(folder, "P01", "easy", 0.5, 0, 1)
+    if n == 3:
+        add_session(folder, "P01", "easy", 0.6, 1, 2)
+        add_session(folder, "P01", "auto", 0.6, 1, 3)
+
+
+@pytest.mark.parametrize("n", [1, 3, 30])
+def test_report_pages_for_1_3_30_sessions_at_two_widths(tmp_path, n):
+    logs = tmp_path / "logs"
+    _logs_for(n, logs)
+    report = build_report(logs, tmp_path / "report.html")
+    html = report.read_text()
+    assert f"{n} session{'s' if n > 1 else ''} of" in html
+    from PIL import Image
+
+    for width in (1280, 420):
+        shot = tmp_path / f"report_{n}_{width}.png"
+        log = run_chromium(report.as_uri(), tmp_path, screenshot=shot, size=(width, 1800))
+        assert console_errors(log) == []
+        with Image.open(shot) as im:
+            assert im.size == (width, 1800)
+            rgb = im.convert("RGB")
+            assert rgb.getpixel((width // 2, 20)) == (0x16, 0x32, 0x4F)  # the header band
+            colours = rgb.resize((64, 90)).getcolors(64 * 90)
+            assert colours is not None and len(colours) > 40, f"{shot.name} looks blank"
+            # Nothing spills past the page: the right-most column is background or card.
+            edge = {rgb.getpixel((width - 2, y)) for y in range(200, 1800, 10)}
+            assert edge <= {(0xEE, 0xF1, 0xF5), (0x16, 0x32, 0x4F), (0xFF, 0xFF, 0xFF)}, edge
+        if width == 1280:
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, DOCS_IMG / f"report_{n}.png")

@@ -307,6 +307,8 @@ dl.gloss { display:grid; grid-template-columns:220px 1fr; gap:6px 16px; margin:0
 dl.gloss dt { font-weight:600; } dl.gloss dd { margin:0; color:#374151; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:10px; }
 @media (max-width: 900px) { .charts, .detail .row { grid-template-columns:1fr; } }
+@media (max-width: 520px) { .page { padding:0 8px 30px; } section.card { padding:14px 10px; }
+  header.top h1 { font-size:20px; } }
 @media print { html { background:#fff; } header.top { background:#fff; color:#000; }
   header.top p, nav a { color:#000; } section.card { box-shadow:none; break-inside:avoid; } }
 """

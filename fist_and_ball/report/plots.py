@@ -240,9 +240,12 @@ def _axes(
         p.append(
             f'<line x1="{_f(xx)}" x2="{_f(xx)}" y1="{_f(y_b)}" y2="{_f(y_b + 4)}" stroke="{AXIS}"/>'
         )
+        # A label at the right edge would be cut off by the frame: end-align it there.
+        half = 3.2 * len(label)
+        anchor, tx = ("end", fr.width - 2) if xx + half > fr.width - 2 else ("middle", xx)
         p.append(
-            f'<text x="{_f(xx)}" y="{_f(y_b + 16)}" font-size="10.5" fill="{MUTED}" '
-            f'text-anchor="middle">{escape(label)}</text>'
+            f'<text x="{_f(tx)}" y="{_f(y_b + 16)}" font-size="10.5" fill="{MUTED}" '
+            f'text-anchor="{anchor}">{escape(label)}</text>'
         )
     p.append(f'<line x1="{_f(x_l)}" x2="{_f(x_r)}" y1="{_f(y_b)}" y2="{_f(y_b)}" stroke="{AXIS}"/>')
     if x_label:
