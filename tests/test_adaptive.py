@@ -32,7 +32,7 @@ def feed(rule: AdaptiveSpeed, share: float, windows: int) -> list[float]:
 def test_auto_is_a_level_starting_at_medium_speed() -> None:
     spec = get_level("auto")
     assert spec.name == "auto" and spec.ball_speed == pytest.approx(MEDIUM.ball_speed)
-    assert LO < get_level("easy").ball_speed and HI > get_level("hard").ball_speed
+    assert get_level("easy").ball_speed > LO and get_level("hard").ball_speed < HI
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,9 @@ TIMEOUT_S = 600
 def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("launch_gui")
     wrapper = tmp / "blender"
+    driver = ROOT / "tests" / "launch_gui_driver.py"
     wrapper.write_text(
-        "#!/bin/sh\n"
-        f'exec {BLENDER} --enable-event-simulate --python {ROOT / "tests" / "launch_gui_driver.py"} "$@"\n'
+        f'#!/bin/sh\nexec {BLENDER} --enable-event-simulate --python {driver} "$@"\n'
     )
     wrapper.chmod(0o755)
     ARTIFACTS.mkdir(exist_ok=True)
