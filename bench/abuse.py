@@ -31,8 +31,10 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,10 +45,13 @@ import numpy as np
 from machine import cpu_model
 from websockets.asyncio.client import connect
 
+from bridge.gc_policy import GcPauseMeter, GcPolicy, apply_gc_policy
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Websocket abuse (`bench/abuse.py`)"
 WARMUP_S = 4.0
+SIM_URL = "sim:socket16?rate=1000&loop=1"
 TARGETS = {"p99_ms": 50.0, "gap_ms": 100.0, "rss_mb": 300.0, "log_bytes": 1_000_000}
 
 
@@ -78,6 +83,12 @@ class Result:
     load_after: float = 0.0
     bridge_args: tuple[str, ...] = ()
     client_realtime: bool = False
+    bridge_cpu_pct: float = 0.0
+    """The bridge's CPU use during the abuse, % of one core."""
+    external_device: bool = False
+    """The simulator in its own process, frames over UDP (see `run`)."""
+    client_gc: str = ""
+    """The good client's own collections: its pauses would count against the bridge."""
     gc_line: str = ""
     """The bridge's own report of its garbage collections (printed when it stops)."""
 
@@ -127,6 +138,14 @@ class Bridge:
             return 0.0
         m = re.search(r"VmRSS:\s+(\d+) kB", text)
         return int(m.group(1)) / 1024 if m else 0.0
+
+    def cpu_s(self) -> float:
+        """CPU seconds the bridge used so far (user + system, all its threads)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -295,6 +314,10 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     if res.client_realtime:  # after the bridge started: it must not inherit this
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     stop, measure = asyncio.Event(), asyncio.Event()
+    # the measuring client gets the bridge's GC policy: its own full collections
+    # (numpy, websockets, 40k latencies) are not the bridge's delay
+    apply_gc_policy(GcPolicy())
+    client_gc = GcPauseMeter().install()
     good = asyncio.create_task(_good_client(url, res, stop, measure))
     await asyncio.sleep(WARMUP_S)
     measure.set()
@@ -305,14 +328,18 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
         daemon=True,
     )
     proc.start()
-    t_end = time.monotonic() + res.seconds
+    t_start, cpu_start = time.monotonic(), bridge.cpu_s()
+    t_end = t_start + res.seconds
     while time.monotonic() < t_end:
         res.peak_rss_mb = max(res.peak_rss_mb, bridge.rss_mb())
         await asyncio.sleep(0.25)
+    res.bridge_cpu_pct = 100 * (bridge.cpu_s() - cpu_start) / (time.monotonic() - t_start)
     counts = await asyncio.to_thread(out.get, True, 30)
     proc.join(10)
     stop.set()
     await good
+    client_gc.uninstall()
+    res.client_gc = client_gc.pauses().describe()
     res.idle_connected_peak = counts["idle_connected_peak"]
     res.idle_refused = counts["idle_refused"]
     res.flood_cutoffs = counts["flood_cutoffs"]
@@ -327,8 +354,13 @@ def run(
     retry_s: float,
     bridge_args: tuple[str, ...] = (),
     client_realtime: bool = False,
+    external_device: bool = False,
 ) -> Result:
-    """Run one abuse session against a fresh bridge (`bridge_args` appended to its command)."""
+    """Run one abuse session against a fresh bridge (`bridge_args` appended to its command).
+
+    `external_device`: the simulated socket runs in its own process and sends its
+    frames over loopback UDP, as a real device would; otherwise the bridge's sample
+    thread runs the simulator's physics itself (most of its CPU at 1000 Hz x 16)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # inherited by the child
     if soft < idle + 256:  # our own client sockets
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, idle + 1024), hard))
@@ -340,11 +372,64 @@ def run(
         load_before=os.getloadavg()[0],
         bridge_args=bridge_args,
         client_realtime=client_realtime,
+        external_device=external_device,
     )
-    bridge = Bridge(
+    with contextlib.ExitStack() as stack:
+        source_args: list[str] = ["--source", SIM_URL]
+        device: subprocess.Popen[bytes] | None = None
+        if external_device:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="abuse-")))
+            port = _free_udp_port()
+            source_args = [
+                "--source",
+                f"udp://127.0.0.1:{port}",
+                "--decoder",
+                f"qg:{_sim_calibration(tmp / 'cal.json')}",
+            ]
+        bridge = _start_bridge([*source_args, *bridge_args], max_clients)
+        if external_device:
+            bridge.wait_url()
+            device = subprocess.Popen(
+                [sys.executable, "-m", "fist_and_ball_app.main", "simulate", "--layout",
+                 "socket16", "--rate", "1000", "--emit", f"udp://127.0.0.1:{port}",
+                 "--quiet", "--seconds", str(WARMUP_S + seconds + 30)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+            )  # fmt: skip
+        try:
+            asyncio.run(_run(bridge, res, retry_s))
+        finally:
+            bridge.stop()
+            if device is not None:
+                device.terminate()
+                device.wait(10)
+            time.sleep(0.2)
+            res.log_bytes = bridge.log_bytes
+            res.gc_line = bridge.gc_line
+            res.load_after = os.getloadavg()[0]
+    if res.log_bytes > TARGETS["log_bytes"] or not res.grades:
+        print("".join(bridge.tail[-10:]), file=sys.stderr)
+    return res
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sim_calibration(path: Path) -> Path:
+    """QG calibrated on the simulated socket, as `--decoder qg` does for a sim: source."""
+    from bridge.decoders.qg_fit import fit_calibration
+    from bridge.sim.calibration_run import record_guided_calibration
+    from bridge.sim.url import parse_sim_url
+
+    config = parse_sim_url(SIM_URL).config()
+    return fit_calibration(*record_guided_calibration(config)).save(path)
+
+
+def _start_bridge(args: list[str], max_clients: int) -> Bridge:
+    return Bridge(
         [
-            "--source",
-            "sim:socket16?rate=1000&loop=1",
             "--hand",
             "sim",
             "--hand-enable",
@@ -353,20 +438,9 @@ def run(
             "0",
             "--max-clients",
             str(max_clients),
-            *bridge_args,
+            *args,
         ]
     )
-    try:
-        asyncio.run(_run(bridge, res, retry_s))
-    finally:
-        bridge.stop()
-        time.sleep(0.2)
-        res.log_bytes = bridge.log_bytes
-        res.gc_line = bridge.gc_line
-        res.load_after = os.getloadavg()[0]
-    if res.log_bytes > TARGETS["log_bytes"] or not res.grades:
-        print("".join(bridge.tail[-10:]), file=sys.stderr)
-    return res
 
 
 def verdict(res: Result) -> list[tuple[str, str, str, bool]]:
@@ -436,6 +510,11 @@ def main() -> int:
     ap.add_argument("--retry-s", type=float, default=5.0)
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument(
+        "--external-device",
+        action="store_true",
+        help="simulate the socket in its own process, frames over loopback UDP",
+    )
+    ap.add_argument(
         "--client-realtime",
         action="store_true",
         help=(
@@ -461,15 +540,18 @@ def main() -> int:
         args.retry_s,
         tuple(args.bridge_arg),
         args.client_realtime,
+        args.external_device,
     )
     text = section(res)
     print(text)
     print(
         f"summary: args {' '.join(res.bridge_args) or '-'}"
-        f"{' client-rt' if res.client_realtime else ''} | load {res.load_before:.2f} -> "
+        f"{' client-rt' if res.client_realtime else ''}"
+        f"{' external-device' if res.external_device else ''} | load {res.load_before:.2f} -> "
         f"{res.load_after:.2f} | p50 {res.p(50):.2f} p99 {res.p(99):.2f} ms | "
         f"gap {res.max_gap_ms:.0f} ms | trips {res.watchdog_trips} | "
-        f"rss {res.peak_rss_mb:.0f} MB | {res.gc_line}"
+        f"rss {res.peak_rss_mb:.0f} MB | cpu {res.bridge_cpu_pct:.0f}% | {res.gc_line} | "
+        f"client gc: {res.client_gc}"
     )
     if res.long_gaps:
         shown = ", ".join(f"{t:.1f} s: {ms:.0f} ms" for t, ms in res.long_gaps[:40])
