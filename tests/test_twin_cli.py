@@ -70,3 +70,39 @@ def test_twin_fit_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
         assert run.returncode == 2, run.stderr
         assert needle in run.stderr and "Traceback" not in run.stderr
         assert run.stderr.count("\n") == 1, run.stderr
+
+
+def test_guided_twin_fit_from_a_simulated_socket(tmp_path: Path) -> None:
+    """`twin fit --source sim:socket16 --yes`: prompts and countdowns, the simulated
+    patient follows the cues, the twin matches the simulator's tags, the session is
+    saved as a cued recording."""
+    from bridge.recording import read_recording
+    from bridge.sim.tags import TAGS
+
+    out = tmp_path / "twin.json"
+    rec = tmp_path / "session.csv"
+    run = _fab(
+        "twin", "fit", "--source", "sim:socket16", "--out", str(out), "--yes",
+        "--repeats", "2", "--save-recording", str(rec),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Close your fist fully and hold" in run.stdout and "Relax" in run.stdout
+    assert "  2  1  recording" in run.stdout and "done" in run.stdout
+    twin = Twin.load(out)
+    for j, tag in enumerate(TAGS):
+        assert twin.movements[j] == tag.gesture
+        assert np.linalg.norm(twin.rest_mm[j] - tag.position_mm) < 1.0, tag.gesture
+        assert abs(twin.stroke_mm[j] - tag.stroke_mm) < 0.1 * tag.stroke_mm
+    cues = set(read_recording(rec).gesture)
+    assert {"rest", "fingers", "wrist", "thumb"} <= cues
+
+
+def test_guided_twin_fit_refuses_a_band_and_bad_arguments(tmp_path: Path) -> None:
+    out = tmp_path / "twin.json"
+    band = _fab("twin", "fit", "--source", "sim:myo3", "--out", str(out), "--yes")
+    assert band.returncode == 2, band.stderr
+    assert "cannot localise" in band.stderr and not out.exists()
+    both = _fab("twin", "fit", "x.csv", "--source", "sim:socket16", "--out", str(out))
+    neither = _fab("twin", "fit", "--out", str(out))
+    for run in (both, neither):
+        assert run.returncode != 0 and "either cued recordings" in run.stderr

@@ -1,4 +1,6 @@
-"""`fist-and-ball twin fit REC.csv [REC.csv ...] --out TWIN.json`: fit a patient twin.
+"""`fist-and-ball twin fit REC.csv [REC.csv ...] --out TWIN.json`: fit a patient twin;
+`fist-and-ball twin fit --source URL --out TWIN.json`: record a guided cued session
+first (like `calibrate`: prompts, a countdown before each hold), then fit it.
 
 The twin (docs/tracking.md) is what `--decoder track:TWIN.json` tracks with. Progress
 goes to stderr, the report (per tag position, axis, stroke, moment, their standard
@@ -34,8 +36,24 @@ def register(sub: Any) -> None:
             "sensors. Writes TWIN.json, or refuses with the reasons (exit code 2)."
         ),
     )
-    fit.add_argument("recordings", nargs="+", metavar="REC.csv", help="cued recordings")
+    fit.add_argument("recordings", nargs="*", metavar="REC.csv", help="cued recordings")
     fit.add_argument("--out", required=True, metavar="TWIN.json", help="the twin file to write")
+    fit.add_argument(
+        "--source",
+        metavar="URL",
+        help="record a guided session from this source instead (serial:..., sim:socket16)",
+    )
+    fit.add_argument("--repeats", type=int, default=3, help="guided: flexions per movement (3)")
+    fit.add_argument("--hold-s", type=float, default=2.0, help="guided: seconds per hold (2)")
+    fit.add_argument(
+        "--countdown-s", type=int, default=2, help="guided: countdown before each hold (2)"
+    )
+    fit.add_argument(
+        "--save-recording",
+        metavar="REC.csv",
+        help="guided: also write the session as a recording (contract 2)",
+    )
+    fit.add_argument("--yes", action="store_true", help="guided: no questions, overwrite --out")
     fit.set_defaults(func=run_fit)
 
 
@@ -46,11 +64,18 @@ def _say(msg: str) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     from bridge.cli.out_path import check_out_parent
     from bridge.recording import read_recording
-    from bridge.tracking.twin_fit import cued_data_from_recording, fit_twin
+    from bridge.tracking.twin_fit import cued_data_from_recording
 
     out = check_out_parent(args.out)
     if out.suffix.lower() != ".json":
         raise CliError("--out must name a .json file")
+    if bool(args.source) == bool(args.recordings):
+        raise CliError("give either cued recordings (REC.csv ...) or --source URL, not both")
+    if args.source:
+        from bridge.cli.twin_session import record_guided_session
+
+        data = [record_guided_session(args, out)]
+        return _fit_and_save(data, out)
     data = []
     for path in args.recordings:
         if not Path(path).is_file():
@@ -60,6 +85,11 @@ def run_fit(args: argparse.Namespace) -> int:
             data.append(cued_data_from_recording(read_recording(path)))
         except (ValueError, OSError) as exc:
             raise CliError(str(exc)) from None
+    return _fit_and_save(data, out)
+
+
+def _fit_and_save(data: list[Any], out: Path) -> int:
+    from bridge.tracking.twin_fit import fit_twin
 
     def progress(stage: str, fraction: float) -> None:
         _say(f"[{fraction:4.0%}] {stage}")
