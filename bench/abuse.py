@@ -312,7 +312,7 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     assert m, url
     host, port = m.group(1), int(m.group(2))
     if res.client_realtime:  # after the bridge started: it must not inherit this
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        _realtime()
     stop, measure = asyncio.Event(), asyncio.Event()
     # the measuring client gets the bridge's GC policy: its own full collections
     # (numpy, websockets, 40k latencies) are not the bridge's delay
@@ -327,7 +327,7 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
         args=(host, port, {"idle": res.idle, "flooders": res.flooders}, res.seconds, retry_s, out),
         daemon=True,
     )
-    proc.start()
+    await asyncio.to_thread(proc.start)  # fork + exec off the good client's loop
     t_start, cpu_start = time.monotonic(), bridge.cpu_s()
     t_end = t_start + res.seconds
     while time.monotonic() < t_end:
@@ -335,7 +335,7 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
         await asyncio.sleep(0.25)
     res.bridge_cpu_pct = 100 * (bridge.cpu_s() - cpu_start) / (time.monotonic() - t_start)
     counts = await asyncio.to_thread(out.get, True, 30)
-    proc.join(10)
+    await asyncio.to_thread(proc.join, 10)  # not proc.join(): it would block the good client
     stop.set()
     await good
     client_gc.uninstall()
@@ -394,6 +394,8 @@ def run(
                  "socket16", "--rate", "1000", "--emit", f"udp://127.0.0.1:{port}",
                  "--quiet", "--seconds", str(WARMUP_S + seconds + 30)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                # a dedicated device is not slowed by the host: same class as the client
+                preexec_fn=_realtime if client_realtime else None,
             )  # fmt: skip
         try:
             asyncio.run(_run(bridge, res, retry_s))
@@ -409,6 +411,10 @@ def run(
     if res.log_bytes > TARGETS["log_bytes"] or not res.grades:
         print("".join(bridge.tail[-10:]), file=sys.stderr)
     return res
+
+
+def _realtime() -> None:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
 
 
 def _free_udp_port() -> int:
@@ -518,8 +524,9 @@ def main() -> int:
         "--client-realtime",
         action="store_true",
         help=(
-            "run the good client with SCHED_FIFO (needs CAP_SYS_NICE): with the bridge's "
-            "--realtime it separates the bridge from other work on a shared machine"
+            "run the good client (and the --external-device simulator) with SCHED_FIFO "
+            "(needs CAP_SYS_NICE): with the bridge's --realtime this separates the bridge "
+            "from other work on a shared machine"
         ),
     )
     ap.add_argument(
