@@ -21,6 +21,7 @@ import bpy
 OUT = os.environ.get("FISTBALL_LG_OUT", "")
 SHOT = os.environ.get("FISTBALL_LG_SHOT", "")
 PLAY_S = float(os.environ.get("FISTBALL_LG_PLAY_S", "8"))
+FULL = os.environ.get("FISTBALL_LG_FULL", "") == "1"  # also play the session to its end
 TIMEOUT_S = float(os.environ.get("FISTBALL_LG_TIMEOUT_S", "200"))
 state: dict[str, Any] = {"phase": "layout", "t0": time.monotonic(), "log": []}
 
@@ -130,7 +131,15 @@ def _drive() -> float | None:
         with bpy.context.temp_override(window=win):
             bpy.ops.screen.screenshot(filepath=SHOT)
         state["shot"] = SHOT
-        state["phase"] = "esc"
+        state["phase"] = "to_the_end" if FULL else "esc"
+        return 1.0
+    if phase == "to_the_end":
+        game = runtime().controller.game
+        if game is not None and game.finished:
+            state["finished"] = {"completed": game.completed, "played_s": game.played_s}
+            state["end_summary"] = runtime().controller.last_summary
+            state["phase"] = "esc"
+            return 2.0  # the end screen shows the result
         return 1.0
     if phase == "esc":
         win = bpy.context.window_manager.windows[0]

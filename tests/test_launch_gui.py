@@ -1,9 +1,10 @@
 """`fist-and-ball launch --source sim:myo3` in a real window: Debian's Blender 3.4 under
-Xvfb. The launcher installs the legacy add-on into temporary user folders, starts the
-bridge, opens Blender in patient mode with a session running; tests/launch_gui_driver.py
-(added to Blender's command line by a wrapper passed as --blender) takes a screenshot
-(test-artifacts/launch_patient.png), presses Esc and checks the layout is back. Closing
-Blender must stop the bridge and the launcher."""
+Xvfb, one 6-minute session of level auto played to its end. The launcher installs the
+legacy add-on into temporary user folders, starts the bridge, opens Blender in patient
+mode with a session running; tests/launch_gui_driver.py (added to Blender's command line
+by a wrapper passed as --blender) takes a screenshot (test-artifacts/launch_patient.png),
+waits for the session's end, presses Esc and checks the layout is back. Closing Blender
+must stop the bridge and the launcher."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ pytestmark = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 SHOT = ARTIFACTS / "launch_patient.png"
-TIMEOUT_S = 600
+MINUTES = 6
+TIMEOUT_S = 60 * MINUTES + 600
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +55,14 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         FISTBALL_LG_OUT=str(out),
         FISTBALL_LG_SHOT=str(SHOT),
         FISTBALL_LG_PLAY_S=os.environ.get("FISTBALL_LG_PLAY_S", "8"),
+        FISTBALL_LG_FULL="1",
+        FISTBALL_LG_TIMEOUT_S=str(60 * MINUTES + 300),
     )
     cmd = [
         "xvfb-run", "-a", "-s", "-screen 0 1280x720x24",
         sys.executable, "-m", "fist_and_ball_app.main", "launch",
-        "--source", "sim:myo3", "--blender", str(wrapper), "--minutes", "2", "--level", "auto",
+        "--source", "sim:myo3", "--blender", str(wrapper),
+        "--minutes", str(MINUTES), "--level", "auto",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     text = proc.stdout + proc.stderr
@@ -73,7 +78,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_launch_opens_patient_mode_with_a_session_running(launched: dict[str, Any]) -> None:
     assert launched["blender"].startswith("3.4")
     assert launched["signal"] and launched["played_s"] >= 5.0
-    assert launched["level"] == "auto" and launched["minutes"] == 2
+    assert launched["level"] == "auto" and launched["minutes"] == MINUTES
     assert "add-on installed" in launched["_text"] and "patient mode" in launched["_text"]
 
 
@@ -111,6 +116,16 @@ def test_screenshot_shows_hand_ball_lit_leds_and_hud(launched: dict[str, Any]) -
     top = img[: h // 6]
     assert (top.max(axis=2) > 0.85).mean() > 0.002
     assert len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 200
+
+
+def test_a_six_minute_session_completes_without_losing_the_simulator(
+    launched: dict[str, Any],
+) -> None:
+    fin, summary = launched["finished"], launched["end_summary"]
+    assert fin["completed"] is True and fin["played_s"] == pytest.approx(60.0 * MINUTES)
+    assert summary["completed"] is True and summary["level"] == "auto"
+    assert "disconnected" not in summary.get("pause_reasons", []), summary
+    assert len(summary["adaptive"]["speed_track"]) >= 2
 
 
 def test_esc_ends_the_session_and_restores_the_layout(launched: dict[str, Any]) -> None:
