@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 
-from bench.machine import cpu_model
 from bridge.lsl_scope import load_pylsl
 from bridge.outputs.lsl_outlet import LslOutlet, LslOutletConfig
 from bridge.values.sample import Decoded, Sample
