@@ -467,11 +467,20 @@ def section(res: Result) -> str:
         f"| {what} | {got} | {target} | {'yes' if ok else '**no**'} |"
         for what, got, target, ok in verdict(res)
     )
+    device = (
+        "the simulated socket in its own process sending frames over loopback UDP, as a "
+        "device would (`--external-device`)"
+        if res.external_device
+        else "the simulator running inside the bridge (`sim:socket16`)"
+    )
+    extra = " ".join(res.bridge_args) or "none"
+    client = "SCHED_FIFO (`--client-realtime`)" if res.client_realtime else "normal priority"
     return f"""{SECTION}
 
 Load isolation and memory bounds under abusive websocket clients (issue 11). A bridge
-at 1000 Hz x 16 sensors (`sim:socket16`, QG, `--hand sim --hand-enable`,
-`--max-clients {res.max_clients}`) serves one well-behaved client; after {WARMUP_S:g} s of
+at 1000 Hz x 16 sensors ({device}; QG, `--hand sim --hand-enable`,
+`--max-clients {res.max_clients}`, extra bridge arguments: {extra}; good client and
+device at {client}) serves one well-behaved client; after {WARMUP_S:g} s of
 warm-up, {res.idle} idle clients (read, never send; refused ones retry every few
 seconds) and {res.flooders} ping flooders (send pings, never read; reconnect when cut
 off) connect over loopback for {res.seconds:g} s. Run on {cpu_model()}, {os.cpu_count()}
