@@ -172,16 +172,16 @@ def plot_displacements(seed: int, folder: Path) -> Path:
     ready = np.array([e.ready for e in est])
     d = np.array([e.displacement_mm for e in est])
     d[~ready] = np.nan
-    fig, axes = plt.subplots(len(MOVEMENTS), 1, figsize=(10, 7), sharex=True)
-    for j, (ax, tag) in enumerate(zip(axes, MOVEMENTS, strict=True)):
-        ax.plot(later.t_s, later.displacement_mm[:, j], color="0.6", lw=3, label="true")
-        ax.plot(later.t_s, d[:, j], color="C0", lw=1, label="tracked")
+    fig, axes = plt.subplots(len(MOVEMENTS) + 1, 1, figsize=(10, 8.5), sharex=True)
+    for j, (ax, tag) in enumerate(zip(axes, MOVEMENTS, strict=False)):
+        ax.plot(later.t_s, later.displacement_mm[:, j], color="0.7", lw=3.5, label="true")
+        ax.plot(later.t_s, d[:, j], color="C3", lw=0.9, ls="--", label="tracked")
         ax.set_ylabel(f"{tag} tag (mm)")
+        axes[-1].plot(later.t_s, d[:, j] - later.displacement_mm[:, j], lw=0.8, label=tag)
     axes[0].legend(loc="upper right")
-    axes[0].set_title(
-        f"Foreign patient {seed}: tag displacement along its axis, {name} (twin fitted on "
-        "another session; nothing refitted)"
-    )
+    axes[-1].set_ylabel("tracked - true (mm)")
+    axes[-1].legend(loc="upper right", ncol=3)
+    axes[0].set_title(f"Foreign patient {seed}, {name}: displacement along each tag's axis")
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
     IMG.mkdir(parents=True, exist_ok=True)
@@ -224,7 +224,16 @@ def main() -> None:
     ap.add_argument("--mcnn-seeds", type=int, default=5, help="of those, how many get MCNN-TG")
     ap.add_argument("--epochs", type=int, default=100, help="MCNN-TG training epochs")
     ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="only the displacement plot")
     args = ap.parse_args()
+    if args.plot_only:
+        with tempfile.TemporaryDirectory(prefix="fab-compare-") as tmp:
+            fitting = cued_session(draw_patient(0), repetitions=3)
+            fit = fit_twin([CuedData(fitting.field_ut, fitting.gesture, fitting.sensors_mm)])
+            assert fit.twin is not None, fit.refused
+            fit.twin.save(Path(tmp) / "twin.json")
+            _log(f"wrote {plot_displacements(0, Path(tmp))}")
+        return
     t_start = time.perf_counter()
     scores = {}
     with tempfile.TemporaryDirectory(prefix="fab-compare-") as tmp:

@@ -142,10 +142,48 @@ GRADIENT_BASIS = np.array(
 """A basis of symmetric traceless 3x3 matrices: the gradients a source-free field can have."""
 
 
-def background_design(sensors_mm: np.ndarray, gradient: bool) -> np.ndarray:
-    """Linear map from background parameters to the field: (n, 3, 3 [+ 5]).
+CURVATURE_SCALE_MM = 50.0
+"""Second-order terms are in uT per (50 mm)^2: columns of a size like the others."""
 
-    Columns 0-2: uniform field (uT); 3-7: gradient (uT per mm) about the sensors' centroid.
+
+def _cubic_harmonics() -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """Exponents of the 10 cubic monomials and a basis (7, 10) of the harmonic ones
+    (Laplacian zero): their gradients are the second-order fields a far source adds."""
+    mono = [(a, b, 3 - a - b) for a in range(4) for b in range(4 - a)]
+    lap = np.zeros((3, len(mono)))  # the Laplacian of a cubic is linear in x, y, z
+    for m, e in enumerate(mono):
+        for axis in range(3):
+            if e[axis] >= 2:
+                lin = list(e)
+                lin[axis] -= 2
+                lap[int(np.argmax(lin)), m] += e[axis] * (e[axis] - 1)
+    _, _, vt = np.linalg.svd(lap)
+    return mono, vt[3:]
+
+
+def _curvature_design(rel: np.ndarray) -> np.ndarray:
+    """(n, 3, 7): the gradients of the harmonic cubics at `rel` (mm, scaled)."""
+    mono, basis = _cubic_harmonics()
+    x = rel / CURVATURE_SCALE_MM
+    grads = np.zeros((rel.shape[0], 3, len(mono)))
+    for m, e in enumerate(mono):
+        for axis in range(3):
+            if e[axis] == 0:
+                continue
+            d = list(e)
+            d[axis] -= 1
+            grads[:, axis, m] = e[axis] * np.prod(x ** np.array(d), axis=1)
+    return np.asarray(grads @ basis.T)
+
+
+def background_design(
+    sensors_mm: np.ndarray, gradient: bool, curvature: bool = False
+) -> np.ndarray:
+    """Linear map from background parameters to the field: (n, 3, 3 [+ 5 [+ 7]]).
+
+    Columns 0-2: uniform field (uT); 3-7: gradient (uT per mm) about the sensors'
+    centroid; 8-14 (`curvature`, with `gradient`): second-order terms of a source-free
+    field (the next term of a far source such as the hand's motors).
     """
     s = np.asarray(sensors_mm, dtype=np.float64)
     n = s.shape[0]
@@ -154,4 +192,7 @@ def background_design(sensors_mm: np.ndarray, gradient: bool) -> np.ndarray:
         return np.array(uniform)
     rel = s - s.mean(axis=0)
     grad = np.einsum("gij,nj->nig", GRADIENT_BASIS, rel)  # (n, 3, 5)
-    return np.concatenate([uniform, grad], axis=2)
+    parts = [uniform, grad]
+    if curvature:
+        parts.append(_curvature_design(rel))
+    return np.concatenate(parts, axis=2)

@@ -66,6 +66,7 @@ class PoseSettings:
     """A rest-pose start below this residual RMS ends the search."""
     pose_rate: float
     """Share of a pose update's step that is applied (damps a slipping socket)."""
+    curvature: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ def posed_tables(
 
 
 def _design(twin: Twin, settings: PoseSettings) -> np.ndarray:
-    return background_design(twin.sensors_mm, settings.gradient).reshape(twin.n_sensors * 3, -1)
+    return background_design(twin.sensors_mm, settings.gradient, settings.curvature).reshape(
+        twin.n_sensors * 3, -1
+    )
 
 
 def _residual(
