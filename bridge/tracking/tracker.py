@@ -108,6 +108,9 @@ class Tracker:
         self._a = np.zeros((self.design.shape[0], self.k + self.n_bg))
         self._a[:, self.k :] = self.design
         self._diag = np.diag_indices(self.k + self.n_bg)
+        self._diag_k = np.diag_indices(self.k)
+        self._pinv = np.linalg.pinv(self.design)  # (n_bg, 3n)
+        self._proj = np.eye(self.design.shape[0]) - self.design @ self._pinv
         self.pose = np.zeros(6)
         self.stroke = twin.stroke_mm
         inv = np.linalg.pinv(twin.coupling)
@@ -214,29 +217,59 @@ class Tracker:
         self, tables: TravelTables, y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, float, bool]:
         """Warm-started Gauss-Newton on displacements + background; stops early once the
-        step is below `tolerance_mm` (the usual case at high rates: one iteration)."""
-        d, bg = self.d, self.bg
-        k = self.k
-        a = self._a  # (3n, k + background): background columns fixed, tag columns per step
+        step is below `tolerance_mm` (the usual case at high rates: one iteration).
+
+        The background enters linearly through a constant design D, so it is projected
+        out (P = I - D D+): each step solves k x k for the displacements, then the
+        background follows as D+ (r - J dd). Same step as the joint solve, without an
+        (k + 15)-square LAPACK call per sample (whose run time had a long tail here).
+        With dead sensors the projector changes, so that (rare) case solves jointly."""
         valid = np.isfinite(y)
-        all_valid = bool(valid.all())
-        r = y
-        step = np.zeros(a.shape[1])
+        if not valid.all():
+            return self._gauss_newton_masked(tables, y, valid)
+        d, bg = self.d, self.bg
+        proj, pinv = self._proj, self._pinv
+        r_after = y
         inside = True
         for _ in range(self.cfg.iterations):
             f, j, inside = tables.lookup(d)
             r = y - f - self.design @ bg
+            pj = proj @ j
+            m = j.T @ pj
+            m[self._diag_k] *= 1.0 + self.cfg.damping
+            dd = np.linalg.solve(m, pj.T @ r)
+            rest = r - j @ dd
+            d = d + dd
+            bg = bg + pinv @ rest
+            r_after = proj @ rest  # residual after the step, linearised
+            if np.abs(dd).max() < self.cfg.tolerance_mm:
+                break
+        resid = float(np.sqrt(np.dot(r_after, r_after) / r_after.size))
+        return d, bg, resid, inside
+
+    def _gauss_newton_masked(
+        self, tables: TravelTables, y: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """The joint solve over the live sensors' rows only."""
+        d, bg = self.d, self.bg
+        k = self.k
+        a = self._a
+        yv = y[valid]
+        r_after = yv
+        inside = True
+        for _ in range(self.cfg.iterations):
+            f, j, inside = tables.lookup(d)
             a[:, :k] = j
-            aa, rr = (a, r) if all_valid else (a[valid], r[valid])
-            ata = aa.T @ aa
+            av = a[valid]
+            r = yv - f[valid] - self.design[valid] @ bg
+            ata = av.T @ av
             ata[self._diag] *= 1.0 + self.cfg.damping
-            step = np.linalg.solve(ata, aa.T @ rr)
+            step = np.linalg.solve(ata, av.T @ r)
             d = d + step[:k]
             bg = bg + step[k:]
+            r_after = r - av @ step
             if np.abs(step[:k]).max() < self.cfg.tolerance_mm:
                 break
-        # residual after the last step, linearised: the step is tiny by then
-        r_after = (r - a @ step)[valid] if not all_valid else r - a @ step
         resid = float(np.sqrt(np.dot(r_after, r_after) / max(1, r_after.size)))
         return d, bg, resid, inside
 
