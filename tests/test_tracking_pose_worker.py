@@ -44,14 +44,20 @@ def test_pose_fits_leave_the_sample_thread_flat() -> None:
             else:
                 time.sleep(0.001)  # samples arrive over time; the child works meanwhile
                 i = min(i + 1, 90)
+        # the relaxed patient streams on until a pose update has come back
+        while tracker.pose_updates < 2 and time.monotonic() < deadline:
+            t0 = time.thread_time()
+            tracker.decode(s.field_ut[-1])
+            cpu.append(time.thread_time() - t0)
+            time.sleep(0.001)
         worker_problem = tracker.worker.problem  # type: ignore[attr-defined]
     finally:
         tracker.worker.close()
     assert i == len(s), "the pose never arrived"
     assert worker_problem is None
-    assert tracker.pose_updates >= 3  # the rest pose and at least two updates
+    assert tracker.pose_updates >= 2  # the rest pose and at least one update
     times = np.array(cpu)
-    tracking = times[np.array(ready)]
+    tracking = times[: len(ready)][np.array(ready)]
     # inline, the rest-pose fit alone is thousands of medians; a submit or swap is not
     assert times.max() < 20 * np.median(tracking), (times.max(), np.median(tracking))
     # the pose from the child is the re-donned socket's, and the grades follow

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -71,6 +72,10 @@ class InlinePoseWorker:
 def _serve(conn: Any) -> None:
     """The child: run each job received, send back (ok, result or error text)."""
     import bridge.tracking.socket_pose  # noqa: F401  (import before the first job)
+
+    with contextlib.suppress(OSError, AttributeError):
+        # background work: on a 2-core machine the bridge's own threads go first
+        os.nice(10)
 
     while True:
         try:
