@@ -76,6 +76,7 @@ def write_hand_timeline(path: Path) -> Path:
             "up_down_movements": 0,
             "paused": paused,
             "connected": 1,
+            "ball_speed": 2.67,
         }
         lines.append(",".join(str(values[c]) for c in TIMELINE_COLUMNS))
     path.write_text("\n".join(lines) + "\n")

@@ -389,7 +389,7 @@ def test_record_cli_bad_url_is_one_line(tmp_path: Path, url: str) -> None:
 
 def test_record_cli_rejects_non_csv(tmp_path: Path) -> None:
     res = _run_cli("record", "--source", "udp://:0", "--out", str(tmp_path / "x.txt"))
-    assert res.returncode == 2 and "--out must name a .csv file" in res.stderr
+    assert res.returncode == 2 and "--out must name a .csv or .xdf file" in res.stderr
     assert os.listdir(tmp_path) == []
 
 

@@ -81,7 +81,7 @@ class SimulatedChain:
         decoder: str = "qg",
         work_dir: Path | None = None,
         startup_timeout_s: float = 30.0,
-        reply_timeout_s: float = 5.0,
+        reply_timeout_s: float = 15.0,  # generous: a loaded machine, not a dead bridge
     ) -> None:
         self.config = config.replace(cue_script="intent")
         self.sim = Simulator(self.config)
