@@ -162,6 +162,7 @@ class LiveRuntime:
     def write_report(self, folder: Path, on_written: Any) -> None:
         """Build the HTML report on a worker thread, then (main thread) remember it,
         refresh the history and call `on_written(path)`; failures go to `report_note`."""
+
         def build() -> tuple[Path, HistoryRead]:
             from ..report import build_report  # numpy: imported off the main thread
 
