@@ -21,6 +21,7 @@ import argparse
 import importlib.resources
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -260,10 +261,16 @@ def blender_version(blender: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def _run_script(cmd: list[str], script: str) -> dict[str, Any]:
+def blender_env() -> dict[str, str]:
+    """This environment without PYTHONPATH / PYTHONHOME: a Blender with its own Python
+    would import the add-on from a checkout on PYTHONPATH instead of the installed copy."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+def _run_script(cmd: list[str], script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     try:
         proc = subprocess.run(
-            [*cmd, script], capture_output=True, text=True, timeout=BLENDER_TIMEOUT_S
+            [*cmd, script], capture_output=True, text=True, timeout=BLENDER_TIMEOUT_S, env=env
         )
     except subprocess.TimeoutExpired:
         raise CliError(f"{cmd[0]} did not finish within {BLENDER_TIMEOUT_S:.0f} s") from None
@@ -290,16 +297,18 @@ def install_addon(
             )
         version = (99, 0)
         cmd = [sys.executable, "-c"]
+        env = None  # bpy as a module: this Python's own path
     else:
         version = blender_version(target)
         cmd = [target, "--background", "--python-expr"]
+        env = blender_env()
     if version >= EXTENSIONS_MIN:
         if zip_path is None:
             zip_path = build_addon(out, blender_ext).zip_path
         if not zip_path.is_file():
             raise CliError(f"--zip {zip_path} does not exist")
         print(f"addon: installing {zip_path.name} as an extension into {target} ...")
-        result = _run_script(cmd, INSTALL_EXTENSION.format(zip=str(zip_path.resolve())))
+        result = _run_script(cmd, INSTALL_EXTENSION.format(zip=str(zip_path.resolve())), env)
     else:
         if zip_path is not None:
             src = out / "addon-unzipped" / EXTENSION_ID
@@ -310,7 +319,7 @@ def install_addon(
         else:
             src = stage_addon(out / STAGE_DIR)
         print(f"addon: installing the legacy add-on into Blender {version[0]}.{version[1]} ...")
-        result = _run_script(cmd, INSTALL_LEGACY.format(src=str(src)))
+        result = _run_script(cmd, INSTALL_LEGACY.format(src=str(src)), env)
     if not result.get("enabled"):
         why = " | ".join(result.get("errors") or []) or str(result)
         raise CliError(f"Blender did not enable the add-on: {why}")
