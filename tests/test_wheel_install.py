@@ -152,8 +152,10 @@ def test_demo_from_an_empty_folder_with_the_mcnn_live_view(
     out = proc.stdout
     # the live view runs the shipped bundle: the demo says so and the bridge confirms it
     assert "bridge live view: simulated socket16, MCNN-TG" in out, out[:2000]
-    assert re.search(r"source sim:socket16\s+decoder mcnn\b", out), out[:2000]
-    assert re.search(r"grade \d/8", out), out[:2000]
+    # the bridge subprocess reports on stderr (its start line, then one line per status)
+    bridge = proc.stderr
+    assert re.search(r"source sim:socket16\s+decoder mcnn\b", bridge), bridge[:2000]
+    assert re.search(r"grade \d/8", bridge), bridge[:2000]
     assert "uses QG instead" not in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "session completed" in out
