@@ -17,7 +17,6 @@ import argparse
 import logging
 import os
 import platform
-import re
 import statistics
 import sys
 import threading
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, replace_docs_section
 
 from bridge.outputs.hand_drivers import Generic5Driver, HandDriver, SimHand
 from bridge.outputs.hand_output import HandConfig, HandOutput
@@ -169,13 +168,7 @@ def section(rows: list[tuple[str, str, str]]) -> str:
 
 def update_docs(text_section: str, path: Path = DOCS) -> None:
     """Replace (or append) only the `## Hand safety` section."""
-    text = path.read_text()
-    pattern = re.compile(r"^## Hand safety\b.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: text_section.rstrip() + "\n\n", text)
-    else:
-        text = text.rstrip() + "\n\n" + text_section
-    path.write_text(text.rstrip() + "\n")
+    replace_docs_section("Hand safety", text_section, path)
 
 
 def main() -> int:

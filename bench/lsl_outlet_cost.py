@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, replace_docs_section
 
 from bridge.lsl_scope import load_pylsl
 from bridge.outputs.lsl_outlet import LslOutlet, LslOutletConfig
@@ -78,13 +77,7 @@ def section(rows: list[tuple[int, np.ndarray]], samples: int) -> str:
 
 def update_docs(text_section: str, path: Path = DOCS) -> None:
     """Replace (or append) only the `## LSL outlet` section."""
-    text = path.read_text()
-    pattern = re.compile(r"^## LSL outlet\b.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: text_section.rstrip() + "\n\n", text)
-    else:
-        text = text.rstrip() + "\n\n" + text_section
-    path.write_text(text.rstrip() + "\n")
+    replace_docs_section("LSL outlet", text_section, path)
 
 
 def main() -> int:

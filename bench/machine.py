@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+import re
+from pathlib import Path
 
 
 def cpu_model() -> str:
@@ -15,3 +17,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def replace_docs_section(heading: str, section: str, path: Path) -> None:
+    """Replace (or append) only the `## {heading}` section of a docs page."""
+    text = path.read_text()
+    pattern = re.compile(rf"^## {re.escape(heading)}\b.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text.rstrip() + "\n")
