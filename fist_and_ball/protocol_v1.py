@@ -7,6 +7,11 @@ the add-on, so the bridge may import it too (the one allowed edge from `bridge/`
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 PROTOCOL_VERSION = 1
 """The `protocol` field of `hello`."""
 DEFAULT_HOST = "127.0.0.1"
@@ -58,3 +63,162 @@ def hand_command(action: str) -> dict[str, str]:
     if action not in HAND_ACTIONS:
         raise ValueError(f"hand action must be one of {', '.join(HAND_ACTIONS)}; got {action!r}")
     return {"type": MSG_HAND, "action": action}
+
+
+# ---- re-don check (extension; docs/redon.md) -----------------------------------------
+# client -> bridge: {"type": "redon", "action": "start" | "cancel"}
+# bridge -> that client: `running` messages (~5/s), then one final message.
+MSG_REDON = "redon"
+"""Extension: the re-don check, both directions (same type name, like `hand`)."""
+REDON_START = "start"
+REDON_CANCEL = "cancel"
+REDON_ACTIONS: tuple[str, ...] = (REDON_START, REDON_CANCEL)
+
+REDON_RUNNING = "running"
+REDON_ACCEPTED = "accepted"
+"""Today's placement suits the decoder as it is."""
+REDON_ADAPTED = "adapted"
+"""The placement needed (and got) an adaptation without retraining."""
+REDON_REFUSED = "refused"
+"""The placement would break the decoder: re-don, recalibrate or retrain."""
+REDON_CANCELLED = "cancelled"
+REDON_FAILED = "failed"
+REDON_FINAL_STATES: tuple[str, ...] = (
+    REDON_ACCEPTED,
+    REDON_ADAPTED,
+    REDON_REFUSED,
+    REDON_CANCELLED,
+    REDON_FAILED,
+)
+REDON_VERDICTS: tuple[str, ...] = (REDON_ACCEPTED, REDON_ADAPTED, REDON_REFUSED)
+"""The final states that judge the placement (cancelled and failed do not)."""
+MAX_REDON_TEXT = 240
+"""Longer prompts, summaries and reasons are cut to this many characters."""
+MAX_REDON_REASONS = 16
+"""More reasons than this is not a message this contract produces: refused."""
+
+
+def redon_command(action: str) -> dict[str, str]:
+    """The client's `redon` message for `action` (one of REDON_ACTIONS)."""
+    if action not in REDON_ACTIONS:
+        raise ValueError(f"redon action must be one of {', '.join(REDON_ACTIONS)}; got {action!r}")
+    return {"type": MSG_REDON, "action": action}
+
+
+class RedonMessageError(ValueError):
+    """A bridge `redon` message that does not follow the contract; the text says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedonProgress:
+    """A `running` message: what the patient should do now, and how far the check is."""
+
+    step: str
+    """`rest` or the movement being checked."""
+    prompt: str
+    progress: float
+    """0..1."""
+    remaining_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RedonPose:
+    """The socket's estimated pose against the twin."""
+
+    shift_mm: float
+    turn_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class RedonResult:
+    """The final message: the verdict (or cancelled / failed) and why."""
+
+    state: str
+    """One of REDON_FINAL_STATES."""
+    summary: str
+    reasons: tuple[str, ...]
+    pose: RedonPose | None
+    decoder: str
+    """The decoder spec in use after the check ("" when the bridge did not say)."""
+
+
+def parse_redon(msg: Mapping[str, Any]) -> RedonProgress | RedonResult:
+    """A bridge `redon` message as a typed value; raises RedonMessageError (one line,
+    naming the field) when it does not follow the contract. Texts are cut to
+    MAX_REDON_TEXT; `pose` and `decoder` may be missing (cancelled, failed)."""
+    if msg.get("type") != MSG_REDON:
+        raise RedonMessageError(f"not a redon message (type {msg.get('type')!r})")
+    state = msg.get("state")
+    if state == REDON_RUNNING:
+        return RedonProgress(
+            step=_text(msg, "step", required=True),
+            prompt=_text(msg, "prompt"),
+            progress=_number(msg, "progress", 0.0, 1.0),
+            remaining_s=_number(msg, "remaining_s", 0.0, math.inf),
+        )
+    if state in REDON_FINAL_STATES:
+        return RedonResult(
+            state=str(state),
+            summary=_text(msg, "summary"),
+            reasons=_reasons(msg.get("reasons")),
+            pose=_pose(msg.get("pose")),
+            decoder=_text(msg, "decoder") if "decoder" in msg else "",
+        )
+    known = ", ".join((REDON_RUNNING, *REDON_FINAL_STATES))
+    raise RedonMessageError(f"redon 'state' must be one of {known}; got {_shown(state)}")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _text(msg: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    value = msg.get(name)
+    if not isinstance(value, str) or (required and not value.strip()):
+        kind = "a non-empty string" if required else "a string"
+        raise RedonMessageError(f"redon '{name}' must be {kind}; got {_shown(value)}")
+    return value[:MAX_REDON_TEXT]
+
+
+def _finite_number(value: object) -> float | None:
+    """A JSON number as a finite float; None for bools, strings, NaN, inf, huge ints."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _number(msg: Mapping[str, Any], name: str, low: float, high: float) -> float:
+    number = _finite_number(msg.get(name))
+    if number is None or not low <= number <= high:
+        span = f"{low:g}..{high:g}" if math.isfinite(high) else f">= {low:g}"
+        raise RedonMessageError(
+            f"redon '{name}' must be a number {span}; got {_shown(msg.get(name))}"
+        )
+    return number
+
+
+def _reasons(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise RedonMessageError(f"redon 'reasons' must be a list of strings; got {_shown(value)}")
+    if len(value) > MAX_REDON_REASONS:
+        raise RedonMessageError(
+            f"redon 'reasons' has {len(value)} entries; at most {MAX_REDON_REASONS}"
+        )
+    return tuple(r[:MAX_REDON_TEXT] for r in value)
+
+
+def _pose(value: object) -> RedonPose | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        shift, turn = _finite_number(value.get("shift_mm")), _finite_number(value.get("turn_deg"))
+        if shift is not None and turn is not None:
+            return RedonPose(shift_mm=shift, turn_deg=turn)
+    raise RedonMessageError(
+        f"redon 'pose' must be null or {{shift_mm, turn_deg}} numbers; got {_shown(value)}"
+    )
