@@ -91,14 +91,75 @@ class ForeignPatient:
         return np.array([t.stroke_mm for t in self.tags])
 
 
+MOTOR_MODELS: tuple[str, ...] = ("hand", "activation")
+HAND_SPEED_PER_S = np.array([0.8, 0.4, 0.6])
+"""The hand's slew limits (fingers, wrist, thumb) in full closures per second: the
+`max_speed_pct_s` defaults of docs/hand.md (80, 40, 60 %/s)."""
+
+
 @dataclass(frozen=True)
 class Placement:
-    """How the socket sits on the arm on a given day, and the surroundings."""
+    """How the socket sits on the arm on a given day, and the surroundings.
+
+    Every field's default is the quiet day (no effect); see docs/environment.md.
+    """
 
     shift_mm: float = 0.0
     turn_deg: float = 0.0
     earth_heading_deg: float = 0.0
     motor: bool = False
+    """The prosthetic hand's motors run (a far dipole source, see `motor_model`)."""
+    motor_model: str = "hand"
+    """`hand`: the motor follows the commanded hand pose (the intended closure through the
+    hand's slew limits); `activation`: the older model, it follows the muscle activation."""
+    steel_cm: float | None = None
+    """A soft-iron steel object carried past the socket: its closest approach (centre) to
+    the nearest sensor, in cm. None: no object."""
+    steel_speed_m_s: float = 0.5
+    """Its speed along the straight path (0.3 a moved hand ... 1.4 walking)."""
+    steel_period_s: float = 30.0
+    """One pass (2 m of path) every this many seconds, the first 5-15 s into the session."""
+    steel_radius_mm: float = 20.0
+    """Radius of the equivalent steel sphere (20 mm: about 260 g, a wrench or pliers)."""
+    steel_remanence_am2: float = 0.005
+    """Its permanent (remanent) moment, A m^2, in a direction drawn per session."""
+    heading_sweep_deg: float = 0.0
+    """The arm turns in the room: heading = earth_heading_deg + this * sin(2 pi t / period)."""
+    heading_period_s: float = 40.0
+    tag_rotation_deg: float = 0.0
+    """Each tag's magnetisation axis turns by up to this much over its full stroke
+    (linear in the displacement) about an axis across it drawn per patient."""
+
+    def __post_init__(self) -> None:
+        if self.motor_model not in MOTOR_MODELS:
+            raise ValueError(f"motor_model must be one of {MOTOR_MODELS}, got {self.motor_model!r}")
+        if self.steel_cm is not None and not (
+            math.isfinite(self.steel_cm) and self.steel_cm * 10.0 > self.steel_radius_mm + 5.0
+        ):
+            raise ValueError(
+                f"steel_cm must keep the object's surface >= 5 mm off the sensors "
+                f"(> {(self.steel_radius_mm + 5.0) / 10:g} cm), got {self.steel_cm!r}"
+            )
+        if not (0.05 <= self.steel_speed_m_s <= 5.0):
+            raise ValueError(f"steel_speed_m_s must be within 0.05..5, got {self.steel_speed_m_s}")
+        if not self.steel_period_s > 2 * STEEL_HALF_PATH_M / self.steel_speed_m_s:
+            raise ValueError("steel_period_s must be longer than one pass (2 m at steel_speed_m_s)")
+        if not (0.0 < self.steel_radius_mm <= 100.0 and self.steel_remanence_am2 >= 0.0):
+            raise ValueError("steel_radius_mm must be within 0..100 and steel_remanence_am2 >= 0")
+        if not (math.isfinite(self.heading_sweep_deg) and self.heading_period_s > 0.0):
+            raise ValueError("heading_sweep_deg must be finite and heading_period_s > 0")
+        if not (math.isfinite(self.tag_rotation_deg) and abs(self.tag_rotation_deg) <= 90.0):
+            raise ValueError(
+                f"tag_rotation_deg must be within -90..90, got {self.tag_rotation_deg}"
+            )
+
+
+STEEL_HALF_PATH_M = 1.0
+"""A pass runs from 1 m before the closest approach to 1 m after (at 1 m a 5-cm object's
+field has fallen by (5/100)^3 ~ 1e-4)."""
+STEEL_PERMEABILITY = 200.0
+"""Relative permeability of mild steel: with the sphere's demagnetisation the induced
+moment is 4 pi a^3 (mu-1)/(mu+2) B/mu0, within 1.5 % of the mu -> infinity limit."""
 
 
 @dataclass
@@ -312,33 +373,73 @@ def _socket_rotation(placement: Placement) -> Rotation:
     return Rotation.from_euler("x", placement.turn_deg, degrees=True)
 
 
-def _tag_fields(patient: ForeignPatient, placement: Placement, disp_mm: np.ndarray) -> np.ndarray:
-    """magpylib field (N, n, 3) uT of all tags at the socket's sensors."""
+def _tag_tilt_axes(patient: ForeignPatient) -> np.ndarray:
+    """Per tag, the unit axis (arm frame, across the slide axis) its magnetisation turns
+    about during a stroke: drawn from the patient's seed on its own stream, so drawing it
+    leaves every other random number of the patient and its sessions unchanged."""
+    rng = np.random.default_rng([patient.seed, 0x7A6])
+    axes = []
+    for tag in patient.tags:
+        v = rng.standard_normal(3)
+        v -= (v @ tag.axis) * tag.axis
+        axes.append(v / np.linalg.norm(v))
+    return np.array(axes)
+
+
+def _tag_magnets(
+    patient: ForeignPatient, placement: Placement, disp_mm: np.ndarray
+) -> list[magpylib.magnet.Cylinder]:
+    """One magpylib cylinder per tag, its path following `disp_mm` (N, 3), socket frame, m."""
     rot = _socket_rotation(placement)
     # the socket moved on the arm: in the socket's frame the arm moved the other way
     inv = rot.inv()
     shift = np.array([placement.shift_mm, 0.0, 0.0])
-    total = np.zeros((disp_mm.shape[0], patient.n_sensors, 3))
+    tilts = _tag_tilt_axes(patient) if placement.tag_rotation_deg else None
+    magnets = []
     for j, tag in enumerate(patient.tags):
         centres = tag.rest_mm + disp_mm[:, j : j + 1] * tag.axis  # arm frame
         centres_socket = inv.apply(centres - shift)
         axis_socket = inv.apply(tag.axis)
         orient, _ = Rotation.align_vectors([axis_socket], [[0.0, 0.0, 1.0]])
-        magnet = magpylib.magnet.Cylinder(
-            dimension=(TAG_DIAMETER_MM * _MM, TAG_LENGTH_MM * _MM),
-            polarization=(0.0, 0.0, tag.polarization_t),
-            orientation=orient,
-            position=centres_socket * _MM,
+        if tilts is not None:
+            # the tag tilts as it slides: linear in its share of the stroke
+            angle = math.radians(placement.tag_rotation_deg) * disp_mm[:, j] / tag.stroke_mm
+            orient = Rotation.from_rotvec(angle[:, None] * inv.apply(tilts[j])) * orient
+        magnets.append(
+            magpylib.magnet.Cylinder(
+                dimension=(TAG_DIAMETER_MM * _MM, TAG_LENGTH_MM * _MM),
+                polarization=(0.0, 0.0, tag.polarization_t),
+                orientation=orient,
+                position=centres_socket * _MM,
+            )
         )
+    return magnets
+
+
+def _tag_fields(patient: ForeignPatient, placement: Placement, disp_mm: np.ndarray) -> np.ndarray:
+    """magpylib field (N, n, 3) uT of all tags at the socket's sensors."""
+    total = np.zeros((disp_mm.shape[0], patient.n_sensors, 3))
+    for magnet in _tag_magnets(patient, placement, disp_mm):
         b = magpylib.getB(magnet, patient.sensors_mm * _MM)
         total += np.asarray(b).reshape(total.shape) * _UT
     return total
 
 
+def _heading_deg(placement: Placement, t: np.ndarray) -> np.ndarray:
+    """The arm's heading in the room (deg) per sample: fixed plus the sweep."""
+    sweep = np.sin(2 * math.pi * t / placement.heading_period_s)
+    out: np.ndarray = placement.earth_heading_deg + placement.heading_sweep_deg * sweep
+    return out
+
+
 def _earth(patient: ForeignPatient, placement: Placement, t: np.ndarray, seed: int) -> np.ndarray:
-    """Earth field in the socket frame (N, 3): heading change plus a slow arm wander."""
+    """Earth field in the socket frame (N, 3): heading (fixed or swept) plus a slow arm
+    wander."""
     rng = np.random.default_rng([seed, 0xEA])
-    heading = Rotation.from_euler("z", placement.earth_heading_deg, degrees=True)
+    if placement.heading_sweep_deg:
+        heading = Rotation.from_euler("z", _heading_deg(placement, t), degrees=True)
+    else:
+        heading = Rotation.from_euler("z", placement.earth_heading_deg, degrees=True)
     base = _socket_rotation(placement).inv().apply(heading.apply(patient.earth_ut))
     angles = np.stack(
         [
@@ -351,18 +452,141 @@ def _earth(patient: ForeignPatient, placement: Placement, t: np.ndarray, seed: i
     return out
 
 
-def _motor_field(patient: ForeignPatient, placement: Placement, level: np.ndarray) -> np.ndarray:
-    """Field (N, n, 3) of the hand's motor: a dipole whose direction turns with closure."""
+MOTOR_COIL_SHARE = 0.3
+"""The windings' stray moment at full slew speed, as a share of the rotor magnet's."""
+
+
+def commanded_closure(closure: np.ndarray, rate_hz: float) -> np.ndarray:
+    """The hand's commanded pose (N, 3): the intended closure of fingers, wrist and thumb
+    followed at most at the hand's slew limits (HAND_SPEED_PER_S), from open."""
+    step = HAND_SPEED_PER_S / rate_hz
+    out = np.empty_like(closure)
+    c = np.zeros(closure.shape[1])
+    for i, target in enumerate(closure):
+        c = c + np.clip(target - c, -step, step)
+        out[i] = c
+    return out
+
+
+def _motor_moments(patient: ForeignPatient, level: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """Motor moment (N, 3) A m^2 in the arm frame: the rotor magnet turning with closure
+    (`level`) plus, with `speed` (share of the slew limit), the windings' stray field
+    along the motor axis (x)."""
     m = patient.motor
     phi = m.phase_rad + 2 * math.pi * m.turns_per_closure * level
     moments = m.moment_am2 * np.stack([0.3 * np.ones_like(phi), np.cos(phi), np.sin(phi)], axis=1)
+    moments[:, 0] += m.moment_am2 * MOTOR_COIL_SHARE * speed
+    return moments
+
+
+def _motor_levels(
+    patient: ForeignPatient, placement: Placement, act: np.ndarray, norm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(level, speed) per sample driving the motor, per `placement.motor_model`."""
+    if placement.motor_model == "activation":
+        return act.max(axis=1), np.zeros(len(act))
+    pose = commanded_closure(norm, patient.rate_hz)
+    velocity = np.diff(pose, axis=0, prepend=pose[:1]) * patient.rate_hz
+    # worm gears are self-locking: the motors draw current only while they move
+    return pose.max(axis=1), (np.abs(velocity) / HAND_SPEED_PER_S).max(axis=1)
+
+
+def _motor_field(
+    patient: ForeignPatient,
+    placement: Placement,
+    level: np.ndarray,
+    speed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Field (N, n, 3) of the hand's motor: a dipole whose direction turns with closure."""
+    m = patient.motor
+    if speed is None:
+        phi = m.phase_rad + 2 * math.pi * m.turns_per_closure * level
+        moments = m.moment_am2 * np.stack(
+            [0.3 * np.ones_like(phi), np.cos(phi), np.sin(phi)], axis=1
+        )
+    else:
+        moments = _motor_moments(patient, level, speed)
     rot = _socket_rotation(placement).inv()
     pos = rot.apply(m.position_mm - np.array([placement.shift_mm, 0.0, 0.0]))
     dip = magpylib.misc.Dipole(
-        moment=rot.apply(moments), position=np.tile(pos * _MM, (len(phi), 1))
+        moment=rot.apply(moments), position=np.tile(pos * _MM, (len(level), 1))
     )
     b = magpylib.getB(dip, patient.sensors_mm * _MM)
-    return np.asarray(b).reshape(len(phi), patient.n_sensors, 3) * _UT
+    return np.asarray(b).reshape(len(level), patient.n_sensors, 3) * _UT
+
+
+@dataclass(frozen=True)
+class SteelPath:
+    """Where the steel object is (socket frame, mm) per sample; `active` marks the passes."""
+
+    position_mm: np.ndarray
+    active: np.ndarray
+    nearest_sensor: int
+    remanence_am2: np.ndarray
+
+
+def steel_path(
+    patient: ForeignPatient, placement: Placement, t: np.ndarray, session_seed: int
+) -> SteelPath:
+    """The straight passes of the steel object: each along the tangent of the ring at a
+    sensor drawn per session, `steel_cm` radially outside it, alternating direction."""
+    if placement.steel_cm is None:
+        raise ValueError("no steel object in this placement")
+    rng = np.random.default_rng([patient.seed, session_seed, 0x57EE1])
+    k = int(rng.integers(patient.n_sensors))
+    s = patient.sensors_mm[k]
+    radial = np.array([0.0, s[1], s[2]]) / math.hypot(s[1], s[2])
+    tangent = np.cross([1.0, 0.0, 0.0], radial)
+    closest = s + placement.steel_cm * 10.0 * radial
+    offset = rng.uniform(5.0, 15.0)
+    rem = rng.standard_normal(3)
+    rem *= placement.steel_remanence_am2 / np.linalg.norm(rem)
+    duration = 2 * STEEL_HALF_PATH_M / placement.steel_speed_m_s
+    since = t - offset
+    n_pass = np.floor(since / placement.steel_period_s)
+    phase = since - n_pass * placement.steel_period_s
+    active = (since >= 0) & (phase < duration)
+    along_mm = (phase - duration / 2) * placement.steel_speed_m_s * 1000.0
+    along_mm *= np.where(n_pass % 2 == 0, 1.0, -1.0)  # walk back the other way
+    pos = closest + along_mm[:, None] * tangent
+    return SteelPath(pos, active, k, rem)
+
+
+def _steel_field(
+    patient: ForeignPatient,
+    placement: Placement,
+    path: SteelPath,
+    disp_mm: np.ndarray,
+    earth_ut: np.ndarray,
+    motor: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """Field (N, n, 3) uT of the steel object: soft iron magnetised by the local field
+    (Earth + tags + motor at its centre, taken as uniform over it) plus its remanence."""
+    out = np.zeros((len(disp_mm), patient.n_sensors, 3))
+    idx = np.flatnonzero(path.active)
+    if idx.size == 0:
+        return out
+    where = magpylib.Sensor(position=path.position_mm[idx] * _MM)
+    local_ut = earth_ut[idx].copy()
+    for magnet in _tag_magnets(patient, placement, disp_mm[idx]):
+        local_ut += np.asarray(magpylib.getB(magnet, where)).reshape(-1, 3) * _UT
+    if motor is not None:
+        rot = _socket_rotation(placement).inv()
+        m_pos = rot.apply(patient.motor.position_mm - np.array([placement.shift_mm, 0.0, 0.0]))
+        dip = magpylib.misc.Dipole(
+            moment=rot.apply(_motor_moments(patient, motor[0][idx], motor[1][idx])),
+            position=np.tile(m_pos * _MM, (idx.size, 1)),
+        )
+        local_ut += np.asarray(magpylib.getB(dip, where)).reshape(-1, 3) * _UT
+    a = placement.steel_radius_mm * _MM
+    mu = STEEL_PERMEABILITY
+    # uniformly magnetised sphere: m = 4 pi a^3 (mu-1)/(mu+2) H, H = B / mu0
+    per_tesla = 4 * math.pi * a**3 * (mu - 1) / (mu + 2) / (4e-7 * math.pi)
+    moment = per_tesla * local_ut / _UT + path.remanence_am2
+    dip = magpylib.misc.Dipole(moment=moment, position=path.position_mm[idx] * _MM)
+    b = np.asarray(magpylib.getB(dip, patient.sensors_mm * _MM)).reshape(idx.size, -1, 3)
+    out[idx] = b * _UT
+    return out
 
 
 def cued_session(
@@ -385,12 +609,18 @@ def cued_session(
     norm = np.clip(act @ patient.coupling, 0.0, 1.0)
     disp = norm * patient.strokes_mm
     b = _tag_fields(patient, placement, disp)
-    b += _earth(patient, placement, t, patient.seed * 1000 + session_seed)[:, None, :]
+    earth = _earth(patient, placement, t, patient.seed * 1000 + session_seed)
+    b += earth[:, None, :]
     grade = np.empty(len(t))
     for i, cue in enumerate(cues):
         grade[i] = 8.0 * (norm[i].max() if cue == "rest" else norm[i, MOVEMENTS.index(cue)])
-    if placement.motor:
-        b += _motor_field(patient, placement, act.max(axis=1))
+    motor = _motor_levels(patient, placement, act, norm) if placement.motor else None
+    if motor is not None:
+        hand = None if placement.motor_model == "activation" else motor[1]
+        b += _motor_field(patient, placement, motor[0], hand)
+    if placement.steel_cm is not None:
+        path = steel_path(patient, placement, t, session_seed)
+        b += _steel_field(patient, placement, path, disp, earth, motor)
     b += rng.standard_normal(b.shape) * patient.noise_ut_rms
     saturated = (np.abs(b) > FULL_SCALE_UT).any(axis=(1, 2))
     b = np.rint(np.clip(b, -FULL_SCALE_UT, FULL_SCALE_UT) / LSB_UT) * LSB_UT
