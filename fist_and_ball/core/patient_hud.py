@@ -84,6 +84,15 @@ class HudModel:
     comparison: str = ""
     note: str = ""
     """A one-line message (e.g. why the session did not start, or sounds unavailable)."""
+    redon_prompt: str = ""
+    """The running re-don check's prompt, drawn large over the screen ("" when none)."""
+    redon_progress: float = 0.0
+    redon_detail: str = ""
+    """The check's step and time left, under its progress bar."""
+    redon_result: str = ""
+    """The last check's verdict in one line, shown on the start screen."""
+    redon_alert: bool = False
+    """The verdict asks for action (refused, failed): drawn in the alert colour."""
 
 
 Measure = Callable[[str, float], float]
@@ -157,9 +166,38 @@ def hud_layout(
         _end_screen(b, model)
     else:
         _play_screen(b, model)
+    if model.redon_prompt:
+        _redon_overlay(b, model)
+    elif model.redon_result and model.screen is Screen.START:
+        colour = ALERT if model.redon_alert else LED_ON
+        b.centred(width / 2, 110 * b.u, 24, model.redon_result[:90], colour)
     if model.note:
         b.centred(width / 2, 70 * b.u, 20, model.note[:90], ALERT)
     return HudLayout(b.items)
+
+
+REDON_PANEL_W = 1040.0
+"""Width of the re-don prompt's panel in layout units (inside 1280)."""
+
+
+def _redon_overlay(b: _Builder, m: HudModel) -> None:
+    """The re-don check's prompt in large text over whatever screen is up, with its
+    progress bar. The panel is a button ("redon") so a click on it does nothing."""
+    u, w, h = b.u, b.w, b.h
+    pw = REDON_PANEL_W * u
+    b.items.append(Rect(w / 2 - pw / 2, h / 2 - 150 * u, pw, 300 * u, PANEL, "redon"))
+    b.centred(w / 2, h / 2 + 95 * u, 26, "Re-don check", DIM)
+    size = 60.0  # the prompt shrinks only as far as it must to fit the panel
+    while size > 24 and b.measure(m.redon_prompt, b.font(size)) > pw - 60 * u:
+        size -= 4
+    b.centred(w / 2, h / 2 + 10 * u, size, m.redon_prompt)
+    bar_w, bar_y = 800 * u, h / 2 - 60 * u
+    b.items.append(Rect(w / 2 - bar_w / 2, bar_y, bar_w, 24 * u, BUTTON))
+    fill = bar_w * min(max(m.redon_progress, 0.0), 1.0)
+    if fill > 0:
+        b.items.append(Rect(w / 2 - bar_w / 2, bar_y, fill, 24 * u, LED_ON))
+    if m.redon_detail:
+        b.centred(w / 2, h / 2 - 115 * u, 26, m.redon_detail, DIM)
 
 
 def _status_bar(b: _Builder, m: HudModel) -> None:

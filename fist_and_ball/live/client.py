@@ -34,12 +34,14 @@ from ..protocol_v1 import (
     MSG_KMG,
     MSG_PING,
     MSG_PONG,
+    MSG_REDON,
     MSG_STATUS,
     MSG_SUBSCRIBE,
     N_GRADES,
     PROTOCOL_VERSION,
 )
 from .mailbox import Mailbox
+from .redon_state import redon_from_wire
 
 CLOSURE = "closure"
 """The add-on's name for a grade's 0..1 closure (the wire's `FIELD_CLOSURE`)."""
@@ -397,6 +399,8 @@ class BridgeClient:
         elif kind == MSG_HAND_REPLY:
             msg["_rx"] = time.monotonic()
             self.mailbox.put_hand_reply(msg)
+        elif kind == MSG_REDON:  # extension: the re-don check, parsed here at the edge
+            self.mailbox.put_redon(redon_from_wire(msg))
 
     async def _send_outbox(self, ws: Any, outbox: asyncio.Queue[str]) -> None:
         while True:

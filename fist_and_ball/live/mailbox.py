@@ -27,6 +27,9 @@ class Drained:
     """The newest `kmg` message since the previous drain (None: none arrived)."""
     hand_replies: list[dict[str, Any]] = field(default_factory=list)
     """`hand` answers to the add-on's hand commands, oldest first."""
+    redon: list[Any] = field(default_factory=list)
+    """The re-don check's messages as parsed on the network thread (`redon_state.
+    RedonUpdate`), oldest first."""
     connected: bool = False
     connection_detail: str = ""
     dropped: int = 0
@@ -44,6 +47,9 @@ class Mailbox:
         self._hello: dict[str, Any] | None = None
         self._kmg: dict[str, Any] | None = None
         self._hand: deque[dict[str, Any]] = deque(maxlen=max_errors)
+        # ~5 redon messages a second: a stalled main thread loses old progress first,
+        # never the final answer (it is the newest)
+        self._redon: deque[Any] = deque(maxlen=max_errors)
         self._connected = False
         self._detail = "not connected"
         self._dropped = 0
@@ -77,6 +83,11 @@ class Mailbox:
         with self._lock:
             self._hand.append(msg)
 
+    def put_redon(self, update: Any) -> None:
+        """One parsed re-don check message (or why it could not be parsed)."""
+        with self._lock:
+            self._redon.append(update)
+
     def set_connection(self, connected: bool, detail: str) -> None:
         with self._lock:
             self._connected = connected
@@ -93,6 +104,7 @@ class Mailbox:
                 errors=list(self._errors),
                 kmg=self._kmg,
                 hand_replies=list(self._hand),
+                redon=list(self._redon),
                 connected=self._connected,
                 connection_detail=self._detail,
                 dropped=self._dropped,
@@ -100,6 +112,7 @@ class Mailbox:
             self._grades.clear()
             self._errors.clear()
             self._hand.clear()
+            self._redon.clear()
             self._kmg = None
             self._status = None
             self._hello = None

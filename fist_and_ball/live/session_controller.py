@@ -28,7 +28,7 @@ from ..core.game import Game
 from ..core.leds import leds_lit
 from ..core.score_log import ScoreLog, ScoreLogError
 from ..core.view import GameView
-from ..protocol_v1 import MAX_GRADE
+from ..protocol_v1 import MAX_GRADE, MSG_REDON
 from .bridge_status import BridgeInfo, HandStatus
 from .client import CLOSURE
 from .mailbox import Drained
@@ -205,6 +205,8 @@ class SessionController:
             self.bridge = BridgeInfo.from_hello(drained.hello)
         self._take_hand(drained)
         for err in drained.errors:
+            if err.get("ref") == MSG_REDON:
+                continue  # the re-don check's own refusal: `RedonState` shows it
             text = f"{err.get('code', 'error')}: {err.get('detail', '')}".strip()
             if err.get("code") == "hand_refused" or err.get("ref") == "hand":
                 self.hand_error = str(err.get("detail") or text)

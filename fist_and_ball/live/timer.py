@@ -27,10 +27,12 @@ from typing import Any
 import bpy
 
 from ..core.view import GameView
+from ..protocol_v1 import REDON_CANCEL, REDON_START, redon_command
 from .connection import Connection
 from .decoder_state import DecoderViewState, tag_grades_of
 from .history_cache import HistoryCache, HistoryRead, read_history
 from .jobs import JobResult, JobRunner
+from .redon_state import RedonState, start_problem
 from .session_controller import SessionController
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class LiveRuntime:
         self.link = Connection()
         self.controller = SessionController()
         self.decoder = DecoderViewState()
+        self.redon = RedonState()
+        """The re-don check this add-on started (the bridge runs it)."""
         self.history = HistoryCache()
         self.jobs = JobRunner()
         self.refs: Any = None  # scene.refs.SceneRefs once the game scene is found
@@ -135,6 +139,33 @@ class LiveRuntime:
     def send(self, message: dict[str, Any]) -> bool:
         """Send a protocol message to the bridge; False when not connected."""
         return self.link.send(message)
+
+    def redon_start_problem(self) -> str:
+        """Why the re-don check cannot start now ("" when it can)."""
+        return start_problem(
+            connected=self.link.status.connected,
+            authorized=self.controller.bridge.hand_authorized,
+            session_running=self.session_running,
+            busy=self.redon.busy,
+        )
+
+    def start_redon(self, now: float) -> str:
+        """Ask the bridge to run the re-don check; returns why not ("" when sent)."""
+        problem = self.redon_start_problem()
+        if not problem and not self.send(redon_command(REDON_START)):
+            problem = "Not connected to the bridge"
+        if not problem:
+            self.redon.sent_start(now)
+        return problem
+
+    def cancel_redon(self, now: float) -> str:
+        """Ask the bridge to cancel the running check; returns why not ("" when sent)."""
+        if not self.redon.busy:
+            return "No re-don check is running"
+        if not self.send(redon_command(REDON_CANCEL)):
+            return "Not connected to the bridge"
+        self.redon.sent_cancel(now)
+        return ""
 
     def set_decoder_view(self, on: bool) -> bool:
         """Turn the decoder view on/off: (un)subscribe the kmg stream (kept across
@@ -199,6 +230,7 @@ class LiveRuntime:
         drained = self.link.drain()
         controller = self.controller
         view = controller.update(drained, now)
+        self.redon.update(drained, now)
         refs = self.scene_refs(now)
         if refs is not None:
             from ..scene.apply import apply_view
@@ -244,6 +276,7 @@ class LiveRuntime:
             self.decoder.on,
             self.decoder.applied > 0,
             self.decoder.display_key(),
+            self.redon.display_key(),
         )
         if key == self._last_key:
             return

@@ -30,6 +30,8 @@ from ..protocol_v1 import (
     HAND_RELEASE,
     HAND_STOP,
     MSG_GESTURE,
+    REDON_CANCEL,
+    REDON_START,
     hand_command,
 )
 from .preferences import log_folder, settings
@@ -198,6 +200,8 @@ def start_session(context: Any, level: str, minutes: int, seed: int = 0) -> str 
     rt = get_runtime()
     if rt.client is None:
         return "Not connected: press Connect first"
+    if rt.redon.busy:
+        return "A re-don check is running: let it finish or cancel it first"
     safe_tick(rt, time.monotonic())  # take in whatever arrived since the last tick
     ensure_game_refs(context)
     game_scene = bpy.data.scenes.get(GAME_SCENE_NAME) or context.scene
@@ -310,6 +314,53 @@ class FISTBALL_OT_hand(bpy.types.Operator):
             self.report({"ERROR"}, "Not connected to the bridge: the hand command was not sent")
             return {"CANCELLED"}
         rt.controller.note_hand_sent(self.action)
+        return {"FINISHED"}
+
+
+REDON_ACTION_ITEMS = [
+    (
+        REDON_START,
+        "Re-don Check",
+        "Guided 20-30 s check after putting the band or socket back on: rest, then each "
+        "calibrated movement once. Says whether today's placement suits the decoder, "
+        "adapts what it can, and why not when it cannot",
+    ),
+    (REDON_CANCEL, "Cancel", "Cancel the running re-don check (the decoder stays as it was)"),
+]
+
+
+class FISTBALL_OT_redon(bpy.types.Operator):
+    """Start or cancel the bridge's re-don check"""
+
+    bl_idname = "fistball.redon"
+    bl_label = "Re-don Check"
+    bl_options = {"REGISTER"}
+
+    action: EnumProperty(name="Action", items=REDON_ACTION_ITEMS, default=REDON_START)  # type: ignore[valid-type]
+
+    @classmethod
+    def description(cls, context: Any, properties: Any) -> str:
+        """The tooltip; for start it says why the button is greyed out, when it is."""
+        text = {a: d for a, _, d in REDON_ACTION_ITEMS}.get(properties.action, cls.__doc__ or "")
+        rt = peek_runtime()
+        if properties.action == REDON_START:
+            problem = rt.redon_start_problem() if rt is not None else "Connect to the bridge first"
+            if problem:
+                return f"{text}.\nNot now: {problem}"
+        return text
+
+    def execute(self, context: Any) -> Result:
+        rt = get_runtime()
+        now = time.monotonic()
+        if self.action == REDON_START:
+            safe_tick(rt, now)  # judge by what arrived up to now (link, hello)
+            problem = rt.start_redon(now)
+        else:
+            problem = rt.cancel_redon(now)
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
+        ensure_timer()
         return {"FINISHED"}
 
 
@@ -476,6 +527,7 @@ CLASSES: tuple[type, ...] = (
     FISTBALL_OT_stop,
     FISTBALL_OT_open_log_folder,
     FISTBALL_OT_hand,
+    FISTBALL_OT_redon,
     FISTBALL_OT_decoder_view,
     FISTBALL_OT_frame_decoder,
     FISTBALL_OT_refresh_history,

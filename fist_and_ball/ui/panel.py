@@ -22,9 +22,21 @@ import bpy
 
 from ..core.view import N_LEDS
 from ..live.connection import LinkStatus
+from ..live.redon_state import CANCELLING as REDON_CANCELLING
+from ..live.redon_state import heading as redon_heading
+from ..live.redon_state import pose_text as redon_pose_text
+from ..live.redon_state import wrap as redon_wrap
 from ..live.session_controller import SessionController
 from ..live.timer import JOB_HISTORY, get_runtime, peek_runtime, tag_sidebar_redraw
-from ..protocol_v1 import HAND_DISABLE, HAND_ENABLE, HAND_RELEASE, HAND_STOP
+from ..protocol_v1 import (
+    HAND_DISABLE,
+    HAND_ENABLE,
+    HAND_RELEASE,
+    HAND_STOP,
+    REDON_CANCEL,
+    REDON_START,
+    RedonResult,
+)
 from .preferences import addon_id, log_folder, settings
 from .properties import scene_settings
 
@@ -72,6 +84,8 @@ class FISTBALL_PT_game(bpy.types.Panel):
         live = rt.controller if rt is not None else SessionController()
         connected_client = rt is not None and rt.client is not None
         self._draw_bridge(context, layout, link, live, connected_client)
+        if rt is not None and (connected_client or rt.redon.phase != "idle"):
+            self._draw_redon(layout, rt)
         self._draw_signal(layout, link, live)
         self._draw_prosthesis(layout, link, live)
         self._draw_game(context, layout, live, rt)
@@ -108,6 +122,42 @@ class FISTBALL_PT_game(bpy.types.Panel):
             col.label(text="Disconnected" if has_client else "Not connected", icon="UNLINKED")
             if has_client:
                 col.label(text=st.detail[:80])
+
+    @staticmethod
+    def _draw_redon(layout: Any, rt: Any) -> None:
+        """The re-don check: its button, then the prompt and progress while it runs,
+        then the verdict with its reasons (state in `rt.redon`, a `RedonState`)."""
+        redon = rt.redon
+        box = layout.box()
+        if redon.busy:
+            prompt = box.row()
+            prompt.scale_y = 1.5
+            prompt.label(text=(redon.prompt or "...")[:80], icon="TIME")
+            left = "" if redon.remaining_s is None else f"  ·  {redon.remaining_s:.0f} s left"
+            text = f"{redon.step or 'starting'}{left}"
+            if hasattr(box, "progress"):  # Blender 4.0+
+                box.progress(factor=float(redon.progress), type="BAR", text=text)
+            else:
+                box.label(text=f"{text}  ·  {redon.progress:.0%}")
+            cancel = box.row()
+            cancel.alert = True
+            cancel.enabled = redon.phase != REDON_CANCELLING
+            cancel.operator("fistball.redon", text="Cancel", icon="CANCEL").action = REDON_CANCEL
+        else:
+            problem = rt.redon_start_problem()
+            row = box.row()
+            row.enabled = not problem
+            row.operator(
+                "fistball.redon", text="Re-don Check", icon="ORIENTATION_GIMBAL"
+            ).action = REDON_START
+            if problem and rt.link.status.connected:
+                box.label(text=problem[:80], icon="INFO")
+            if redon.result is not None:
+                _draw_redon_result(box, redon.result)
+        if redon.problem:
+            err = box.row()
+            err.alert = True
+            err.label(text=redon.problem[:80], icon="ERROR")
 
     @staticmethod
     def _draw_signal(layout: Any, link: LinkStatus, live: SessionController) -> None:
@@ -230,6 +280,27 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 info.label(text=f"Session {done}", icon="CHECKMARK" if game.completed else "X")
         if live.session_id:
             box.label(text=f"Log: {live.session_id}", icon="FILE_FOLDER")
+
+
+REDON_ICONS = {"accepted": "CHECKMARK", "adapted": "MODIFIER", "refused": "ERROR", "cancelled": "X"}
+
+
+def _draw_redon_result(box: Any, result: RedonResult) -> None:
+    """The verdict line, its summary, the reasons, the estimated pose and the decoder."""
+    head = box.row()
+    head.alert = result.state in ("refused", "failed")
+    head.label(text=redon_heading(result), icon=REDON_ICONS.get(result.state, "ERROR"))
+    col = box.column(align=True)
+    for line in redon_wrap(result.summary):
+        col.label(text=line)
+    for reason in result.reasons:
+        for i, line in enumerate(redon_wrap(reason, 54)):
+            col.label(text=("- " if i == 0 else "  ") + line)
+    pose = redon_pose_text(result.pose)
+    if pose:
+        col.label(text=pose)
+    if result.decoder:
+        col.label(text=f"Decoder: {result.decoder}"[:80])
 
 
 def load_history_once() -> None:

@@ -30,6 +30,7 @@ from ..core.patient_hud import Dot, HudLayout, HudModel, Rect, Text, hud_layout
 from ..core.session_briefs import read_briefs
 from ..core.start_screen import Command, Counters, PatientFlow, Screen, sound_cues
 from ..core.week_compare import compare_with_last_week
+from ..live.redon_state import heading as redon_heading
 from ..live.timer import ensure_job_timer, get_runtime, peek_runtime
 from .operators import Result, ensure_game_refs, start_session
 from .patient_sounds import Sounds
@@ -211,6 +212,7 @@ def _clock_model(state: PatientState, rt: Any) -> HudModel:
     view = c.view
     if c.signal:
         m.grade, m.leds_lit = view.grade, view.leds_lit
+    _redon_model(m, rt.redon)
     if game is not None:
         m.score = game.score
         m.time_left_s = max(0.0, game.time_left_s)
@@ -221,6 +223,19 @@ def _clock_model(state: PatientState, rt: Any) -> HudModel:
                 game.completed, game.score, game.held_s, game.played_s, game.catches
             )
     return m
+
+
+def _redon_model(m: HudModel, redon: Any) -> None:
+    """The re-don check on the HUD: its prompt while it runs, then the verdict."""
+    if redon.busy:
+        m.redon_prompt = redon.prompt or "..."
+        m.redon_progress = redon.progress
+        left = "" if redon.remaining_s is None else f"    {redon.remaining_s:.0f} s left"
+        m.redon_detail = f"{redon.step}{left}".strip()
+    elif redon.result is not None:
+        r = redon.result
+        m.redon_result = f"{redon_heading(r)}: {r.summary}" if r.summary else redon_heading(r)
+        m.redon_alert = r.state in ("refused", "failed")
 
 
 def result_lines(
