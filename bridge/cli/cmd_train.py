@@ -64,6 +64,29 @@ def register(sub: Any) -> None:
         help="anneal the learning rate to 2%% along a cosine (beyond the paper: constant lr)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing bundle in --out")
+    t = p.add_argument_group(
+        "twin synthesis",
+        "add sessions synthesised from the patient's fitted twin (fist-and-ball twin fit): "
+        "socket shifts and turns, Earth headings, motor-like disturbances, device noise",
+    )
+    t.add_argument("--twin", help="twin JSON fitted on these recordings' sensors")
+    t.add_argument(
+        "--synth-sessions",
+        type=int,
+        default=120,
+        help="synthesised sessions (120, ~950 samples each)",
+    )
+    t.add_argument("--synth-seed", type=int, help="seed of the synthesis (default: --seed)")
+    t.add_argument("--synth-shift-mm", type=float, default=7.0, help="socket shift range +- mm (7)")
+    t.add_argument(
+        "--synth-turn-deg", type=float, default=15.0, help="socket turn range +- degrees (15)"
+    )
+    t.add_argument(
+        "--synth-motor-share",
+        type=float,
+        default=0.5,
+        help="share of synthesised sessions with a motor-like dipole in the hand (0.5)",
+    )
     p.set_defaults(func=run)
 
 
@@ -82,6 +105,30 @@ def _check_training_extra() -> None:
         )
 
 
+def _twin_augment(args: argparse.Namespace) -> tuple[str, Any] | None:
+    """(twin path, SynthConfig) from the options, checked before any work; None without
+    --twin. The twin is loaded here so a bad file fails in a second, not after labelling."""
+    if args.twin is None:
+        return None
+    from bridge.tracking.twin import Twin
+    from bridge.training.twin_sessions import SynthConfig
+
+    if not os.path.isfile(args.twin):
+        raise CliError(f"twin {args.twin} not found")
+    try:
+        Twin.load(args.twin)
+        synth = SynthConfig(
+            sessions=args.synth_sessions,
+            seed=args.seed if args.synth_seed is None else args.synth_seed,
+            shift_mm=args.synth_shift_mm,
+            turn_deg=args.synth_turn_deg,
+            motor_share=args.synth_motor_share,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return args.twin, synth
+
+
 def run(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.batch < 2 or args.threads < 1 or args.hidden < 1:
         raise CliError("--epochs, --threads and --hidden must be >= 1 and --batch >= 2")
@@ -90,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     for p in args.recordings:
         if not os.path.isfile(p):
             raise CliError(f"recording {p} not found")
+    twin_aug = _twin_augment(args)
     out = check_out_parent(args.out)
     if (out / "model.json").exists() and not args.force:
         raise CliError(f"{out} already holds a model bundle; pass --force to overwrite")
@@ -102,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     _check_training_extra()
     # lazy: torch (the optional training extra), checked just above
     from bridge.training.model import ModelConfig
-    from bridge.training.train import ProgressBar, TrainConfig, train_bundle
+    from bridge.training.train import ProgressBar, TrainConfig, TwinAugment, train_bundle
 
     cfg = TrainConfig(
         epochs=args.epochs,
@@ -127,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             split=args.split,
             progress=ProgressBar(),
             log=log,
+            synth=TwinAugment(*twin_aug) if twin_aug is not None else None,
         )
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None

@@ -23,15 +23,26 @@ from bridge.decoders.linear import LINEAR_FILE, LinearModel
 from bridge.decoders.mcnn import McnnDecoder
 from bridge.signal.labels import LabelParams
 from bridge.signal.metrics import evaluate, predictions_from_arrays
+from bridge.tracking.twin import Twin
 from bridge.training.dataset import (
     CLASSES,
     Arrays,
+    LabelledRecording,
     build_arrays,
     check_compatible,
     load_labelled,
 )
 from bridge.training.export import update_bundle_json, write_bundle
 from bridge.training.model import McnnTG, ModelConfig
+from bridge.training.twin_sessions import (
+    SynthConfig,
+    check_twin_fits,
+    concat_arrays,
+    earth_magnitude_ut,
+    synth_arrays,
+    synthesise,
+    twin_sha256,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +229,36 @@ def train_model(
     return result
 
 
+@dataclass(frozen=True)
+class TwinAugment:
+    """Sessions to synthesise from a fitted twin and add to the training part."""
+
+    twin_path: str
+    config: SynthConfig = field(default_factory=SynthConfig)
+
+
+def _synthesised(
+    aug: TwinAugment, recs: list[LabelledRecording], say: Callable[[str], None]
+) -> tuple[Arrays, dict[str, Any]]:
+    """Check the twin against the recordings, measure the background, synthesise."""
+    path = Path(aug.twin_path)
+    if not path.is_file():
+        raise ValueError(f"twin {path} not found")
+    twin = Twin.load(path)
+    for r in recs:
+        check_twin_fits(twin, r.n_sensors, r.meta.get("positions_mm"), str(path))
+    earth = float(np.median([earth_magnitude_ut(twin, r.field_ut, r.cues) for r in recs]))
+    say(
+        f"synthesising {aug.config.sessions} sessions from twin {path.name} "
+        f"(background {earth:.1f} uT measured in the recordings)"
+    )
+    t0 = time.perf_counter()
+    syn = synthesise(twin, aug.config, earth_ut=earth, rate_hz=recs[0].rate_hz)
+    say(f"synthesised {len(syn)} samples in {time.perf_counter() - t0:.1f} s")
+    record = {"twin_file": path.name, "twin_sha256": twin_sha256(path), **syn.summary}
+    return synth_arrays(syn, CLASSES), record
+
+
 def train_bundle(
     paths: list[str],
     out_dir: str,
@@ -227,10 +268,13 @@ def train_bundle(
     split: float = 0.8,
     progress: Callable[[EpochReport], None] | None = None,
     log: Callable[[str], None] | None = None,
+    synth: TwinAugment | None = None,
 ) -> dict[str, Any]:
     """Recordings -> labels -> split -> train -> model bundle (ONNX + JSON + linear baseline).
 
-    Returns the model.json written. Raises ValueError for unusable recordings.
+    `synth`: sessions synthesised from the patient's twin join the training part (the
+    held-out part stays the recordings'); model.json `synthesis` records them.
+    Returns the model.json written. Raises ValueError for unusable recordings or twin.
     """
     say = log or (lambda _m: None)
     label_params = label_params or LabelParams()
@@ -246,6 +290,10 @@ def train_bundle(
     tr = build_arrays(recs, "train")
     te = build_arrays(recs, "test")
     say(f"train {len(tr)} samples, held-out {len(te)} samples (chronological {split:.0%} per cue)")
+    synthesis: dict[str, Any] | None = None
+    if synth is not None:
+        extra, synthesis = _synthesised(synth, recs, say)
+        tr = concat_arrays(tr, extra)
     mcfg = model_cfg or ModelConfig()
     mcfg = ModelConfig(
         **{**mcfg.to_dict(), "n_sensors": n, "n_classes": len(CLASSES), "channels": mcfg.channels}
@@ -263,6 +311,8 @@ def train_bundle(
         "duration_s": round(res.duration_s, 2),
         "final_loss": res.history[-1].loss if res.history else None,
     }
+    if synthesis is not None:
+        training["synthesised_samples"] = synthesis["samples"]
     write_bundle(
         out_dir,
         res.net,
@@ -272,6 +322,7 @@ def train_bundle(
         training=training,
         metrics={},
         recordings=[r.path for r in recs],
+        extra={"synthesis": synthesis} if synthesis is not None else None,
     )
     linear = LinearModel.fit(tr.x, tr.y_type, tr.y_level, CLASSES)
     linear.meta = {

@@ -1,0 +1,385 @@
+"""Training sessions synthesised from a patient's fitted twin (numpy only, no torch).
+
+MCNN-TG learns a field-to-grade map for the socket placements it has seen; a re-donned
+socket (shifted, turned), another Earth heading or the hand's motors put it off its
+training distribution. The twin (`bridge.tracking.twin.Twin`) is the patient's physics,
+fitted from a cued recording without ground truth, so it can play sessions the patient
+never recorded: the socket moved along and turned about the forearm, the uniform
+background in another direction, a motor-like dipole in the hand, and the noise and
+quantisation of the device (LIS3MDL at +-16 gauss). Labels come from the synthesis: the
+cued movement and 8 x its own tag's level.
+
+Frame: the twin's (the sensors' at fitting time). The forearm axis is the common axis of
+the sensor rings (found from the positions; its sign is chosen along +x, the project's
+distal direction); the socket turns about it and slides along it. Every range below is a
+prior for any patient, never a value of the simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from bridge.signal.normalise import minmax_per_step
+from bridge.tracking.field_model import UT_MM3_PER_AM2
+from bridge.tracking.socket_pose import pose_geometry
+from bridge.tracking.twin import Twin
+from bridge.training.dataset import CLASSES, Arrays
+
+REST = "rest"
+LSB_UT = 100.0 / 1711.0
+"""LIS3MDL at +-16 gauss: 1711 LSB per gauss (100 uT)."""
+FULL_SCALE_UT = 1600.0
+SENSOR_POSITION_TOLERANCE_MM = 1.0
+"""The same tolerance the tracking decoder applies between a twin and a source."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What is synthesised and over which ranges (uniform draws; +- ranges symmetric)."""
+
+    sessions: int = 120
+    seed: int = 0
+    strokes_per_movement: int = 1
+    shift_mm: float = 7.0
+    """Socket slid along the forearm by up to this much either way."""
+    turn_deg: float = 15.0
+    """Socket turned about the forearm axis by up to this much either way."""
+    earth_scale: tuple[float, float] = (0.8, 1.25)
+    """Background magnitude relative to the one measured in the recordings; its
+    direction is drawn uniformly over the sphere (any heading, any arm posture)."""
+    earth_wander_deg: float = 8.0
+    """Slow wander of the background direction within a session (the arm moves)."""
+    motor_share: float = 0.5
+    """Share of sessions with a motor-like dipole in the hand."""
+    motor_distance_mm: tuple[float, float] = (50.0, 110.0)
+    """Motor distal of the most distal sensor."""
+    motor_lateral_mm: float = 20.0
+    motor_moment_am2: tuple[float, float] = (0.02, 0.15)
+    motor_turns: tuple[float, float] = (0.3, 2.5)
+    """Turns of the motor's moment from open to closed hand."""
+    depth: tuple[float, float] = (0.25, 1.0)
+    """Peak activation of a stroke (later days rarely flex fully)."""
+    noise_ut: tuple[float, float] = (0.3, 0.6)
+    lsb_ut: float = LSB_UT
+    full_scale_ut: float = FULL_SCALE_UT
+    rate_hz: float | None = None
+    """Samples per second of the synthesised sessions; None = the recordings' rate."""
+
+    def __post_init__(self) -> None:
+        if self.sessions < 1 or self.strokes_per_movement < 1:
+            raise ValueError("sessions and strokes per movement must be >= 1")
+        if not 0.0 <= self.motor_share <= 1.0:
+            raise ValueError("motor_share must be between 0 and 1")
+        if self.shift_mm < 0 or self.turn_deg < 0:
+            raise ValueError("shift and turn ranges must be >= 0")
+
+
+@dataclass
+class SynthSessions:
+    """Synthesised samples (M rows) with their labels and per-session placements."""
+
+    field_ut: np.ndarray  # (M, n, 3) as the device would report it
+    cue: np.ndarray  # (M,) str: the cue played
+    gesture: np.ndarray  # (M,) str: label (the cue, or rest below grade 0.5)
+    level: np.ndarray  # (M,) grade / 8 of the cued movement's own tag
+    displacement_mm: np.ndarray  # (M, k) every tag's displacement along its axis
+    session: np.ndarray  # (M,) session index
+    placements: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    def __len__(self) -> int:
+        return int(self.cue.shape[0])
+
+    @property
+    def magnitudes(self) -> np.ndarray:
+        out: np.ndarray = np.linalg.norm(self.field_ut, axis=2)
+        return out
+
+
+def twin_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a twin file (provenance in model.json)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check_twin_fits(
+    twin: Twin, n_sensors: int, positions_mm: Sequence[Sequence[float]] | None, where: str
+) -> None:
+    """One-line ValueError when the twin is not for the recording's sensors (the rule
+    the tracking decoder applies at open: sensor count, positions within 1 mm)."""
+    if twin.n_sensors != n_sensors:
+        raise ValueError(
+            f"twin {where} is for {twin.n_sensors} sensors, the recording has {n_sensors}"
+        )
+    if positions_mm is None:
+        return
+    pos = np.asarray(positions_mm, dtype=np.float64)
+    if pos.shape != twin.sensors_mm.shape:
+        raise ValueError(f"twin {where}: the recording's positions_mm do not match its sensors")
+    off = float(np.max(np.linalg.norm(pos - twin.sensors_mm, axis=1)))
+    if off > SENSOR_POSITION_TOLERANCE_MM:
+        raise ValueError(
+            f"twin {where} was fitted with other sensor positions (up to {off:.1f} mm apart "
+            "from the recording's): fit a twin for this device (fist-and-ball twin fit)"
+        )
+
+
+def forearm_axis(sensors_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unit axis, a point on it): the common axis of the sensor rings.
+
+    For evenly spaced rings the axis is a principal direction of the positions; of the
+    three, it is the one about which the sensors' distances vary least. Sign: along +x.
+    """
+    s = np.asarray(sensors_mm, dtype=np.float64)
+    centre = s.mean(axis=0)
+    rel = s - centre
+    _, vecs = np.linalg.eigh(rel.T @ rel)
+    best, spread = vecs[:, 0], math.inf
+    for i in range(3):
+        a = vecs[:, i]
+        radial = np.linalg.norm(rel - np.outer(rel @ a, a), axis=1)
+        if radial.std() < spread:
+            best, spread = a, float(radial.std())
+    if best[0] < 0:
+        best = -best
+    return best / np.linalg.norm(best), centre
+
+
+def socket_pose(
+    axis: np.ndarray, centre: np.ndarray, shift_mm: float, turn_deg: float
+) -> np.ndarray:
+    """The twin pose (rotation vector, translation) of the tags seen from a socket slid
+    `shift_mm` along (distal +) and turned `turn_deg` about the forearm axis: the arm
+    moves the other way in the socket's frame."""
+    rot = Rotation.from_rotvec(-math.radians(turn_deg) * axis)
+    translation = centre - rot.apply(centre) - shift_mm * axis
+    return np.concatenate([rot.as_rotvec(), translation])
+
+
+def earth_magnitude_ut(twin: Twin, field_ut: np.ndarray, cues: Sequence[str]) -> float:
+    """Magnitude of the uniform background in a recording: the mean relaxed field
+    minus the twin's tag field at rest, averaged over the sensors."""
+    f = np.asarray(field_ut, dtype=np.float64)
+    rest = np.array([c == REST for c in cues])
+    if not rest.any():
+        raise ValueError("the recording has no rest-cued samples to measure the background")
+    tags = twin.geometry().field(twin.sensors_mm, np.zeros(twin.n_tags))
+    return float(np.linalg.norm((np.nanmean(f[rest], axis=0) - tags).mean(axis=0)))
+
+
+def _protocol(
+    rng: np.random.Generator, cfg: SynthConfig, rate_hz: float, movements: Sequence[str]
+) -> tuple[list[str], np.ndarray]:
+    """The cued protocol's shape: rest, then per movement raised-cosine strokes to a
+    random depth with holds; returns (cue per sample, activation (N, movements))."""
+    cues: list[str] = []
+    acts: list[np.ndarray] = []
+    g_n = len(movements)
+
+    def n_of(seconds: float) -> int:
+        return max(2, round(seconds * rng.uniform(0.8, 1.2) * rate_hz))
+
+    def put(cue: str, g: int, values: np.ndarray) -> None:
+        a = np.zeros((values.size, g_n))
+        if g >= 0:
+            a[:, g] = values
+        cues.extend([cue] * values.size)
+        acts.append(a)
+
+    put(REST, -1, np.zeros(n_of(1.5)))
+    for g, name in enumerate(movements):
+        for _ in range(cfg.strokes_per_movement):
+            peak = rng.uniform(*cfg.depth)
+            up = 0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n_of(1.8)))
+            put(name, g, peak * up)
+            put(name, g, np.full(n_of(1.0), peak))
+            put(name, g, peak * up[::-1])
+            put(name, g, np.zeros(n_of(0.8)))
+            put(REST, -1, np.zeros(n_of(1.5)))
+    return cues, np.vstack(acts)
+
+
+def _dipole_field(sensors: np.ndarray, position: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """Point-dipole field (N, n, 3) uT for moments (N, 3) A m^2 at one position (mm)."""
+    rel = sensors - position  # (n, 3)
+    r = np.linalg.norm(rel, axis=1)
+    rhat = rel / r[:, None]
+    mr = moments @ rhat.T  # (N, n)
+    b = 3.0 * mr[..., None] * rhat[None] - moments[:, None, :]
+    out: np.ndarray = UT_MM3_PER_AM2 * b / (r**3)[None, :, None]
+    return out
+
+
+def _basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors perpendicular to `axis` and to each other."""
+    helper = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(axis, helper)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(axis, e1)
+
+
+def _random_unit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.standard_normal(3)
+    out: np.ndarray = v / np.linalg.norm(v)
+    return out
+
+
+def synthesise(twin: Twin, cfg: SynthConfig, *, earth_ut: float, rate_hz: float) -> SynthSessions:
+    """Play `cfg.sessions` short cued sessions through the twin (deterministic per seed)."""
+    if not (earth_ut >= 0.0 and math.isfinite(earth_ut)):
+        raise ValueError(f"background magnitude must be finite and >= 0, got {earth_ut}")
+    rate = float(cfg.rate_hz or rate_hz)
+    if not rate > 0:
+        raise ValueError("the synthesis needs a positive sample rate")
+    rng = np.random.default_rng([cfg.seed, 0x7A1])
+    sensors = twin.sensors_mm
+    axis, centre = forearm_axis(sensors)
+    e1, e2 = _basis(axis)
+    distal_end = float(((sensors - centre) @ axis).max())
+    own_tag = {g: j for j, g in enumerate(twin.movements)}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "cue", "lvl", "disp", "sess")}
+    placements: list[dict[str, Any]] = []
+    for s in range(cfg.sessions):
+        cues, act = _protocol(rng, cfg, rate, twin.movements)
+        n = len(cues)
+        norm = np.clip(act @ twin.coupling, 0.0, 1.0)
+        disp = norm * twin.stroke_mm
+        shift = rng.uniform(-cfg.shift_mm, cfg.shift_mm)
+        turn = rng.uniform(-cfg.turn_deg, cfg.turn_deg)
+        geo = pose_geometry(twin, socket_pose(axis, centre, shift, turn))
+        b = geo.field(sensors, disp)
+        # the background: any direction, a slow wander of the arm within the session
+        earth = _random_unit(rng) * earth_ut * rng.uniform(*cfg.earth_scale)
+        t = np.arange(n) / rate
+        wander = np.stack(
+            [
+                math.radians(cfg.earth_wander_deg)
+                * np.sin(2 * math.pi * t / rng.uniform(20.0, 120.0) + rng.uniform(0, 2 * math.pi))
+                for _ in range(3)
+            ],
+            axis=1,
+        )
+        b += Rotation.from_rotvec(wander).apply(earth)[:, None, :]
+        place: dict[str, Any] = {
+            "shift_mm": round(float(shift), 3),
+            "turn_deg": round(float(turn), 3),
+            "earth_ut": [round(float(v), 3) for v in earth],
+        }
+        if rng.uniform() < cfg.motor_share:
+            dist = distal_end + rng.uniform(*cfg.motor_distance_mm)
+            lateral = rng.uniform(-1.0, 1.0, 2) * cfg.motor_lateral_mm
+            pos = centre + dist * axis + lateral[0] * e1 + lateral[1] * e2
+            moment = rng.uniform(*cfg.motor_moment_am2)
+            turns = rng.uniform(*cfg.motor_turns)
+            phase = rng.uniform(0.0, 2 * math.pi)
+            axial = rng.uniform(-0.5, 0.5)
+            phi = phase + 2 * math.pi * turns * act.max(axis=1)
+            dirs = (
+                axial * axis[None]
+                + np.cos(phi)[:, None] * e1[None]
+                + np.sin(phi)[:, None] * e2[None]
+            )
+            dirs /= np.linalg.norm(dirs, axis=1)[:, None]
+            b += _dipole_field(sensors, pos, moment * dirs)
+            place["motor"] = {
+                "position_mm": [round(float(v), 2) for v in pos],
+                "moment_am2": round(float(moment), 4),
+                "turns_per_closure": round(float(turns), 3),
+            }
+        noise = rng.uniform(*cfg.noise_ut)
+        b += rng.standard_normal(b.shape) * noise
+        b = np.rint(np.clip(b, -cfg.full_scale_ut, cfg.full_scale_ut) / cfg.lsb_ut) * cfg.lsb_ut
+        place["noise_ut_rms"] = round(float(noise), 3)
+        placements.append(place)
+        cue_arr = np.asarray(cues, dtype=object)
+        level = np.zeros(n)
+        for g, j in own_tag.items():
+            rows = cue_arr == g
+            level[rows] = norm[rows, j]
+        parts["f"].append(b)
+        parts["cue"].append(cue_arr)
+        parts["lvl"].append(level)
+        parts["disp"].append(disp)
+        parts["sess"].append(np.full(n, s, dtype=np.int64))
+    cue_all = np.concatenate(parts["cue"])
+    level_all = np.concatenate(parts["lvl"])
+    gesture = cue_all.copy()
+    gesture[level_all * 8.0 < 0.5] = REST
+    result = SynthSessions(
+        field_ut=np.concatenate(parts["f"]),
+        cue=cue_all,
+        gesture=gesture,
+        level=level_all,
+        displacement_mm=np.concatenate(parts["disp"]),
+        session=np.concatenate(parts["sess"]),
+        placements=placements,
+        summary={},
+    )
+    result.summary = _summary(cfg, result, earth_ut, rate, axis)
+    return result
+
+
+def _summary(
+    cfg: SynthConfig, syn: SynthSessions, earth_ut: float, rate: float, axis: np.ndarray
+) -> dict[str, Any]:
+    """What was synthesised, for model.json."""
+    shifts = [p["shift_mm"] for p in syn.placements]
+    turns = [p["turn_deg"] for p in syn.placements]
+    return {
+        "config": {
+            **asdict(cfg),
+            "earth_scale": list(cfg.earth_scale),
+            "motor_distance_mm": list(cfg.motor_distance_mm),
+            "motor_moment_am2": list(cfg.motor_moment_am2),
+            "motor_turns": list(cfg.motor_turns),
+            "depth": list(cfg.depth),
+            "noise_ut": list(cfg.noise_ut),
+        },
+        "sessions": len(syn.placements),
+        "samples": len(syn),
+        "samples_per_gesture": {
+            str(g): int(np.sum(syn.gesture == g)) for g in sorted(set(syn.gesture.tolist()))
+        },
+        "rate_hz": rate,
+        "background_ut_measured": round(earth_ut, 3),
+        "forearm_axis": [round(float(v), 5) for v in axis],
+        "shift_mm_drawn": [min(shifts), max(shifts)],
+        "turn_deg_drawn": [min(turns), max(turns)],
+        "motor_sessions": sum(1 for p in syn.placements if "motor" in p),
+    }
+
+
+def synth_arrays(syn: SynthSessions, classes: tuple[str, ...] = CLASSES) -> Arrays:
+    """Model-ready arrays of synthesised sessions (all of them train; labels from the
+    synthesis, the grade truth column = the synthesised grade)."""
+    index = {c: i for i, c in enumerate(classes)}
+    mags = syn.magnitudes
+    return Arrays(
+        x=minmax_per_step(mags).astype(np.float32),
+        y_type=np.array([index[g] for g in syn.gesture], dtype=np.int64),
+        y_level=syn.level.astype(np.float32),
+        grade_true=8.0 * syn.level,
+        cue=syn.cue,
+        in_span=np.ones(len(syn), dtype=bool),
+        mags=mags,
+    )
+
+
+def concat_arrays(a: Arrays, b: Arrays) -> Arrays:
+    """Rows of `a` then `b`."""
+    return Arrays(
+        x=np.concatenate([a.x, b.x]),
+        y_type=np.concatenate([a.y_type, b.y_type]),
+        y_level=np.concatenate([a.y_level, b.y_level]),
+        grade_true=np.concatenate([a.grade_true, b.grade_true]),
+        cue=np.concatenate([a.cue, b.cue]),
+        in_span=np.concatenate([a.in_span, b.in_span]),
+        mags=np.concatenate([a.mags, b.mags]),
+    )
