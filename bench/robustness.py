@@ -508,13 +508,11 @@ def run(
         if kind == "socket":
             patient = draw_patient(seed)
             specs = calibrate_patient(patient, folder, epochs, mcnn)
-            scores[seed] = score_patient(
-                patient,
-                specs,
-                conds,
-                folder,
-                lambda m, s=seed: _log(prog.line(f"socket patient {s}: {m}")),
-            )
+
+            def tick(what: str, seed: int = seed) -> None:
+                _log(prog.line(f"socket patient {seed}: {what}"))
+
+            scores[seed] = score_patient(patient, specs, conds, folder, tick)
         else:
             band[seed] = score_band_patient(seed, folder)
         prog.finished(mcnn, time.perf_counter() - t0)
