@@ -437,7 +437,7 @@ def _earth(patient: ForeignPatient, placement: Placement, t: np.ndarray, seed: i
     wander."""
     rng = np.random.default_rng([seed, 0xEA])
     if placement.heading_sweep_deg:
-        heading = Rotation.from_euler("z", _heading_deg(placement, t), degrees=True)
+        heading = Rotation.from_euler("z", _heading_deg(placement, t)[:, None], degrees=True)
     else:
         heading = Rotation.from_euler("z", placement.earth_heading_deg, degrees=True)
     base = _socket_rotation(placement).inv().apply(heading.apply(patient.earth_ut))
