@@ -20,7 +20,8 @@ from bridge.decoders.shipped import is_shipped_alias, shipped_model_dir
 from bridge.values.source_info import SourceInfo
 
 SPEC_FORMS = (
-    "qg:CAL.json (QG bank from a calibration file)",
+    "qg:CAL.json (QG bank from a calibration file; ?reference=off turns the environment "
+    "rejection off)",
     "qg (with a simulated source: calibrated automatically)",
     "mcnn:MODEL_DIR (MCNN-TG model directory)",
     "mcnn:default or mcnn (the MCNN-TG bundle shipped in the package, socket16 layout)",
@@ -33,6 +34,17 @@ def _forms() -> str:
     return "; ".join(SPEC_FORMS)
 
 
+def _reference_option(arg: str) -> tuple[str, bool]:
+    """Split `?reference=on|off` (environment rejection, docs/environment_rejection.md) off a spec."""
+    base, sep, query = arg.rpartition("?")
+    if not sep or not query.startswith("reference="):
+        return arg, True
+    value = query.removeprefix("reference=").lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"decoder option reference={value!r}: use reference=on or reference=off")
+    return base, value == "on"
+
+
 def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None = None) -> Decoder:
     """Build the decoder named by `spec` for a source described by `info`.
 
@@ -42,8 +54,9 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
     if kind == "qg":
+        arg, reference = _reference_option(arg)
         if arg:
-            return QGBank.load(arg, info)
+            return QGBank.load(arg, info, reference=reference)
         if calibration is None:
             raise ValueError(
                 "decoder 'qg' needs a calibration: use qg:CAL.json (make one with "
@@ -53,7 +66,7 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
             calibration.check_source(info)
         except CalibrationError as exc:
             raise ValueError(str(exc)) from None
-        return QGBank(calibration)
+        return QGBank(calibration, reference=reference)
     if kind == "mcnn" and is_shipped_alias(arg):
         try:
             return McnnDecoder.load(str(shipped_model_dir()), info)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bridge.decoders.base import Decoder
+from bridge.decoders.field_reference import FieldReference, disturbance_factor, reference_for
 from bridge.decoders.qg import QG
 from bridge.decoders.qg_calibration import Calibration
 from bridge.values.sample import Decoded, Sample
@@ -20,9 +23,17 @@ class QGBank(Decoder):
 
     name = "qg"
 
-    def __init__(self, calibration: Calibration | None, path: str | None = None) -> None:
+    def __init__(
+        self, calibration: Calibration | None, path: str | None = None, reference: bool = True
+    ) -> None:
         self.calibration = calibration
         self.path = path
+        # Environment rejection (socket calibrations with a field_reference block only).
+        self.reference: FieldReference | None = (
+            reference_for(calibration.field_reference, calibration.n_sensors)
+            if reference and calibration is not None
+            else None
+        )
         self._qgs: dict[str, QG] = {}
         self._sensors: dict[str, int] = {}
         if calibration is not None:
@@ -42,13 +53,14 @@ class QGBank(Decoder):
         # A device source learns its sensor count only from its first frame, after
         # the calibration was checked at open: each sample is checked here instead.
         self._n_sensors = calibration.n_sensors if calibration is not None else None
+        self._excess = 0.0
         self.wrong_device: str | None = None
         """Why the last sample could not be decoded (sensor count), or None."""
 
     @staticmethod
-    def load(path: str, info: Any = None) -> QGBank:
+    def load(path: str, info: Any = None, reference: bool = True) -> QGBank:
         """A bank from a calibration file (checked against the source `info` if given)."""
-        return QGBank(Calibration.load(path, info), path=str(path))
+        return QGBank(Calibration.load(path, info), path=str(path), reference=reference)
 
     @property
     def ready(self) -> bool:
@@ -70,6 +82,9 @@ class QGBank(Decoder):
         if not self._items:
             return Decoded(sample.seq, sample.t_host, self._active or "rest", 0, 0.0, 0.0)
         mags = sample.magnitudes
+        ref = self.reference
+        if ref is not None and len(mags) == self._n_sensors:
+            mags = self._reject(ref, sample)
         if len(mags) != self._n_sensors:
             self.wrong_device = (
                 f"the calibration is for {self._n_sensors} sensors "
@@ -85,7 +100,23 @@ class QGBank(Decoder):
             latest[g] = (i, qg.step(float(mags[i])))
         self._latest_key = (sample.seq, sample.t_host, trust)
         i, (grade, level, conf) = latest[self._active]
+        if ref is not None:
+            conf *= self._factor(self._active)
         return Decoded(sample.seq, sample.t_host, self._active, grade, level, conf * trust, i)
+
+    def _reject(self, ref: FieldReference, sample: Sample) -> np.ndarray:
+        """Magnitudes with the uniform change removed (unchanged while settling)."""
+        was_active = ref.active
+        field, excess = ref.step(sample.field_ut)
+        if not ref.active:
+            return sample.magnitudes
+        if not was_active:
+            # Settled: the QGs tare again on the corrected rest (patient still relaxed).
+            for q in self._qgs.values():
+                q.reset()
+        self._excess = excess
+        mags: np.ndarray = np.sqrt(np.einsum("ij,ij->i", field, field))
+        return mags
 
     @property
     def simultaneous(self) -> dict[str, Decoded]:
@@ -95,14 +126,23 @@ class QGBank(Decoder):
         """
         seq, t_host, trust = self._latest_key
         return {
-            g: Decoded(seq, t_host, g, grade, level, conf * trust, i)
+            g: Decoded(seq, t_host, g, grade, level, conf * trust * self._factor(g), i)
             for g, (i, (grade, level, conf)) in self._latest.items()
         }
+
+    def _factor(self, gesture: str) -> float:
+        """Confidence factor of the environment excess for one gesture: 1 down to 0 at
+        one grade step of its QG."""
+        if self.reference is None or not self.reference.active:
+            return 1.0
+        return disturbance_factor(self._excess, self._qgs[gesture].params.grade_step_ut)
 
     def reset(self) -> None:
         for q in self._qgs.values():
             q.reset()
         self._latest.clear()
+        if self.reference is not None:
+            self.reference.reset()
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -111,7 +151,16 @@ class QGBank(Decoder):
             ready=self.ready,
             calibration=self.path,
             sensors={g: i for g, i in self._sensors.items()},
+            environment_rejection=self._reference_state(),
         )
         if self.calibration is not None:
             d["layout"] = self.calibration.layout
         return d
+
+    def _reference_state(self) -> str:
+        ref = self.reference
+        if ref is None:
+            return "none"
+        if ref.off_reason:
+            return f"off: {ref.off_reason}"
+        return "active" if ref.active else "settling"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bridge.decoders.field_reference import ReferenceModel
 from bridge.decoders.qg import N_HIDDEN, Adaptation, QGParams, network_from_thresholds
 from bridge.values.source_info import SourceInfo
 
@@ -39,6 +40,9 @@ class Calibration:
     report: dict[str, Any] = field(default_factory=dict)
     method: dict[str, Any] = field(default_factory=dict)
     """How the fit was made (spacing, refusal factor...): for people, not for decoding."""
+    field_reference: dict[str, Any] | None = None
+    """Rest field vectors and movement patterns of all sensors (optional): the decoders'
+    environment rejection (bridge/decoders/field_reference.py)."""
 
     def __post_init__(self) -> None:
         if self.default_gesture is None and self.gestures:
@@ -78,6 +82,7 @@ class Calibration:
             "method": self.method,
             "refused": dict(self.refused),
             "report": self.report,
+            **({"field_reference": self.field_reference} if self.field_reference else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -124,6 +129,7 @@ class Calibration:
                 refused=dict(d.get("refused") or {}),
                 report=dict(d.get("report") or {}),
                 method=dict(d.get("method") or {}),
+                field_reference=_reference_block(d.get("field_reference"), n, where),
             )
         except CalibrationError:
             raise
@@ -167,6 +173,17 @@ class Calibration:
             except CalibrationError as exc:
                 raise CalibrationError(f"calibration file {p}: {exc}") from None
         return cal
+
+
+def _reference_block(v: Any, n_sensors: int, where: str) -> dict[str, Any] | None:
+    """The optional field_reference block, checked (shapes, finite values) or refused."""
+    if v is None:
+        return None
+    try:
+        ReferenceModel.from_dict(v, n_sensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CalibrationError(f"{where}: field_reference: {exc}") from None
+    return dict(v)
 
 
 def _params_from_dict(g: str, v: Any, where: str) -> QGParams:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bridge.cues import PHASES, TRIM_FRACTION, CalibrationRefused, PhaseRecording
+from bridge.decoders.field_reference import MIN_SENSORS, ReferenceModel
 from bridge.decoders.qg import (
     N_HIDDEN,
     Adaptation,
@@ -239,6 +240,7 @@ def fit_calibration(
         source=info.source,
         refused=refused,
         report=report,
+        field_reference=_field_reference(recordings, n, opt.trim_fraction),
         method={
             "spacing": opt.spacing,
             "min_step_noise": opt.min_step_noise,
@@ -247,6 +249,16 @@ def fit_calibration(
             "noise": "robust std (MAD) of the rest holds around a line",
         },
     )
+
+
+def _field_reference(
+    recordings: list[PhaseRecording], n_sensors: int, trim: float
+) -> dict[str, Any] | None:
+    """Rest vectors and movement patterns for the environment rejection (a socket only)."""
+    if n_sensors < MIN_SENSORS:
+        return None
+    model = ReferenceModel.from_holds(recordings, trim)
+    return None if model is None else model.to_dict()
 
 
 def _fit_gesture(
