@@ -18,8 +18,6 @@ does. Ground truth only scores.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import json
 import math
 import os
@@ -76,20 +74,10 @@ Score = dict[str, float]
 
 @dataclass(frozen=True)
 class Condition:
-    """One column of the day: how the socket sits and what is around it. `placement`
-    None: the simulator cannot make it yet (the cell reads pending)."""
+    """One condition of the next day: how the socket sits and what is around it."""
 
     name: str
-    placement: Placement | None
-    note: str = ""
-
-
-def _placement(**fields: Any) -> Placement | None:
-    """A Placement with these fields, or None when this simulator does not have them."""
-    have = {f.name for f in dataclasses.fields(Placement)}
-    if not set(fields) <= have:
-        return None
-    return Placement(**fields)
+    placement: Placement
 
 
 def conditions() -> list[Condition]:
@@ -103,12 +91,10 @@ def conditions() -> list[Condition]:
         Condition("shifted +5 mm, turned +10 deg", Placement(shift_mm=5.0, turn_deg=10.0)),
         Condition("shifted -5 mm, turned -10 deg", Placement(shift_mm=-5.0, turn_deg=-10.0)),
         Condition("Earth heading +90 deg", Placement(earth_heading_deg=90.0)),
+        Condition("arm turning (heading swept +-90 deg)", Placement(heading_sweep_deg=90.0)),
         Condition("hand motors running", Placement(motor=True)),
-        Condition(
-            "steel object passing at 5 cm",
-            _placement(steel_distance_mm=50.0),
-            "needs the simulator's steel object",
-        ),
+        Condition("steel object passing at 5 cm", Placement(steel_cm=5.0)),
+        Condition("tags rotating 10 deg over a stroke", Placement(tag_rotation_deg=10.0)),
         Condition(JUDGED, Placement(shift_mm=5.0, turn_deg=10.0, motor=True)),
     ]
 
@@ -132,43 +118,62 @@ def _source_info(session: Session) -> SourceInfo:
     )
 
 
-def twin_training_available() -> bool:
-    """Whether `train_bundle` can add sessions synthesised from a twin."""
-    from bridge.training.train import train_bundle
+@dataclass(frozen=True)
+class Recipe:
+    """How the two MCNN-TGs are trained (the expensive part of the run)."""
 
-    return "twin" in inspect.signature(train_bundle).parameters
+    epochs: int = 100
+    """Plain MCNN-TG: the documented recipe (`fist-and-ball train REC`), fewer epochs."""
+    twin_epochs: int = 60
+    """Twin-trained MCNN-TG: the recording plus `sessions` synthesised sessions, cosine
+    learning rate (`fist-and-ball train REC --twin TWIN`)."""
+    sessions: int = 120
 
 
-def train_twin_mcnn(recording: Path, twin: Path, out: Path, epochs: int) -> str | None:
-    """MCNN-TG trained on the recording plus sessions synthesised from the patient's
-    fitted twin (what `fist-and-ball train REC --twin TWIN.json` runs); None if this
-    checkout cannot yet."""
-    if not twin_training_available():
-        return None
-    from bridge.training.train import TrainConfig, train_bundle
-
-    train_bundle([str(recording)], str(out), TrainConfig(epochs=epochs), twin=str(twin))  # type: ignore[call-arg]
+def _bundle(folder: Path, name: str, stamp: dict[str, Any], reuse: bool, train: Any) -> str:
+    """Train a bundle into folder/name with `train(out)` unless `reuse` and the bundle
+    there was trained with the same `stamp` (a run's calibrations are deterministic)."""
+    out = folder / name
+    stamp_file = folder / f"{name}.recipe.json"
+    if reuse and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+        _log(f"{out}: reusing the bundle trained with {stamp}")
+    else:
+        t0 = time.perf_counter()
+        train(out)
+        stamp_file.write_text(json.dumps(stamp), encoding="utf-8")
+        _log(f"{out}: trained in {time.perf_counter() - t0:.0f} s ({stamp})")
     return f"mcnn:{out}"
 
 
 def calibrate_patient(
-    patient: ForeignPatient, folder: Path, epochs: int, mcnn: bool
+    patient: ForeignPatient, folder: Path, mcnn: bool, recipe: Recipe, reuse: bool = False
 ) -> dict[str, str]:
-    """Decoder name -> bridge spec, all fitted on the patient's one cued session."""
-    specs = calibrate(patient, folder, epochs, mcnn)
+    """Decoder name -> bridge spec, all fitted on the patient's one cued session (QG and
+    the twin by `tracking_compare.calibrate`; the MCNN-TGs here, so they can be reused)."""
+    from bridge.training.train import TrainConfig, TwinAugment, train_bundle
+    from bridge.training.twin_sessions import SynthConfig
+
+    specs = calibrate(patient, folder, recipe.epochs, mcnn=False)
+    rec = str(folder / "fitting.csv")
     out = {"QG": specs["QG"]}
-    if "MCNN-TG" in specs:
-        out["MCNN-TG plain"] = specs["MCNN-TG"]
-    if mcnn and "tracking" in specs:
-        t0 = time.perf_counter()
-        twin_spec = train_twin_mcnn(
-            folder / "fitting.csv", folder / "twin.json", folder / "mcnn_twin", epochs
+    if mcnn:
+        out["MCNN-TG plain"] = _bundle(
+            folder,
+            "mcnn",
+            {"epochs": recipe.epochs},
+            reuse,
+            lambda d: train_bundle([rec], str(d), TrainConfig(epochs=recipe.epochs)),
         )
-        if twin_spec:
-            out["MCNN-TG twin-trained"] = twin_spec
-            _log(
-                f"patient {patient.seed}: twin-trained MCNN-TG in {time.perf_counter() - t0:.0f} s"
-            )
+    if mcnn and "tracking" in specs:  # the synthesis needs the fitted twin
+        synth = TwinAugment(str(folder / "twin.json"), SynthConfig(sessions=recipe.sessions))
+        cfg = TrainConfig(epochs=recipe.twin_epochs, cosine=True)
+        out["MCNN-TG twin-trained"] = _bundle(
+            folder,
+            "mcnn_twin",
+            {"epochs": recipe.twin_epochs, "sessions": recipe.sessions},
+            reuse,
+            lambda d: train_bundle([rec], str(d), cfg, synth=synth),
+        )
     if "tracking" in specs:
         out["tracking"] = specs["tracking"]
     return out
@@ -216,11 +221,9 @@ def score_patient(
     folder: Path,
     tick: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, dict[str, Score]]:
-    """Condition name -> decoder name -> Score (pending conditions are absent)."""
+    """Condition name -> decoder name -> Score."""
     out: dict[str, dict[str, Score]] = {}
     for k, cond in enumerate(conds):
-        if cond.placement is None:
-            continue
         rec = write_recording(later_session(patient, cond.placement), folder / f"later_{k}.csv")
         out[cond.name] = score_recording(specs, rec)
         tick(f"{cond.name} ({k + 1}/{len(conds)})")
@@ -299,9 +302,7 @@ def matrix_rows(
     for cond in conds:
         for dec in DECODERS:
             got = [s[cond.name][dec] for s in scores.values() if dec in s.get(cond.name, {})]
-            if cond.placement is None:
-                rows.append([cond.name, dec, "0", "pending", "pending", "pending", "pending"])
-            elif not got:
+            if not got:
                 rows.append([cond.name, dec, "0", "-", "-", "-", "-"])
             else:
                 rows.append([cond.name, dec, str(len(got)), *_cells(got)])
@@ -332,7 +333,8 @@ def band_rows(band: dict[int, dict[str, dict[str, Score]]]) -> list[list[str]]:
             got = [b[name][when] for b in band.values() if when in b.get(name, {})]
             label = "before the re-don check" if when == "before" else "after the re-don check"
             if not got:
-                rows.append([name, label, "0", "pending", "pending", "pending"])
+                empty = "pending" if when == "after" and not redon_available() else "-"
+                rows.append([name, label, "0", empty, empty, empty])
             else:
                 rows.append([name, label, str(len(got)), *_cells(got)[1:]])
     return rows
@@ -354,7 +356,7 @@ def judged(
     for cond in (JUDGED, "shifted +5 mm, turned +10 deg", "hand motors running"):
         acc, w1 = _median(scores, cond, twin, "accuracy"), _median(scores, cond, twin, "within1")
         if acc is None or w1 is None:
-            out.append(f"Twin-trained MCNN-TG, {cond}: pending (not trained in this run).")
+            out.append(f"Twin-trained MCNN-TG, {cond}: not in this run.")
             continue
         ok = acc[0] >= 0.97 and w1[0] >= 0.90
         out.append(
@@ -365,7 +367,8 @@ def judged(
     for name in ("shifted +5 mm", "shifted -5 mm"):
         v = [b[name]["after"]["within1"] for b in band.values() if "after" in b.get(name, {})]
         if not v:
-            out.append(f"QG on the band {name} after the re-don check: pending.")
+            state = "not in this run" if redon_available() else "pending (no re-don check yet)"
+            out.append(f"QG on the band {name} after the re-don check: {state}.")
             continue
         med = float(np.median(v))
         out.append(
@@ -394,16 +397,17 @@ def sections(
 ) -> tuple[str, str]:
     """The two generated docs sections (matrix with the judged figures; band table)."""
     mcnn = meta["mcnn_seeds"]
-    pending = [c for c in conds if c.placement is None]
-    missing = [d for d in DECODERS if not any(d in s.get("same day", {}) for s in scores.values())]
+    missing = [d for d in DECODERS if not any(d in c for s in scores.values() for c in s.values())]
     matrix = (
         f"## {MATRIX_HEADING}\n\n<!-- robustness-matrix:start -->\n"
         f"Regenerated by `{meta['command']}` ({meta['when']}, {meta['cpu']}, "
         f"{meta['minutes']:.0f} min on a shared machine, 1-minute load average "
         f"{meta['load_start']:.1f} at the start and {meta['load_end']:.1f} at the end). "
         f"Foreign socket patients {_seeds(meta['seeds'])}; both "
-        f"MCNN-TGs trained for {_seeds(mcnn)} only, {meta['epochs']} epochs instead of "
-        "the paper's 500 (training is the expensive part of the run). One cued fitting "
+        f"MCNN-TGs trained for {_seeds(mcnn)} only (training is the expensive part of the "
+        f"run): plain {meta['epochs']} epochs instead of the paper's 500; twin-trained "
+        f"{meta['twin_epochs']} epochs on the recording plus {meta['sessions']} sessions "
+        "synthesised from the twin, cosine learning rate. One cued fitting "
         "session (3 full flexions per movement) calibrates every decoder; each condition "
         "is one later session (3 repetitions per movement to random depths, the same "
         "for every condition of a patient). Cells: median (min-max) over patients; type "
@@ -412,7 +416,6 @@ def sections(
         "< 0.2: treated as no input) over every cued movement sample.\n\n"
         + _markdown(MATRIX_HEADER, matrix_rows(scores, conds))
         + "\n\n"
-        + "".join(f"Pending: {c.name} ({c.note}).\n" for c in pending)
         + "".join(f"Not in this run: {d}.\n" for d in missing)
         + "\nJudged figures (issue 14), on the median over patients:\n\n"
         + "".join(f"- {line}\n" for line in judged(scores, band))
@@ -489,10 +492,11 @@ class Progress:
 def run(
     seeds: int,
     mcnn_seeds: int,
-    epochs: int,
+    recipe: Recipe,
     band_seeds: int,
     conds: Sequence[Condition],
     workdir: Path,
+    reuse: bool = False,
 ) -> tuple[dict[int, dict[str, dict[str, Score]]], dict[int, dict[str, dict[str, Score]]]]:
     """Socket scores per patient and band scores per patient."""
     plan = [("socket", s, s < mcnn_seeds) for s in range(seeds)]
@@ -507,7 +511,7 @@ def run(
         _log(prog.line(f"{kind} patient {seed}: calibrating" + (" (+ MCNN-TG)" if mcnn else "")))
         if kind == "socket":
             patient = draw_patient(seed)
-            specs = calibrate_patient(patient, folder, epochs, mcnn)
+            specs = calibrate_patient(patient, folder, mcnn, recipe, reuse)
 
             def tick(what: str, seed: int = seed) -> None:
                 _log(prog.line(f"socket patient {seed}: {what}"))
@@ -525,7 +529,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=8, help="foreign socket patients 0..N-1")
     ap.add_argument("--mcnn-seeds", type=int, default=3, help="of those, how many get MCNN-TG")
     ap.add_argument("--band-seeds", type=int, default=None, help="band patients (default --seeds)")
-    ap.add_argument("--epochs", type=int, default=100, help="MCNN-TG training epochs")
+    ap.add_argument("--epochs", type=int, default=100, help="plain MCNN-TG training epochs")
+    ap.add_argument("--twin-epochs", type=int, default=60, help="twin-trained MCNN-TG epochs")
+    ap.add_argument("--sessions", type=int, default=120, help="sessions synthesised per twin")
     ap.add_argument(
         "--condition",
         action="append",
@@ -537,6 +543,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument(
         "--workdir", type=Path, help="keep calibrations and recordings here (default: a temp dir)"
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse MCNN-TG bundles already trained in --workdir with the same recipe",
     )
     args = ap.parse_args(argv)
     conds = conditions()
@@ -551,9 +562,11 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fab-robustness-") as tmp:
         work = args.workdir or Path(tmp)
-        scores, band = run(args.seeds, args.mcnn_seeds, args.epochs, band_seeds, conds, work)
+        recipe = Recipe(args.epochs, args.twin_epochs, args.sessions)
+        scores, band = run(args.seeds, args.mcnn_seeds, recipe, band_seeds, conds, work, args.reuse)
     cmd = ["python bench/robustness.py", f"--seeds {args.seeds}"]
     cmd += [f"--mcnn-seeds {args.mcnn_seeds}", f"--epochs {args.epochs}"]
+    cmd += [f"--twin-epochs {args.twin_epochs}", f"--sessions {args.sessions}"]
     if args.band_seeds is not None:
         cmd.append(f"--band-seeds {args.band_seeds}")
     if args.conditions:
@@ -569,8 +582,9 @@ def main(argv: list[str] | None = None) -> None:
         "mcnn_seeds": min(args.mcnn_seeds, args.seeds),
         "band_seeds": band_seeds,
         "epochs": args.epochs,
+        "twin_epochs": args.twin_epochs,
+        "sessions": args.sessions,
         "conditions": [c.name for c in conds],
-        "pending": [c.name for c in conds if c.placement is None],
     }
     matrix, band_md = sections(scores, band, conds, meta)
     print(matrix + "\n" + band_md)

@@ -32,6 +32,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "--seeds=1",
             "--mcnn-seeds=1",
             "--epochs=1",
+            "--twin-epochs=1",
+            "--sessions=2",
             "--band-seeds=1",
             *(f"--condition={c}" for c in CONDITIONS),
             f"--docs={docs}",
@@ -64,7 +66,7 @@ def test_matrix_has_every_cell_with_numbers_in_range(run: dict[str, Path]) -> No
     scores = data["socket"]["0"]
     assert set(scores) == set(CONDITIONS)
     for cond in CONDITIONS:
-        for dec in ("QG", "MCNN-TG plain", "tracking"):
+        for dec in rb.DECODERS:
             s = scores[cond][dec]
             assert 0.0 <= s["mae"] <= 8.0
             assert 0.0 <= s["within1"] <= 1.0 and 0.0 <= s["held"] <= 1.0
