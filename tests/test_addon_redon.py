@@ -300,10 +300,13 @@ def test_hud_shows_the_prompt_large_over_the_start_screen(size: tuple[int, int])
     assert prompt.x >= 0 and prompt.x + 0.55 * prompt.size * len(prompt.text) <= w
     bars = [r for r in lay.items if isinstance(r, Rect) and r.h == pytest.approx(24 * u)]
     assert len(bars) == 2 and bars[1].w == pytest.approx(0.4 * bars[0].w)
-    # the prompt's panel is on top: a click on it does not press Start underneath
-    start = next(r for r in lay.items if isinstance(r, Rect) and r.button == "start")
-    assert lay.button_at(start.x + start.w / 2, start.y + start.h / 2) == "redon"
-    assert hud_layout(HudModel(), w, h).button_at(start.x + 5, start.y + 5) == "start"
+    # the check has the screen: no start-screen button to press meanwhile
+    plain = hud_layout(HudModel(connected=True, signal=True), w, h)
+    start = next(r for r in plain.items if isinstance(r, Rect) and r.button == "start")
+    assert plain.button_at(start.x + 5, start.y + 5) == "start"
+    assert not [r for r in lay.items if isinstance(r, Rect) and r.button.startswith("level")]
+    assert lay.button_at(start.x + 5, start.y + 5) in ("redon", None)
+    assert "Fist & Ball" not in texts(lay) and "Fist & Ball" in texts(plain)
 
 
 def test_hud_long_prompt_shrinks_to_fit_and_verdict_on_start_screen() -> None:

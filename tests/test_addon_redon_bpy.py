@@ -193,7 +193,7 @@ def test_panel_runs_a_check_to_its_verdict_and_cancels_another(addon: Any) -> No
         rec = draw_panel()
         shown = texts(rec)
         for line in (
-            "Placement accepted, decoder adapted",
+            "Accepted, decoder adapted",
             "Band 4 mm off: gains adapted",
             "- shifted 4.2 mm towards the wrist",
             "- QG gains re-fitted from the twin",
@@ -204,7 +204,8 @@ def test_panel_runs_a_check_to_its_verdict_and_cancels_another(addon: Any) -> No
         (again,) = redon_buttons(rec)
         assert again.props.action == "start" and again.enabled
         model = patient_mode._clock_model(state, rt)
-        assert model.redon_prompt == "" and model.redon_result.startswith("Placement accepted")
+        assert model.redon_prompt == ""
+        assert model.redon_result.startswith("Accepted, decoder adapted")
 
         # a second check, cancelled from the panel
         assert bpy.ops.fistball.redon(action="start") == {"FINISHED"}
@@ -214,7 +215,7 @@ def test_panel_runs_a_check_to_its_verdict_and_cancels_another(addon: Any) -> No
         assert not redon_buttons(draw_panel())[0].enabled  # sent: not twice
         tick_for(10.0, until=lambda: not rt.redon.busy)
         assert rt.redon.result.state == "cancelled" and rt.redon.verdict == ""
-        assert "Re-don check cancelled" in texts(draw_panel())
+        assert "Check cancelled" in texts(draw_panel())
         assert fake.redon_actions() == ["start", "start", "cancel"]
         assert rt.errors == 0, rt.last_error
         bpy.ops.fistball.disconnect()
@@ -244,7 +245,7 @@ def test_not_authorised_button_is_disabled_and_the_bridges_refusal_is_shown(
         assert "not authorised" in rt.redon.result.reasons[0]
         assert rt.controller.bridge_error == ""  # the check's refusal is the check's
         rec = draw_panel()
-        assert "Re-don check failed" in texts(rec)
+        assert "Check failed" in texts(rec)
         bpy.ops.fistball.disconnect()
 
 
@@ -260,7 +261,7 @@ def test_a_lost_connection_ends_the_check_and_the_game_may_start_again(addon: An
     assert rt.redon.result.state == "failed"
     assert "connection" in rt.redon.result.reasons[0]
     rec = draw_panel()
-    assert "Re-don check failed" in texts(rec) and not rt.redon.busy
+    assert "Check failed" in texts(rec) and not rt.redon.busy
     (button,) = redon_buttons(rec)
     assert button.props.action == "start" and not button.enabled  # not connected now
     t0 = time.monotonic()

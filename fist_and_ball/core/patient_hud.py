@@ -85,7 +85,8 @@ class HudModel:
     note: str = ""
     """A one-line message (e.g. why the session did not start, or sounds unavailable)."""
     redon_prompt: str = ""
-    """The running re-don check's prompt, drawn large over the screen ("" when none)."""
+    """The running re-don check's prompt, drawn large instead of the screen ("" when
+    none)."""
     redon_progress: float = 0.0
     redon_detail: str = ""
     """The check's step and time left, under its progress bar."""
@@ -160,15 +161,15 @@ def hud_layout(
     """The draw items for one frame of patient mode's HUD."""
     b = _Builder(width, height, hud_unit(width, height, ui_scale), measure)
     _status_bar(b, model)
-    if model.screen is Screen.START:
+    if model.redon_prompt:  # the check has the screen: nothing to press meanwhile
+        _redon_overlay(b, model)
+    elif model.screen is Screen.START:
         _start_screen(b, model)
     elif model.screen is Screen.END:
         _end_screen(b, model)
     else:
         _play_screen(b, model)
-    if model.redon_prompt:
-        _redon_overlay(b, model)
-    elif model.redon_result and model.screen is Screen.START:
+    if model.redon_result and not model.redon_prompt and model.screen is Screen.START:
         colour = ALERT if model.redon_alert else LED_ON
         b.centred(width / 2, 110 * b.u, 24, model.redon_result[:90], colour)
     if model.note:
@@ -181,8 +182,8 @@ REDON_PANEL_W = 1040.0
 
 
 def _redon_overlay(b: _Builder, m: HudModel) -> None:
-    """The re-don check's prompt in large text over whatever screen is up, with its
-    progress bar. The panel is a button ("redon") so a click on it does nothing."""
+    """The re-don check's prompt in large text instead of the screen's contents, with
+    its progress bar. The panel is a button ("redon"): a click on it does nothing."""
     u, w, h = b.u, b.w, b.h
     pw = REDON_PANEL_W * u
     b.items.append(Rect(w / 2 - pw / 2, h / 2 - 150 * u, pw, 300 * u, PANEL, "redon"))
@@ -198,6 +199,7 @@ def _redon_overlay(b: _Builder, m: HudModel) -> None:
         b.items.append(Rect(w / 2 - bar_w / 2, bar_y, fill, 24 * u, LED_ON))
     if m.redon_detail:
         b.centred(w / 2, h / 2 - 115 * u, 26, m.redon_detail, DIM)
+    b.right(w - 20 * u, 20 * u, 18, "Esc: leave", DIM)
 
 
 def _status_bar(b: _Builder, m: HudModel) -> None:

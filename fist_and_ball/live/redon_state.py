@@ -77,10 +77,10 @@ def start_problem(
 
 HEADINGS = {
     REDON_ACCEPTED: "Placement accepted",
-    REDON_ADAPTED: "Placement accepted, decoder adapted",
+    REDON_ADAPTED: "Accepted, decoder adapted",
     REDON_REFUSED: "Placement refused",
-    REDON_CANCELLED: "Re-don check cancelled",
-    REDON_FAILED: "Re-don check failed",
+    REDON_CANCELLED: "Check cancelled",
+    REDON_FAILED: "Check failed",
 }
 """The panel's first line for each final state."""
 

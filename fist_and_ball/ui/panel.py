@@ -85,7 +85,7 @@ class FISTBALL_PT_game(bpy.types.Panel):
         connected_client = rt is not None and rt.client is not None
         self._draw_bridge(context, layout, link, live, connected_client)
         if rt is not None and (connected_client or rt.redon.phase != "idle"):
-            self._draw_redon(layout, rt)
+            self._draw_redon(layout, rt, _label_chars(context))
         self._draw_signal(layout, link, live)
         self._draw_prosthesis(layout, link, live)
         self._draw_game(context, layout, live, rt)
@@ -124,15 +124,18 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 col.label(text=st.detail[:80])
 
     @staticmethod
-    def _draw_redon(layout: Any, rt: Any) -> None:
+    def _draw_redon(layout: Any, rt: Any, chars: int) -> None:
         """The re-don check: its button, then the prompt and progress while it runs,
-        then the verdict with its reasons (state in `rt.redon`, a `RedonState`)."""
+        then the verdict with its reasons (state in `rt.redon`, a `RedonState`).
+        `chars`: how many characters fit on a line of the sidebar."""
         redon = rt.redon
         box = layout.box()
         if redon.busy:
-            prompt = box.row()
-            prompt.scale_y = 1.5
-            prompt.label(text=(redon.prompt or "...")[:80], icon="TIME")
+            box.label(text="Re-don check", icon="ORIENTATION_GIMBAL")
+            prompt = box.column(align=True)
+            prompt.scale_y = 1.3
+            for line in redon_wrap(redon.prompt or "...", chars):
+                prompt.label(text=line)
             left = "" if redon.remaining_s is None else f"  ·  {redon.remaining_s:.0f} s left"
             text = f"{redon.step or 'starting'}{left}"
             if hasattr(box, "progress"):  # Blender 4.0+
@@ -151,13 +154,15 @@ class FISTBALL_PT_game(bpy.types.Panel):
                 "fistball.redon", text="Re-don Check", icon="ORIENTATION_GIMBAL"
             ).action = REDON_START
             if problem and rt.link.status.connected:
-                box.label(text=problem[:80], icon="INFO")
+                for line in redon_wrap(problem, chars):
+                    box.label(text=line)
             if redon.result is not None:
-                _draw_redon_result(box, redon.result)
+                _draw_redon_result(box, redon.result, chars)
         if redon.problem:
-            err = box.row()
+            err = box.column(align=True)
             err.alert = True
-            err.label(text=redon.problem[:80], icon="ERROR")
+            for line in redon_wrap(redon.problem, chars):
+                err.label(text=line)
 
     @staticmethod
     def _draw_signal(layout: Any, link: LinkStatus, live: SessionController) -> None:
@@ -285,22 +290,38 @@ class FISTBALL_PT_game(bpy.types.Panel):
 REDON_ICONS = {"accepted": "CHECKMARK", "adapted": "MODIFIER", "refused": "ERROR", "cancelled": "X"}
 
 
-def _draw_redon_result(box: Any, result: RedonResult) -> None:
+def _draw_redon_result(box: Any, result: RedonResult, chars: int) -> None:
     """The verdict line, its summary, the reasons, the estimated pose and the decoder."""
-    head = box.row()
+    head = box.column(align=True)
     head.alert = result.state in ("refused", "failed")
-    head.label(text=redon_heading(result), icon=REDON_ICONS.get(result.state, "ERROR"))
+    icon = REDON_ICONS.get(result.state, "ERROR")
+    for i, line in enumerate(redon_wrap(redon_heading(result), chars - 3)):
+        head.label(text=line, icon=icon if i == 0 else "BLANK1")
     col = box.column(align=True)
-    for line in redon_wrap(result.summary):
+    for line in redon_wrap(result.summary, chars):
         col.label(text=line)
     for reason in result.reasons:
-        for i, line in enumerate(redon_wrap(reason, 54)):
+        for i, line in enumerate(redon_wrap(reason, chars - 2)):
             col.label(text=("- " if i == 0 else "  ") + line)
-    pose = redon_pose_text(result.pose)
-    if pose:
-        col.label(text=pose)
+    for line in redon_wrap(redon_pose_text(result.pose), chars) if result.pose else []:
+        col.label(text=line)
     if result.decoder:
         col.label(text=f"Decoder: {result.decoder}"[:80])
+
+
+LABEL_CHAR_PX = 7.0
+"""About how wide one character of a sidebar label is at UI scale 1 (pixels)."""
+
+
+def _label_chars(context: Any) -> int:
+    """How many characters fit on one label line of the sidebar (Blender labels do not
+    wrap: longer texts are cut in the middle)."""
+    region = getattr(context, "region", None)
+    width = getattr(region, "width", 0) or 0
+    if width <= 0:
+        return 56
+    scale = getattr(context.preferences.system, "ui_scale", 1.0) or 1.0
+    return max(20, int((width - 50) / (LABEL_CHAR_PX * scale)))
 
 
 def load_history_once() -> None:
