@@ -22,6 +22,8 @@ from bridge.sim.foreign_patients import (
     cued_session,
     steel_path,
 )
+from bridge.sim.simulator import Simulator
+from bridge.sim.url import parse_sim_url
 from bridge.tracking.tracker import Tracker
 from tests.tracking_cases import patient as draw_patient  # cached: redraws are slow
 from tests.tracking_cases import twin_fit
@@ -300,3 +302,38 @@ def test_tracker_reports_a_steel_object_at_5_cm(seed: int) -> None:
     assert np.median(r["confidence"][away]) > 0.95
     err = np.abs(r["grade"] - s.grade_true)
     assert err[near].mean() <= 1.0
+
+
+# ---- the project's own simulator: the near steel object as a disturbance ------------------
+
+
+def _sim_change(url: str) -> tuple[np.ndarray, np.ndarray, Simulator]:
+    """|change| (m, n) uT from the steel object over 60 s at 10 Hz, and its positions."""
+    cfg = parse_sim_url(url).config()
+    sim = Simulator(cfg)
+    with_steel = sim.generate_block(600).field_ut
+    calm = Simulator(cfg.replace(disturbances=False)).generate_block(600).field_ut
+    return np.linalg.norm(with_steel - calm, axis=2), calm, sim
+
+
+@pytest.mark.parametrize("layout", ["socket16", "myo3"])
+def test_sim_url_steel_disturbance_follows_the_dipole_law(layout: str) -> None:
+    base = f"sim:{layout}?rate=10&noise=0&seed=4&disturbances=steel"
+    near, _, sim = _sim_change(base + "&steel_cm=5")
+    far, _, _ = _sim_change(base + "&steel_cm=10")
+    t = np.arange(600) / 10.0
+    pos, active = sim.environment.steel_position_mm(t)
+    k = int(np.argmin(np.linalg.norm(sim.positions_mm - pos[active][:, None], axis=2).min(0)))
+    assert int(np.argmax(near.max(axis=0))) == k
+    assert near[:, k].max() > 3.0  # uT
+    assert 5.0 < near[:, k].max() / far[:, k].max() < 10.0  # ~(10/5)^3, induced + remanent
+    assert np.array_equal(near[~active], np.zeros_like(near[~active]))  # nothing else moved
+    assert 1 <= np.count_nonzero(np.diff(active.astype(int)) == 1) + active[0] <= 3
+
+
+def test_sim_url_steel_options_are_checked() -> None:
+    cfg = parse_sim_url("sim:socket16?disturbances=mains,steel&steel_cm=4").config()
+    assert cfg.disturbance_kinds == ("mains", "steel") and cfg.steel_cm == 4.0
+    assert "steel" not in parse_sim_url("sim:socket16?disturbances=1").config().disturbance_kinds
+    with pytest.raises(ValueError, match="steel_cm"):
+        parse_sim_url("sim:socket16?disturbances=steel&steel_cm=1").config()

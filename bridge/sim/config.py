@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from bridge.sensor_model import SENSOR_MODELS
-from bridge.sim.environment import DISTURBANCE_KINDS, EnvironmentParams
+from bridge.sim.environment import AMBIENT_DISTURBANCES, DISTURBANCE_KINDS, EnvironmentParams
 from bridge.sim.layouts import get_layout
 from bridge.sim.patient import PatientParams
 from bridge.sim.tags import MOVEMENTS
@@ -65,7 +65,9 @@ class SimConfig:
     drift: bool = True
     drift_ut: float = 2.0
     disturbances: bool | str = False
-    """False, True (all kinds), or a comma list of mains, object, step."""
+    """False, True (mains, object, step), or a comma list of mains, object, step, steel."""
+    steel_cm: float = 5.0
+    """The `steel` disturbance's closest approach to the nearest sensor (cm)."""
     shift_mm: float = 0.0
     rotation_deg: float = 0.0
     cue_script: str = "scripted"
@@ -98,7 +100,7 @@ class SimConfig:
         """The enabled disturbance kinds."""
         d = self.disturbances
         if d is True:
-            return DISTURBANCE_KINDS
+            return AMBIENT_DISTURBANCES
         if d is False or d == "":
             return ()
         assert isinstance(d, str)
@@ -116,6 +118,7 @@ class SimConfig:
             drift=self.drift,
             drift_ut=self.drift_ut,
             disturbances=self.disturbance_kinds,
+            steel_cm=self.steel_cm,
         )
 
     def patient_params(self) -> PatientParams:
@@ -195,6 +198,7 @@ class SimConfig:
         _range("earth_inclination_deg", self.earth_inclination_deg, -90.0, 90.0)
         _range("arm_wander_deg", self.arm_wander_deg, 0.0, 180.0)
         _range("drift_ut", self.drift_ut, 0.0, 1000.0)
+        _range("steel_cm", self.steel_cm, 3.0, 100.0)  # the 2 cm object off the sensor
         _range("shift_mm", self.shift_mm, -20.0, 20.0)
         _range("rotation_deg", self.rotation_deg, -180.0, 180.0)
         for name in ("arm_roll_deg", "arm_pitch_deg", "arm_yaw_deg"):

@@ -13,7 +13,12 @@ seed), so blocks of any size give the same values and evaluation is vectorised.
   a small gradient across the layout); `object` a magnetised steel object (a tool, a
   phone, 0.4 A m^2) carried past the arm at 25-40 cm every 45 s; `step` a sudden 6 uT
   offset (a steel chair moved next to the arm) that appears, stays 70 s, disappears
-  for 70 s, and returns with another direction.
+  for 70 s, and returns with another direction; `steel` a soft-iron steel object (a
+  20 mm-radius sphere, ~260 g: pliers, a wrench) carried past at `steel_cm` (5 cm)
+  from the nearest sensor, 0.5 m/s, every 30 s: magnetised by the Earth field it is
+  in (mu_r 200) plus a 0.005 A m^2 remanent moment (docs/environment.md).
+  `disturbances=1` enables the ambient kinds (AMBIENT_DISTURBANCES); `steel` is near
+  the arm by design and must be named.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DISTURBANCE_KINDS: tuple[str, ...] = ("mains", "object", "step")
+DISTURBANCE_KINDS: tuple[str, ...] = ("mains", "object", "step", "steel")
+AMBIENT_DISTURBANCES: tuple[str, ...] = ("mains", "object", "step")
+"""What `disturbances=1` enables: everything but the near steel object."""
+STEEL_RADIUS_M = 0.02
+STEEL_PERMEABILITY = 200.0
+STEEL_REMANENCE_AM2 = 0.005
+STEEL_SPEED_M_S = 0.5
+STEEL_PERIOD_S = 30.0
+STEEL_HALF_PATH_M = 1.0
 _MU0_4PI = 1e-7  # T m / A
 
 
@@ -42,6 +55,8 @@ class EnvironmentParams:
     drift_ut: float = 2.0
     disturbances: tuple[str, ...] = ()
     mains_hz: float = 50.0
+    steel_cm: float = 5.0
+    """Closest approach of the `steel` object's centre to the nearest sensor (cm)."""
 
 
 class _Wander:
@@ -115,6 +130,11 @@ class Environment:
         self._step_offset = rng.uniform(10.0, 40.0)
         self._step_dirs = rng.standard_normal((64, 3))
         self._step_dirs *= 6.0 / np.linalg.norm(self._step_dirs, axis=1, keepdims=True)
+        # drawn last: the draws above (and so every other effect) stay as they were
+        self._steel_sensor = int(rng.integers(n))
+        self._steel_offset = rng.uniform(5.0, 15.0)
+        self._steel_remanence = rng.standard_normal(3)
+        self._steel_remanence *= STEEL_REMANENCE_AM2 / np.linalg.norm(self._steel_remanence)
 
     def _angles(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         amp = math.radians(self.params.arm_wander_deg) if self.params.earth_rotation else 0.0
@@ -136,7 +156,8 @@ class Environment:
         """Background field (m, n_sensors, 3) in uT at times `t` (s)."""
         t = np.asarray(t, dtype=np.float64)
         w = self._bank(t)
-        out = np.repeat(self._earth(w)[:, None, :], self.sensors_mm.shape[0], axis=1)
+        earth = self._earth(w)
+        out = np.repeat(earth[:, None, :], self.sensors_mm.shape[0], axis=1)
         p = self.params
         if p.drift and p.drift_ut:
             d = p.drift_ut * (w[:, 3:7] - self._bank.at_zero[3:7])  # common, x, y, z
@@ -148,6 +169,41 @@ class Environment:
             out += self._object(t)
         if "step" in p.disturbances:
             out += self._step(t)
+        if "steel" in p.disturbances:
+            out += self._steel(t, earth)
+        return out
+
+    def steel_position_mm(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the `steel` object is (m, 3) mm and whether it is passing (m,) at `t`:
+        straight passes along the ring's tangent, `steel_cm` radially outside the drawn
+        sensor (so that sensor is the nearest), alternating direction."""
+        t = np.asarray(t, dtype=np.float64)
+        s = self.sensors_mm[self._steel_sensor]
+        radial = np.array([0.0, s[1], s[2]]) / math.hypot(s[1], s[2])
+        tangent = np.cross([1.0, 0.0, 0.0], radial)
+        duration = 2 * STEEL_HALF_PATH_M / STEEL_SPEED_M_S
+        since = t - self._steel_offset
+        n_pass = np.floor(since / STEEL_PERIOD_S)
+        phase = since - n_pass * STEEL_PERIOD_S
+        active = (since >= 0) & (phase < duration)
+        along = (phase - duration / 2) * STEEL_SPEED_M_S * 1000.0
+        along *= np.where(n_pass % 2 == 0, 1.0, -1.0)
+        closest = s + self.params.steel_cm * 10.0 * radial
+        return closest + along[:, None] * tangent, active
+
+    def _steel(self, t: np.ndarray, earth_ut: np.ndarray) -> np.ndarray:
+        # soft iron in the Earth field (uniform over it) plus its remanence; the tags'
+        # own field at the object is left out here (the foreign simulator has it)
+        pos_mm, active = self.steel_position_mm(t)
+        mu = STEEL_PERMEABILITY
+        per_tesla = STEEL_RADIUS_M**3 * (mu - 1) / (mu + 2) / _MU0_4PI  # 4 pi a^3 K / mu0
+        moment = per_tesla * earth_ut * 1e-6 + self._steel_remanence  # (m, 3) A m^2
+        r = (self.sensors_mm[None, :, :] - pos_mm[:, None, :]) * 1e-3
+        dist = np.linalg.norm(r, axis=2, keepdims=True)
+        rhat = r / dist
+        mdotr = np.einsum("mnk,mk->mn", rhat, moment)
+        b = _MU0_4PI * (3 * rhat * mdotr[..., None] - moment[:, None, :]) / dist**3
+        out: np.ndarray = b * 1e6 * active[:, None, None]
         return out
 
     def _mains(self, t: np.ndarray) -> np.ndarray:
