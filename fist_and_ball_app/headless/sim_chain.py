@@ -156,6 +156,26 @@ class SimulatedChain:
         self.hello = self._recv_json(self._startup_timeout)
         if self.hello.get("type") != "hello":
             raise ChainError(f"expected hello from the bridge, got {self.hello!r}")
+        self._wait_until_source_open()
+
+    def _wait_until_source_open(self) -> None:
+        """Wait for a `status` saying the bridge has opened the pty.
+
+        The bridge listens before its source is open, and opening a serial port
+        discards the bytes already waiting in it (pyserial flushes the input): a
+        frame sent before that is lost, and a lock-step sender then waits for its
+        grade forever. Statuses come about once a second.
+        """
+        deadline = time.monotonic() + self._startup_timeout
+        while True:
+            msg = self._recv_json(max(0.01, deadline - time.monotonic()))
+            if msg.get("type") == "status" and msg.get("state") == "connected":
+                return
+            if time.monotonic() > deadline:
+                raise ChainError(
+                    f"the bridge did not open its source within {self._startup_timeout:.0f} s"
+                    f"\n{self._bridge_tail()}"
+                )
 
     def close(self) -> None:
         """Stop the bridge and release the pty; safe to call twice."""
