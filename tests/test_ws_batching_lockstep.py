@@ -27,7 +27,7 @@ from bridge.server.ws_server import ServerConfig, WebSocketServer
 from bridge.values.sample import Decoded, Sample
 
 ARRIVES_WITHIN_S = 5.0  # generous: a loaded machine, not a lost grade
-INTERVALS = (0.0, 0.004, 0.05)  # off, the default, and long enough to defer every time
+INTERVALS = (0.0, ServerConfig().flush_interval_s, 0.05)  # off, default, always deferred
 
 
 def _emit(server: WebSocketServer, seq: int) -> None:
