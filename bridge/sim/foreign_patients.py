@@ -11,7 +11,10 @@ magpylib (`magpylib.magnet.Cylinder`, `magpylib.misc.Dipole`), the reference phy
 extended several times) and returns field vectors per sensor (uT) with ground truth
 (per-tag displacement, cue, grade). `Placement` changes what a later day looks like:
 socket shifted (mm) or turned (deg) on the arm, another Earth heading, the hand's
-motors running. Truth is for scoring; decoders must never read it.
+motors running (following the commanded hand pose), and the changing environment of
+docs/environment.md: a soft-iron steel object carried past, the heading sweeping as the
+arm turns, tags tilting as they slide. Every field defaults to the quiet day. Truth is
+for scoring; decoders must never read it.
 
 Frame: the socket's (mm): x along the forearm (distal +), z volar, y radial.
 """
