@@ -198,13 +198,16 @@ def score_recording(specs: dict[str, str], recording: Path) -> dict[str, Score]:
     out: dict[str, Score] = {}
     for name, spec in specs.items():
         pred = decoder_predictions(open_decoder(spec, info), rec, spec)
-        o = evaluate(*recording_args(pred, rec, mask, CLASSES))["overall"]
+        table2 = evaluate(*recording_args(pred, rec, mask, CLASSES))
+        o = table2["overall"]
         out[name] = {
             "accuracy": float(o["type_acc_moving"]) if pred.detects_type else math.nan,
             "mae": float(o["grade_truth"]["mae"]),
             "within1": float(o["within1"]),
             "held": float((pred.confidence[moving] < HOLD_CONFIDENCE).mean()),
         }
+        for m in MOVEMENTS:  # per movement: the band sits over the finger muscles
+            out[name][f"within1 {m}"] = float(table2["movements"][m]["within1"])
     return out
 
 
@@ -241,16 +244,34 @@ def redon_available() -> bool:
     return True
 
 
-def redon_qg(cal_path: Path, session: Session, folder: Path) -> str | None:
-    """QG's spec after the re-don check on `session` (rest, each movement once, at
-    today's placement), or None while this checkout has no re-don check."""
+def redon_qg(cal_path: Path, session: Session, folder: Path) -> tuple[str, str] | None:
+    """(verdict, QG spec after the re-don check) with the routine's samples taken from
+    `session` (today's placement; `session_feed.routine_samples` replays its rest and
+    one flexion per movement as the routine prompts them), or None while this checkout
+    has no re-don check. Refused: the calibration stays as it was (the patient is told
+    to calibrate again; scored as if they carried on)."""
     if not redon_available():
         return None
-    return None  # wired in when bridge/redon's offline entry point lands
+    from bridge.redon.check import check_decoder, routine_movements
+    from bridge.redon.routine import RedonRoutine
+    from bridge.redon.session_feed import routine_samples
+
+    spec = f"qg:{cal_path}"
+    decoder = open_decoder(spec, _source_info(session))
+    movements = routine_movements(decoder)
+    routine = RedonRoutine(movements)
+    for sample in routine_samples(session, movements):
+        routine.feed(sample)
+    result = check_decoder(routine.recording(), decoder, spec)
+    if result.calibration is not None and not result.refused:
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = f"qg:{result.calibration.save(folder / 'qg_redon.json')}"
+    return result.verdict, spec
 
 
 def score_band_patient(seed: int, folder: Path) -> dict[str, dict[str, Score]]:
-    """Band condition -> {"before", "after"} -> QG Score ("after" absent while pending)."""
+    """Band condition -> {"before", "after", "verdict"} -> QG Score ("after" absent while
+    there is no re-don check; "verdict" is {verdict: 1.0})."""
     patient = draw_patient(seed, kind="band")
     fitting = cued_session(patient, repetitions=3)
     cal = fit_calibration(qg_holds(fitting), _source_info(fitting), partial=True)
@@ -258,7 +279,6 @@ def score_band_patient(seed: int, folder: Path) -> dict[str, dict[str, Score]]:
     out: dict[str, dict[str, Score]] = {}
     for k, name in enumerate(BAND_CONDITIONS):
         placement = next(c.placement for c in conditions() if c.name == name)
-        assert placement is not None
         rec = write_recording(later_session(patient, placement), folder / f"band_{k}.csv")
         row = {"before": score_recording({"QG": f"qg:{cal_path}"}, rec)["QG"]}
         redon = cued_session(
@@ -266,7 +286,8 @@ def score_band_patient(seed: int, folder: Path) -> dict[str, dict[str, Score]]:
         )
         after = redon_qg(cal_path, redon, folder / f"redon_{k}")
         if after:
-            row["after"] = score_recording({"QG": after}, rec)["QG"]
+            row["verdict"] = {after[0]: 1.0}
+            row["after"] = score_recording({"QG": after[1]}, rec)["QG"]
         out[name] = row
     return out
 
@@ -332,12 +353,20 @@ def band_rows(band: dict[int, dict[str, dict[str, Score]]]) -> list[list[str]]:
         for when in ("before", "after"):
             got = [b[name][when] for b in band.values() if when in b.get(name, {})]
             label = "before the re-don check" if when == "before" else "after the re-don check"
+            verdicts = "" if when == "before" else _verdicts(band, name)
             if not got:
                 empty = "pending" if when == "after" and not redon_available() else "-"
-                rows.append([name, label, "0", empty, empty, empty])
+                rows.append([name, label, "0", empty, empty, empty, verdicts])
             else:
-                rows.append([name, label, str(len(got)), *_cells(got)[1:]])
+                fingers = _cell([g["within1 fingers"] for g in got], True)
+                rows.append([name, label, str(len(got)), *_cells(got)[1:3], fingers, verdicts])
     return rows
+
+
+def _verdicts(band: dict[int, dict[str, dict[str, Score]]], name: str) -> str:
+    """How often each verdict came, e.g. `adapted 7, refused 1`."""
+    seen = [v for b in band.values() for v in b.get(name, {}).get("verdict", {})]
+    return ", ".join(f"{v} {seen.count(v)}" for v in sorted(set(seen)))
 
 
 def _median(scores: dict[int, dict[str, dict[str, Score]]], cond: str, dec: str, key: str) -> Any:
@@ -365,16 +394,17 @@ def judged(
             f"**{'met' if ok else 'missed'}**."
         )
     for name in ("shifted +5 mm", "shifted -5 mm"):
-        v = [b[name]["after"]["within1"] for b in band.values() if "after" in b.get(name, {})]
-        if not v:
-            state = "not in this run" if redon_available() else "pending (no re-don check yet)"
-            out.append(f"QG on the band {name} after the re-don check: {state}.")
-            continue
-        med = float(np.median(v))
-        out.append(
-            f"QG on the band {name} after the re-don check: within-1 {med:.1%} (worst "
-            f"{min(v):.1%}, goal >= 95%): **{'met' if med >= 0.95 else 'missed'}**."
-        )
+        for key, what in (("within1 fingers", "fingers"), ("within1", "all three movements")):
+            v = [b[name]["after"][key] for b in band.values() if "after" in b.get(name, {})]
+            if not v:
+                state = "not in this run" if redon_available() else "pending (no re-don check)"
+                out.append(f"QG on the band {name} after the re-don check: {state}.")
+                break
+            med = float(np.median(v))
+            out.append(
+                f"QG on the band {name} after the re-don check, {what}: within-1 {med:.1%} "
+                f"(worst {min(v):.1%}, goal >= 95%): **{'met' if med >= 0.95 else 'missed'}**."
+            )
     best = [(m[0], dec) for dec in DECODERS if (m := _median(scores, "same day", dec, "mae"))]
     if best:
         mae, dec = min(best)
@@ -426,10 +456,20 @@ def sections(
         f"Same run; foreign band patients {_seeds(meta['band_seeds'])} (3 sensors), "
         "QG calibrated on one cued session at the nominal "
         "place. Before: that calibration as it is; after: QG as the re-don check left it "
-        "(one guided routine at today's placement: rest, each movement once). Scored on "
-        "the same later session.\n\n"
+        "(one guided routine at today's placement: rest, each movement once, replayed "
+        "from a 1-repetition cued session by `bridge/redon/session_feed.py`; a refused "
+        "placement keeps the old calibration and is scored as if the patient carried "
+        "on). Both are scored on the same later session.\n\n"
         + _markdown(
-            ["band", "QG", "patients", "grade MAE", "within-1", "held (confidence < 0.2)"],
+            [
+                "band",
+                "QG",
+                "patients",
+                "grade MAE",
+                "within-1",
+                "within-1 fingers",
+                "verdicts",
+            ],
             band_rows(band),
         )
         + "\n<!-- robustness-band:end -->\n"
