@@ -149,6 +149,15 @@ class Tracker:
             c.gradient and c.curvature,
         )
 
+    def pose_settings(self) -> PoseSettings:
+        """The settings of this tracker's pose fits (for a fit made elsewhere)."""
+        return self._settings()
+
+    def adopt_pose(self, result: PoseResult) -> None:
+        """Swap in a pose fitted elsewhere (the re-don check), between samples."""
+        self._settle.clear()
+        self._apply(result)
+
     def _apply(self, result: PoseResult) -> None:
         """Swap in a finished pose fit (between samples: d and bg stay warm)."""
         self.pose = result.pose.copy()
