@@ -323,11 +323,16 @@ def test_hud_long_prompt_shrinks_to_fit_and_verdict_on_start_screen() -> None:
 
 
 # -- the real client over a real websocket ---------------------------------------------------
+ADVANCE = "test_advance"
+"""Not protocol: tells `FakeRedonBridge` to go to the next step (GUI driver)."""
+
+
 class FakeRedonBridge:
     """A protocol-v1 server on its own thread that runs a scripted re-don check.
 
     On `start` (refused with an `error`, ref `redon`, when `authorized` is False) it
-    sends `running` for the current step at 20 Hz until the test calls `advance()`;
+    sends `running` for the current step at 20 Hz until the test calls `advance()` (or
+    a client sends `{"type": "test_advance"}`);
     after the last step it sends `final`. `cancel` ends it with `cancelled`.
     `extra` messages go out right after the first `running` one."""
 
@@ -390,6 +395,8 @@ class FakeRedonBridge:
                 self.received.append(msg)
                 if msg.get("type") == "ping":
                     await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
+                elif msg.get("type") == ADVANCE:  # a driver in another process steps it
+                    self.advance()
                 elif msg.get("type") != MSG_REDON:
                     continue
                 elif msg.get("action") == "start" and not self.authorized:

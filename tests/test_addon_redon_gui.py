@@ -1,0 +1,125 @@
+"""The re-don check in a real window: Debian's Blender 3.4 under Xvfb, the add-on
+installed the legacy way into a temporary user scripts folder, driven by
+tests/redon_gui_driver.py against `FakeRedonBridge` (a thread of this process).
+
+It checks what the window drew: the panel's re-don box while running and with the
+verdict, patient mode's large prompt, Cancel, and no traceback; the screenshots go to
+test-artifacts/ (docs/img/redon_panel.png and redon_patient.png are made from them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_bridge import ROOT, free_port
+from test_addon_redon import FakeRedonBridge, final
+
+BLENDER = "/usr/bin/blender"
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(BLENDER).exists(), reason=f"{BLENDER} (Debian blender) missing"),
+    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) missing"),
+]
+ARTIFACTS = ROOT / "test-artifacts"
+TIMEOUT_S = 240
+STEPS = [
+    ("rest", "Relax your hand and keep still"),
+    ("fingers", "Close your fingers slowly into a fist"),
+    ("wrist", "Bend your wrist up"),
+]
+FINAL = final(
+    "adapted",
+    summary="Band 4 mm off today: the decoder was adapted",
+    reasons=[
+        "socket shifted 4.2 mm along the forearm",
+        "QG tare and gains re-fitted from the twin",
+    ],
+)
+SHOTS = ("redon_running.png", "redon_verdict.png", "redon_patient.png")
+
+
+@pytest.fixture(scope="module")
+def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from bridge.cli.cmd_addon import stage_addon
+
+    tmp = tmp_path_factory.mktemp("redon_gui")
+    stage = stage_addon(tmp / "stage")
+    (tmp / "scripts" / "addons").mkdir(parents=True)
+    shutil.copytree(stage, tmp / "scripts" / "addons" / "fist_and_ball")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name in SHOTS:
+        (ARTIFACTS / name).unlink(missing_ok=True)
+    out = tmp / "state.json"
+    with FakeRedonBridge(free_port(), steps=STEPS, final=FINAL) as fake:
+        env = dict(
+            os.environ,
+            BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
+            BLENDER_USER_CONFIG=str(tmp / "config"),
+            BLENDER_USER_DATAFILES=str(tmp / "datafiles"),
+            FISTBALL_GUI_URL=fake.url,
+            FISTBALL_GUI_OUT=str(out),
+            FISTBALL_GUI_SHOTS=str(ARTIFACTS),
+        )
+        env.pop("PYTHONPATH", None)  # Blender must use the installed add-on only
+        cmd = [
+            "xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
+            BLENDER, "--factory-startup", "--enable-event-simulate",
+            "--python", str(ROOT / "tests" / "redon_gui_driver.py"),
+        ]  # fmt: skip
+        proc = subprocess.run(
+            cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+        )
+        actions = fake.redon_actions()
+    assert out.is_file(), (
+        f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    )
+    state: dict[str, Any] = json.loads(out.read_text())
+    state["_output"] = proc.stdout + proc.stderr
+    state["_actions"] = actions
+    (ARTIFACTS / "redon_gui_state.json").write_text(json.dumps(state, indent=1, default=str))
+    assert state.get("ok"), state.get("error")
+    return state
+
+
+def test_panel_shows_the_running_check_and_its_verdict(gui_run: dict[str, Any]) -> None:
+    assert gui_run["blender"].startswith("3.4")
+    assert gui_run["idle"]["phase"] == "idle"
+    running = gui_run["running"]
+    assert running["phase"] == "running" and running["step"] == "fingers"
+    assert running["prompt"] == "Close your fingers slowly into a fist"
+    verdict = gui_run["verdict"]
+    assert verdict["phase"] == "done" and verdict["state"] == "adapted"
+    assert verdict["reasons"] == FINAL["reasons"] and verdict["problem"] == ""
+    assert verdict["panel_draws"] > running["panel_draws"] > 0  # the box really drew
+
+
+def test_patient_mode_shows_the_prompt_and_cancel_ends_the_check(gui_run: dict[str, Any]) -> None:
+    p = gui_run["patient"]
+    assert p["prompt"] == "Close your fingers slowly into a fist"
+    assert p["prompt"] in p["texts"] and "Fist & Ball" not in p["texts"]  # the check has it
+    assert gui_run["cancelled"]["state"] == "cancelled"
+    assert gui_run["_actions"] == ["start", "start", "cancel"]
+
+
+def test_no_errors_and_nothing_left(gui_run: dict[str, Any]) -> None:
+    assert gui_run["cancelled"]["tick_errors"] == 0, gui_run["cancelled"]["last_tick_error"]
+    assert "Traceback" not in gui_run["_output"], gui_run["_output"][-3000:]
+    assert gui_run["leftovers"] == [] and "finish_error" not in gui_run
+
+
+def test_screenshots_are_real_frames(gui_run: dict[str, Any]) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    for name in SHOTS:
+        img = mpimg.imread(ARTIFACTS / name)
+        assert img.shape[0] >= 600 and img.shape[1] >= 800, name
+        rgb = (img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
+        assert len(np.unique(rgb, axis=0)) > 200, name  # not blank or single-colour
