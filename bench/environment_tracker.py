@@ -29,11 +29,12 @@ from bridge.sim.foreign_patients import (  # noqa: E402
 from bridge.tracking.tracker import Tracker  # noqa: E402
 from bridge.tracking.twin_fit import CuedData, fit_twin  # noqa: E402
 
-SWEEP = {"heading_sweep_deg": 90.0, "heading_period_s": 20.0}
 CASES: dict[str, Placement] = {
     "quiet": Placement(),
     "motors (commanded hand pose)": Placement(motor=True),
-    "motors + heading sweep +-90 deg / 20 s": Placement(motor=True, **SWEEP),
+    "motors + heading sweep +-90 deg / 20 s": Placement(
+        motor=True, heading_sweep_deg=90.0, heading_period_s=20.0
+    ),
     "steel 5 cm (260 g, 0.005 A m^2)": Placement(steel_cm=5.0),
     "steel 5 cm, magnetised (0.05 A m^2)": Placement(steel_cm=5.0, steel_remanence_am2=0.05),
     "tag rotation 2 deg": Placement(tag_rotation_deg=2.0),
