@@ -64,7 +64,9 @@ def score_patient(seed: int) -> dict[str, dict[str, float]]:
     cal = fit_calibration(qg_holds(fitting), _info(fitting), partial=True)
     out: dict[str, dict[str, float]] = {}
     for name, placement in CONDITIONS.items():
-        later = cued_session(patient, placement, repetitions=3, full_flexions=False, session_seed=11)
+        later = cued_session(
+            patient, placement, repetitions=3, full_flexions=False, session_seed=11
+        )
         cued = np.array([c != "rest" for c in later.gesture])
         row: dict[str, float] = {}
         for label, ref in (("off", False), ("on", True)):

@@ -34,7 +34,7 @@ from bridge.values.sample import Sample
 from bridge.values.source_info import SourceInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from tracking_compare import qg_holds  # noqa: E402
+from tracking_compare import qg_holds
 
 SEEDS = (0, 1, 2)
 MIN_CONFIDENCE = 0.2
@@ -144,7 +144,9 @@ def test_near_dipole_lowers_confidence_during_the_pass_only(seed: int, where: st
     before = session.t_s < t0
     np.testing.assert_array_equal(passed[before], quiet[before])
     after = session.t_s > t0 + 3.0
-    assert (passed[after, 1] < MIN_CONFIDENCE).mean() <= (quiet[after, 1] < MIN_CONFIDENCE).mean() + 0.01
+    assert (passed[after, 1] < MIN_CONFIDENCE).mean() <= (
+        quiet[after, 1] < MIN_CONFIDENCE
+    ).mean() + 0.01
     # the stage off: the pass is not reported
     off = decode(QGBank(cal, reference=False), session, session.field_ut + extra)
     assert (off[close, 1] < MIN_CONFIDENCE).mean() < 0.5
@@ -158,7 +160,9 @@ def test_band_is_unchanged(seed: int) -> None:
     session = later(seed, Placement(heading_sweep_deg=60.0), "band")
     bank = QGBank(cal)
     assert bank.reference is None
-    np.testing.assert_array_equal(decode(bank, session), decode(QGBank(cal, reference=False), session))
+    np.testing.assert_array_equal(
+        decode(bank, session), decode(QGBank(cal, reference=False), session)
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -232,3 +236,48 @@ def test_dead_sensor_does_not_break_the_stage() -> None:
             f[3] = np.nan
         d = bank.decode(Sample.from_field(i, float(session.t_s[i]), 0.0, f))
         assert math.isfinite(d.confidence)
+
+
+MCNN_SEEDS = (3, 5, 15)
+"""Foreign sockets of 16 sensors: the shipped MCNN-TG bundle's input size."""
+
+
+@pytest.mark.parametrize("seed", MCNN_SEEDS)
+def test_mcnn_reports_a_near_dipole_through_its_confidence(seed: int, tmp_path: Path) -> None:
+    """MCNN-TG's input stays as trained; only its confidence drops during the pass."""
+    cal = calibration(seed)
+    path = cal.save(tmp_path / "qg.json")
+    session = later(seed, Placement())
+    info = _info(session)
+    sensor = _sensor_away_from_qg(cal, session.sensors_mm)
+    t0 = 0.5 * float(session.t_s[-1])
+    extra, close = near_pass(session, sensor, t0, seed)
+    field = session.field_ut + extra
+    # the shipped bundle was trained on socket16: only its input size has to match here
+    info = replace(info, layout=None)
+
+    def run(spec: str) -> np.ndarray:
+        dec = open_decoder(spec, info)
+        out = [
+            dec.decode(Sample.from_field(i, float(session.t_s[i]), 0.0, field[i]))
+            for i in range(len(session))
+        ]
+        return np.array([[d.level, d.confidence] for d in out])
+
+    plain = run("mcnn:default")
+    watched = run(f"mcnn:default?reference={path}")
+    np.testing.assert_array_equal(watched[:, 0], plain[:, 0])  # same network output
+    assert (watched[close, 1] < MIN_CONFIDENCE).mean() > 0.8
+    before = session.t_s < t0
+    np.testing.assert_array_equal(watched[before], plain[before])
+    after = session.t_s > t0 + 3.0
+    assert (watched[after, 1] < MIN_CONFIDENCE).mean() <= (
+        plain[after, 1] < MIN_CONFIDENCE
+    ).mean() + 0.01
+
+
+def test_mcnn_reference_needs_a_socket_calibration(tmp_path: Path) -> None:
+    band = calibration(SEEDS[0], "band").save(tmp_path / "band.json")
+    info = SourceInfo(n_sensors=None, rate_hz=42.7, layout=None, source="test")
+    with pytest.raises(ValueError, match="no field reference"):
+        open_decoder(f"mcnn:default?reference={band}", info)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.decoders.base import Decoder
+from bridge.decoders.field_reference import FieldReference, reference_for
 from bridge.decoders.linear import LinearDecoder
 from bridge.decoders.mcnn import McnnDecoder
 from bridge.decoders.qg_bank import QGBank
@@ -24,7 +25,8 @@ SPEC_FORMS = (
     "rejection off)",
     "qg (with a simulated source: calibrated automatically)",
     "mcnn:MODEL_DIR (MCNN-TG model directory)",
-    "mcnn:default or mcnn (the MCNN-TG bundle shipped in the package, socket16 layout)",
+    "mcnn:default or mcnn (the MCNN-TG bundle shipped in the package, socket16 layout); "
+    "?reference=CAL.json adds the environment report from a QG calibration of the socket",
     "linear:MODEL.json (linear baseline model)",
     "track:TWIN.json (magnet tracking with a patient twin from fist-and-ball twin fit)",
 )
@@ -35,7 +37,7 @@ def _forms() -> str:
 
 
 def _reference_option(arg: str) -> tuple[str, bool]:
-    """Split `?reference=on|off` (environment rejection, docs/environment_rejection.md) off a spec."""
+    """Split `?reference=on|off` (environment rejection, docs/environment_rejection.md)."""
     base, sep, query = arg.rpartition("?")
     if not sep or not query.startswith("reference="):
         return arg, True
@@ -43,6 +45,19 @@ def _reference_option(arg: str) -> tuple[str, bool]:
     if value not in ("on", "off"):
         raise ValueError(f"decoder option reference={value!r}: use reference=on or reference=off")
     return base, value == "on"
+
+
+def _reference_from(path: str, info: SourceInfo, n_sensors: int) -> FieldReference:
+    """The environment report for MCNN-TG from a QG calibration file of the same socket."""
+    cal = Calibration.load(path, info)
+    ref = reference_for(cal.field_reference, cal.n_sensors)
+    if ref is None or cal.n_sensors != n_sensors:
+        raise ValueError(
+            f"reference={path}: the calibration holds no field reference for "
+            f"{n_sensors} sensors (a band, or made before it was recorded): calibrate the "
+            "socket again (fist-and-ball calibrate)"
+        )
+    return ref
 
 
 def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None = None) -> Decoder:
@@ -67,6 +82,12 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
         except CalibrationError as exc:
             raise ValueError(str(exc)) from None
         return QGBank(calibration, reference=reference)
+    if kind == "mcnn" and "?reference=" in arg:
+        model, _, ref_path = arg.partition("?reference=")
+        decoder = open_decoder(f"mcnn:{model}", info)
+        if isinstance(decoder, McnnDecoder):
+            decoder.reference = _reference_from(ref_path, info, decoder.n_sensors)
+        return decoder
     if kind == "mcnn" and is_shipped_alias(arg):
         try:
             return McnnDecoder.load(str(shipped_model_dir()), info)

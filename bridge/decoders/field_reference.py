@@ -1,8 +1,9 @@
-"""Environment rejection for the decoders without a physical model (QG; docs/environment_rejection.md).
+"""Environment rejection for decoders without a physical model (QG, MCNN-TG).
 
 A socket has many more sensors than tags, so its field has more equations than the
-movements explain. The calibration records, per sensor, the rest field vector and
-each movement's field pattern (flexion minus rest). Per sample the stage solves
+movements explain (docs/environment_rejection.md). The calibration records, per
+sensor, the rest field vector and each movement's field pattern (flexion minus rest).
+Per sample the stage solves
 
     B_i - rest_i  =  sum_g a_g * pattern_g,i  +  u        (least squares, all sensors)
 
@@ -75,7 +76,11 @@ class ReferenceModel:
         if not patterns or not np.isfinite(rest).all() or not np.isfinite(patterns).all():
             return None
         dev = np.concatenate(
-            [(r.field_ut - np.median(r.field_ut, axis=0)).reshape(-1) for r in held if r.phase.kind == "rest"]
+            [
+                (r.field_ut - np.median(r.field_ut, axis=0)).reshape(-1)
+                for r in held
+                if r.phase.kind == "rest"
+            ]
         )
         # robust std (MAD) of the rest holds: the noise the residual floor is scaled by
         noise = float(1.4826 * np.median(np.abs(dev[np.isfinite(dev)])))
@@ -85,7 +90,8 @@ class ReferenceModel:
         return {
             "rest_ut": np.round(self.rest_ut, 4).tolist(),
             "patterns_ut": {
-                g: np.round(p, 4).tolist() for g, p in zip(self.movements, self.patterns_ut, strict=True)
+                g: np.round(p, 4).tolist()
+                for g, p in zip(self.movements, self.patterns_ut, strict=True)
             },
             "noise_ut_rms": round(self.noise_ut_rms, 4),
         }
@@ -144,6 +150,9 @@ class FieldReference:
         self._size = np.linalg.norm(model.patterns_ut, axis=2)
         self._floor = self.cfg.floor_noise * model.noise_ut_rms
         self._decay = math.exp(-self.cfg.release_per_s / self.cfg.rate_hz)
+        # A grade step of the weakest movement at its most moving sensor: the confidence
+        # span of decoders without their own grade step (MCNN-TG).
+        self.span_ut = float(self._size.max(axis=1).min()) / 8.0
         self.reset()
 
     def reset(self) -> None:

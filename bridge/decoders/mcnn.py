@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bridge.decoders.base import Decoder
+from bridge.decoders.field_reference import FieldReference, disturbance_factor
 from bridge.signal.normalise import minmax_one, minmax_per_step
 from bridge.values.sample import N_GRADES, Decoded, Sample
 from bridge.values.source_info import SourceInfo
@@ -128,6 +129,9 @@ class McnnDecoder(Decoder):
         self._feed = {INPUT_NAME: self._buf}
         self._outputs = [PROBS_OUTPUT, LEVEL_OUTPUT]
         self.rest_below_level = 0.5 / (N_GRADES - 1)
+        self.reference: FieldReference | None = None
+        """Environment report (confidence only; the network's input is unchanged): set by
+        `mcnn:DIR?reference=CAL.json` (docs/environment_rejection.md)."""
 
     @staticmethod
     def load(
@@ -215,6 +219,9 @@ class McnnDecoder(Decoder):
             gesture = REST
         if math.isnan(lv):
             lv, conf = 0.0, 0.0
+        if self.reference is not None:
+            _, excess = self.reference.step(sample.field_ut)
+            conf *= disturbance_factor(excess, self.reference.span_ut)
         return Decoded(sample.seq, sample.t_host, gesture, round(lv * (N_GRADES - 1)), lv, conf)
 
     def describe(self) -> dict[str, Any]:
