@@ -5,7 +5,7 @@
 
 Per patient: a twin fitted on one quiet cued session (2 full repetitions), then one
 later session per environment (1 repetition per movement to random depths) tracked
-without refitting. Writes the "What the tracker does with it (measured)" section.
+without refitting. Writes the "Tracker measurements" section.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def measure(seed: int) -> dict[str, dict[str, float]] | None:
 def table(results: dict[int, dict[str, dict[str, float]]], refused: list[int]) -> str:
     seeds = sorted(results)
     lines = [
-        "## What the tracker does with it (measured)",
+        "## Tracker measurements",
         f"`python bench/environment_tracker.py --seeds {','.join(map(str, seeds))}` on "
         f"{cpu_model()} (load {os.getloadavg()[0]:.1f}). Foreign socket patients "
         f"{', '.join(map(str, seeds))}"
@@ -154,9 +154,7 @@ def main() -> None:
     text = table(results, refused)
     print(text)
     if not args.no_docs:
-        replace_docs_section(
-            "What the tracker does with it (measured)", text, ROOT / "docs" / "environment.md"
-        )
+        replace_docs_section("Tracker measurements", text, ROOT / "docs" / "environment.md")
 
 
 if __name__ == "__main__":
