@@ -40,6 +40,7 @@ from websockets.protocol import State
 from bridge.outputs.base import Output
 from bridge.realtime import set_realtime_priority
 from bridge.server import protocol
+from bridge.server.accept_gate import AcceptGate
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
 from bridge.server.latency import LatencyStats, LatencyTracker
@@ -335,6 +336,8 @@ class WebSocketServer(Output):
         self.connections_total = 0
         self.rejected = 0
         self.refused_full = 0
+        self._gate: AcceptGate | None = None
+        self._refused_at_close = 0  # refused_full when the gate last closed
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -429,6 +432,8 @@ class WebSocketServer(Output):
                 return _Refusal()
             conn = Connection(*args, **kwargs)
             self._admitted.add(conn)
+            if len(self._admitted) >= self.config.max_clients:
+                self._close_gate()
             return conn
 
         try:
@@ -454,6 +459,12 @@ class WebSocketServer(Output):
             return
         self._server = server
         sockets = list(server.sockets)
+        self._gate = AcceptGate(
+            asyncio.get_running_loop(),
+            [s.fileno() for s in sockets],
+            _REFUSAL,
+            self._count_refused,
+        )
         self._port = int(sockets[0].getsockname()[1]) if sockets else self.config.port
         self._running = True
         started.set()
@@ -461,6 +472,9 @@ class WebSocketServer(Output):
         await self._stop.wait()
         watchdog.cancel()
         self._running = False
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.shutdown()  # asyncio stops serving what it registered
         server.close(close_connections=True)  # closes each connection with 1001
         try:
             async with asyncio.timeout(self.config.close_timeout_s + 1.0):
@@ -709,6 +723,27 @@ class WebSocketServer(Output):
 
     def _release_slot(self, connection: ServerConnection) -> None:
         self._admitted.discard(connection)
+        gate = self._gate
+        if gate is not None and gate.closed and len(self._admitted) < self.config.max_clients:
+            gate.open()
+            refused = self.refused_full - self._refused_at_close
+            if refused:
+                log.warning("a client slot is free again (%d refused while full)", refused)
+
+    def _close_gate(self) -> None:
+        """Full: refuse further connections at the listening socket (accept_gate.py),
+        which costs the loop a few syscalls each instead of a task and a transport."""
+        gate = self._gate
+        if gate is None or gate.closed or not gate.close():
+            return
+        self._refused_at_close = self.refused_full
+        log.info(
+            "%d clients connected (--max-clients): new connections get HTTP 503",
+            self.config.max_clients,
+        )
+
+    def _count_refused(self) -> None:
+        self.refused_full += 1
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         # (the connection cap is enforced earlier, at accept: see create_connection)
