@@ -130,12 +130,23 @@ class Recipe:
     sessions: int = 120
 
 
-def _bundle(folder: Path, name: str, stamp: dict[str, Any], reuse: bool, train: Any) -> str:
-    """Train a bundle into folder/name with `train(out)` unless `reuse` and the bundle
-    there was trained with the same `stamp` (a run's calibrations are deterministic)."""
+def _bundle(folder: Path, name: str, stamp: dict[str, Any], reuse: float | None, train: Any) -> str:
+    """Train a bundle into folder/name with `train(out)` unless `reuse` is given and the
+    bundle there was trained with the same `stamp` (a run's calibrations are
+    deterministic). `reuse` seconds > 0: wait that long for another run sharing the
+    folder to finish the bundle before training it here."""
     out = folder / name
     stamp_file = folder / f"{name}.recipe.json"
-    if reuse and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+
+    def ready() -> bool:
+        return stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp
+
+    if reuse is not None and not ready() and reuse > 0:
+        _log(f"{out}: waiting up to {reuse / 60:.0f} min for another run to train it")
+        deadline = time.monotonic() + reuse
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(10.0)
+    if reuse is not None and ready():
         _log(f"{out}: reusing the bundle trained with {stamp}")
     else:
         t0 = time.perf_counter()
@@ -145,8 +156,22 @@ def _bundle(folder: Path, name: str, stamp: dict[str, Any], reuse: bool, train: 
     return f"mcnn:{out}"
 
 
+def _epochs(seed: int) -> Any:
+    """A train_bundle progress callback: a line every tenth of the epochs."""
+
+    def tick(r: Any) -> None:
+        if r.epoch == r.epochs or r.epoch % max(1, r.epochs // 10) == 0:
+            _log(f"patient {seed}: epoch {r.epoch}/{r.epochs} ({r.elapsed_s:.0f} s)")
+
+    return tick
+
+
 def calibrate_patient(
-    patient: ForeignPatient, folder: Path, mcnn: bool, recipe: Recipe, reuse: bool = False
+    patient: ForeignPatient,
+    folder: Path,
+    mcnn: bool,
+    recipe: Recipe,
+    reuse: float | None = None,
 ) -> dict[str, str]:
     """Decoder name -> bridge spec, all fitted on the patient's one cued session (QG and
     the twin by `tracking_compare.calibrate`; the MCNN-TGs here, so they can be reused)."""
@@ -162,7 +187,9 @@ def calibrate_patient(
             "mcnn",
             {"epochs": recipe.epochs},
             reuse,
-            lambda d: train_bundle([rec], str(d), TrainConfig(epochs=recipe.epochs)),
+            lambda d: train_bundle(
+                [rec], str(d), TrainConfig(epochs=recipe.epochs), progress=_epochs(patient.seed)
+            ),
         )
     if mcnn and "tracking" in specs:  # the synthesis needs the fitted twin
         synth = TwinAugment(str(folder / "twin.json"), SynthConfig(sessions=recipe.sessions))
@@ -172,11 +199,45 @@ def calibrate_patient(
             "mcnn_twin",
             {"epochs": recipe.twin_epochs, "sessions": recipe.sessions},
             reuse,
-            lambda d: train_bundle([rec], str(d), cfg, synth=synth),
+            lambda d: train_bundle(
+                [rec], str(d), cfg, synth=synth, progress=_epochs(patient.seed), log=_log
+            ),
         )
+    for name in MCNN_DECODERS:
+        if name in out:
+            out[name] = with_reference(out[name], specs["QG"], _source_info_of(folder))
     if "tracking" in specs:
         out["tracking"] = specs["tracking"]
     return out
+
+
+def _source_info_of(folder: Path) -> SourceInfo:
+    """What the device reported in the fitting session (its recording's sidecar)."""
+    return _recording_info(load_labelled(folder / "fitting.csv"))
+
+
+def _recording_info(rec: Any) -> SourceInfo:
+    """The SourceInfo a replay of this labelled recording reports."""
+    return SourceInfo(
+        n_sensors=rec.n_sensors,
+        rate_hz=rec.rate_hz,
+        layout=rec.meta.get("layout"),
+        positions_mm=rec.meta.get("positions_mm"),
+        source=str(rec.path),
+    )
+
+
+def with_reference(mcnn_spec: str, qg_spec: str, info: SourceInfo) -> str:
+    """`mcnn:DIR?reference=CAL.json`: MCNN-TG's confidence with the environment report
+    from the socket's QG calibration (docs/environment_rejection.md), where this
+    checkout's decoder factory has it; else the spec unchanged."""
+    spec = f"{mcnn_spec}?reference={qg_spec.removeprefix('qg:')}"
+    try:
+        open_decoder(spec, info)
+    except ValueError as exc:
+        _log(f"MCNN-TG without the environment report ({exc})")
+        return mcnn_spec
+    return spec
 
 
 def score_recording(specs: dict[str, str], recording: Path) -> dict[str, Score]:
@@ -185,13 +246,7 @@ def score_recording(specs: dict[str, str], recording: Path) -> dict[str, Score]:
     movement sample, and the share of those the hand would hold (confidence below
     HOLD_CONFIDENCE)."""
     rec = load_labelled(recording)
-    info = SourceInfo(
-        n_sensors=rec.n_sensors,
-        rate_hz=rec.rate_hz,
-        layout=rec.meta.get("layout"),
-        positions_mm=rec.meta.get("positions_mm"),
-        source=str(recording),
-    )
+    info = _recording_info(rec)
     cues = np.asarray(rec.cues, dtype=object)
     mask = cues != ""
     moving = np.isin(cues, list(MOVEMENTS))
@@ -536,11 +591,14 @@ def run(
     band_seeds: int,
     conds: Sequence[Condition],
     workdir: Path,
-    reuse: bool = False,
+    reuse: float | None = None,
 ) -> tuple[dict[int, dict[str, dict[str, Score]]], dict[int, dict[str, dict[str, Score]]]]:
     """Socket scores per patient and band scores per patient."""
-    plan = [("socket", s, s < mcnn_seeds) for s in range(seeds)]
+    # the MCNN-TG patients last: their bundles may still be training in another run
+    # sharing --workdir (--reuse), and the other rows are complete early
+    plan = [("socket", s, False) for s in range(mcnn_seeds, seeds)]
     plan += [("band", s, False) for s in range(band_seeds)]
+    plan += [("socket", s, True) for s in range(min(mcnn_seeds, seeds))]
     prog = Progress(plan)
     scores: dict[int, dict[str, dict[str, Score]]] = {}
     band: dict[int, dict[str, dict[str, Score]]] = {}
@@ -589,6 +647,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="reuse MCNN-TG bundles already trained in --workdir with the same recipe",
     )
+    ap.add_argument(
+        "--wait-for-bundles",
+        type=float,
+        default=0.0,
+        metavar="MIN",
+        help="with --reuse: wait up to MIN minutes for another run to finish a bundle",
+    )
     args = ap.parse_args(argv)
     conds = conditions()
     if args.conditions:
@@ -603,7 +668,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="fab-robustness-") as tmp:
         work = args.workdir or Path(tmp)
         recipe = Recipe(args.epochs, args.twin_epochs, args.sessions)
-        scores, band = run(args.seeds, args.mcnn_seeds, recipe, band_seeds, conds, work, args.reuse)
+        reuse = 60.0 * args.wait_for_bundles if args.reuse else None
+        scores, band = run(args.seeds, args.mcnn_seeds, recipe, band_seeds, conds, work, reuse)
     cmd = ["python bench/robustness.py", f"--seeds {args.seeds}"]
     cmd += [f"--mcnn-seeds {args.mcnn_seeds}", f"--epochs {args.epochs}"]
     cmd += [f"--twin-epochs {args.twin_epochs}", f"--sessions {args.sessions}"]
