@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
 from bridge.sources.base import Source
+from bridge.values.sample import Decoded, Sample
 from bridge.values.status import HandStatus, HelloInfo, PipelineStatus
 
 log = logging.getLogger("bridge.control")
@@ -57,9 +59,98 @@ class BridgeControl(Output):
         self.decoder_lock = threading.Lock()
         """Held around every `decoder.decode` (by the pipeline) and `set_gesture`."""
         self._status: PipelineStatus | None = None
+        self._redon: Any = None
+        """The running re-don check (bridge.redon.live.LiveRedon), or None."""
+        self._redon_owner: Any = None
+        self._redon_guard = threading.Lock()
 
     def on_status(self, status: PipelineStatus) -> None:
         self._status = status
+
+    def on_sample(self, sample: Sample, decoded: Decoded | None) -> None:
+        # the hot path: one attribute read unless a re-don check is running
+        redon = self._redon
+        if redon is not None:
+            redon.offer(sample)
+
+    # ---- re-don check (docs/redon.md) ------------------------------------------------
+    def redon_start(
+        self, owner: Any, authorized: bool, send: Callable[[dict[str, Any]], None]
+    ) -> str | None:
+        """Start the re-don check for client `owner`; its messages go to `send` (from
+        a worker thread). Returns an error detail, or None when started."""
+        if not authorized:
+            return (
+                "this connection is not authorised to start the re-don check "
+                "(it changes the decoder)"
+            )
+        decoder = self.decoder
+        if decoder is None:
+            return "no decoder is running"
+        from bridge.redon.check import routine_movements
+        from bridge.redon.live import LiveRedon
+
+        if decoder.name not in ("qg", "track", "mcnn") or not routine_movements(decoder):
+            return f"the re-don check does not know decoder '{decoder.name}' (qg, track, mcnn)"
+        with self._redon_guard:
+            if self._redon is not None:
+                return "a re-don check is already running"
+            notes = self._hand_off_for_redon()
+            redon = LiveRedon(
+                decoder,
+                self._decoder_spec(),
+                self.decoder_lock,
+                send,
+                on_end=self._redon_ended,
+                notes=notes,
+            )
+            self._redon, self._redon_owner = redon, owner
+        redon.start()
+        return None
+
+    def redon_cancel(self, owner: Any) -> str | None:
+        """Cancel the check `owner` started; an error detail, or None."""
+        with self._redon_guard:
+            redon = self._redon
+            if redon is None:
+                return "no re-don check is running"
+            if self._redon_owner != owner:
+                return "the re-don check was started by another client"
+        redon.cancel()
+        return None
+
+    def redon_running(self) -> Any:
+        """The running check (LiveRedon) or None."""
+        return self._redon
+
+    def _redon_ended(self, redon: Any) -> None:
+        with self._redon_guard:
+            if self._redon is redon:
+                self._redon, self._redon_owner = None, None
+
+    def _hand_off_for_redon(self) -> tuple[str, ...]:
+        """The patient flexes fully on purpose and the decoder may change: a hand that
+        could move is disabled for the check (not re-enabled afterwards)."""
+        state = self.hand_state()
+        if self.hand is None or state is None or not state.moves_hand:
+            return ()
+        ok, detail = self.hand_command("disable", True, "re-don check")
+        if not ok:
+            log.warning("could not disable the hand for the re-don check: %s", detail)
+            return (f"the hand could not be switched off for the check: {detail}",)
+        return ("the hand was switched off for the check: switch it on again when ready",)
+
+    def _decoder_spec(self) -> str:
+        """The running decoder as a command-line spec (for the final message)."""
+        decoder = self.decoder
+        if decoder is None:
+            return ""
+        try:
+            d = dict(decoder.describe())
+        except Exception:
+            d = {}
+        where = d.get("calibration") or d.get("twin") or d.get("model_dir") or ""
+        return f"{decoder.name}:{where}" if where else decoder.name
 
     def hello_info(self) -> HelloInfo:
         """Facts for the `hello` message."""

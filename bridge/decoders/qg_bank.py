@@ -137,6 +137,22 @@ class QGBank(Decoder):
             return 1.0
         return disturbance_factor(self._excess, self._qgs[gesture].params.grade_step_ut)
 
+    def adopt_calibration(self, calibration: Calibration) -> None:
+        """Decode with `calibration` from the next sample on: the re-don check's adapted
+        one (same device and gestures). Call under the decoder lock."""
+        if calibration.n_sensors != self._n_sensors:
+            raise ValueError(
+                f"calibration is for {calibration.n_sensors} sensors, not {self._n_sensors}"
+            )
+        qgs = {g: QG(p) for g, p in calibration.gestures.items()}
+        if set(qgs) != set(self._qgs):
+            raise ValueError("the adapted calibration has other gestures than the running one")
+        self.calibration = calibration
+        self._qgs = qgs
+        self._sensors = {g: p.sensor_index for g, p in calibration.gestures.items()}
+        self._items = [(g, q, self._sensors[g]) for g, q in qgs.items()]
+        self._latest.clear()
+
     def reset(self) -> None:
         for q in self._qgs.values():
             q.reset()

@@ -28,9 +28,11 @@ from fist_and_ball.protocol_v1 import (
     MSG_KMG,
     MSG_PING,
     MSG_PONG,
+    MSG_REDON,
     MSG_STATUS,
     MSG_SUBSCRIBE,
     PROTOCOL_VERSION,
+    REDON_ACTIONS,
 )
 
 # error codes sent in `error` messages
@@ -43,6 +45,7 @@ E_BAD_FIELD = "bad_field"
 E_GESTURE = "gesture_rejected"
 E_HAND = "hand_refused"
 E_INTERNAL = "internal_error"
+E_REDON = "redon_refused"  # extension: docs/redon.md
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -294,6 +297,12 @@ def hand_reply(action: str, ok: bool, detail: str, state: HandStatus | None) -> 
     )
 
 
+def redon(message: dict[str, Any]) -> bytes:
+    """Extension: a re-don check message (running or final; bridge.redon.live builds
+    them), sent to the client that started the check only. docs/redon.md."""
+    return encode({**_clean(message), "type": MSG_REDON})
+
+
 def _clean(value: Any) -> Any:
     """Make a status value JSON-safe: non-finite floats -> None, tuples -> lists."""
     if isinstance(value, float):
@@ -309,7 +318,7 @@ def _clean(value: Any) -> Any:
 
 # ---- client -> server --------------------------------------------------------------
 
-_CLIENT_TYPES = ", ".join((MSG_SUBSCRIBE, MSG_GESTURE, MSG_HAND, MSG_PING))
+_CLIENT_TYPES = ", ".join((MSG_SUBSCRIBE, MSG_GESTURE, MSG_HAND, MSG_PING, MSG_REDON))
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +398,13 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
         if action not in HAND_ACTIONS:
             raise ProtocolError(
                 E_BAD_FIELD, f"hand needs 'action': one of {', '.join(HAND_ACTIONS)}", mtype
+            )
+        return ClientMessage(mtype, action=str(action))
+    if mtype == MSG_REDON:
+        action = obj.get("action")
+        if action not in REDON_ACTIONS:
+            raise ProtocolError(
+                E_BAD_FIELD, f"redon needs 'action': one of {', '.join(REDON_ACTIONS)}", mtype
             )
         return ClientMessage(mtype, action=str(action))
     if mtype == MSG_PING:

@@ -831,6 +831,9 @@ class WebSocketServer(Output):
                 )
             self._clients.discard(client)
             self._recount_kmg()
+            cancel = getattr(self._control, "redon_cancel", None)
+            if cancel is not None:
+                cancel(client.id)  # nobody is watching the prompts any more
             client.sender.cancel()
             log.info("client %d disconnected (%s)", client.id, ws.close_code)
 
@@ -885,6 +888,8 @@ class WebSocketServer(Output):
                 await self._gesture(client, msg.name)
             elif msg.type == "hand":
                 await self._hand(client, msg.action)
+            elif msg.type == "redon":
+                await self._redon(client, msg.action)
         except protocol.ProtocolError as exc:
             self._reply(client, protocol.error(exc.code, exc.detail, exc.ref))
         except Exception as exc:  # a bug must not drop the connection
@@ -933,6 +938,31 @@ class WebSocketServer(Output):
             self._reply(client, protocol.hand_reply(action, True, detail, state))
         else:
             self._reply(client, protocol.error(protocol.E_HAND, detail, "hand"))
+
+    async def _redon(self, client: _Client, action: str) -> None:
+        """Re-don check start/cancel (docs/redon.md): its messages go to this client only."""
+        start = getattr(self._control, "redon_start", None)
+        cancel = getattr(self._control, "redon_cancel", None)
+        if start is None or cancel is None:
+            self._reply(client, protocol.error(protocol.E_REDON, "no decoder", "redon"))
+            return
+        if action == "start":
+            loop = asyncio.get_running_loop()
+
+            def send(message: dict[str, Any]) -> None:  # from the check's worker thread
+                data = protocol.redon(message)
+                with contextlib.suppress(RuntimeError):  # the loop closed: server stopped
+                    loop.call_soon_threadsafe(self._reply_connected, client, data)
+
+            problem = await asyncio.to_thread(start, client.id, client.authorized, send)
+        else:
+            problem = await asyncio.to_thread(cancel, client.id)
+        if problem:
+            self._reply(client, protocol.error(protocol.E_REDON, problem, "redon"))
+
+    def _reply_connected(self, client: _Client, data: bytes) -> None:
+        if client in self._clients:
+            self._reply(client, data)
 
     def _recount_kmg(self) -> None:
         self._kmg_subscribers = sum(1 for c in self._clients if c.kmg)
