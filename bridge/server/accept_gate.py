@@ -34,10 +34,12 @@ well under a millisecond; longer on a busy machine). Refused clients retry after
 seconds; this delay costs them nothing."""
 MAX_LINGERING = 256
 """Refused sockets waiting at once (file descriptors); past it the oldest is answered."""
+_ANSWERS_PER_CALLBACK = 32  # a few syscalls each: a millisecond or so of loop time
 
 
 class AcceptGate:
-    """Refuses new connections on `sockets` while closed; see the module docstring."""
+    """Refuses new connections on the listening sockets `fds` while closed; see the
+    module docstring."""
 
     def __init__(
         self,
@@ -124,10 +126,14 @@ class AcceptGate:
         self._reaper = None
         now = time.monotonic()
         lingering = self._lingering
-        while lingering and lingering[0][0] <= now:
+        for _ in range(_ANSWERS_PER_CALLBACK):
+            if not lingering or lingering[0][0] > now:
+                break
             _answer(lingering.popleft()[1], self._refusal)
         if lingering:
-            self._reaper = self._loop.call_later(lingering[0][0] - now, self._reap)
+            # more due: next loop iteration, so grades go out in between
+            delay = max(0.0, lingering[0][0] - now)
+            self._reaper = self._loop.call_later(delay, self._reap)
 
     def _pause(self, sock: socket.socket) -> None:
         fd = sock.fileno()
