@@ -459,6 +459,13 @@ MOTOR_COIL_SHARE = 0.3
 """The windings' stray moment at full slew speed, as a share of the rotor magnet's."""
 
 
+def intended_grades(closure: np.ndarray) -> np.ndarray:
+    """The grades (0..8) a perfect decoder would send the hand for these closures: the
+    hand is commanded in grades, so a tremor of a fraction of a grade does not move it."""
+    out: np.ndarray = np.rint(8.0 * np.clip(closure, 0.0, 1.0))
+    return out
+
+
 def commanded_closure(closure: np.ndarray, rate_hz: float) -> np.ndarray:
     """The hand's commanded pose (N, 3): the intended closure of fingers, wrist and thumb
     followed at most at the hand's slew limits (HAND_SPEED_PER_S), from open."""
@@ -488,7 +495,7 @@ def _motor_levels(
     """(level, speed) per sample driving the motor, per `placement.motor_model`."""
     if placement.motor_model == "activation":
         return act.max(axis=1), np.zeros(len(act))
-    pose = commanded_closure(norm, patient.rate_hz)
+    pose = commanded_closure(intended_grades(norm) / 8.0, patient.rate_hz)
     velocity = np.diff(pose, axis=0, prepend=pose[:1]) * patient.rate_hz
     # worm gears are self-locking: the motors draw current only while they move
     return pose.max(axis=1), (np.abs(velocity) / HAND_SPEED_PER_S).max(axis=1)
