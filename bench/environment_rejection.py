@@ -96,11 +96,11 @@ def score_patient(seed: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def _cell(values: list[float], pct: bool) -> str:
+def _cell(values: list[float], pct: bool, digits: int = 2) -> str:
     v = np.array([x for x in values if np.isfinite(x)])
     if v.size == 0:
         return "-"
-    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.2f}")
+    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.{digits}f}")
     return f"{f(np.median(v))} ({f(v.min())}-{f(v.max())})"
 
 
@@ -139,7 +139,7 @@ def tables(scores: dict[int, dict[str, dict[str, float]]]) -> str:
         steel = [s[name] for s in scores.values()]
         for label in ("off", "on"):
             rows.append(
-                f"| {name} | {label} | {_cell([g['n_disturbed'] for g in steel], False)} | "
+                f"| {name} | {label} | {_cell([g['n_disturbed'] for g in steel], False, 0)} | "
                 f"{_cell([g[f'held_disturbed_{label}'] for g in steel], True)} | "
                 f"{_cell([g[f'held_quiet_{label}'] for g in steel], True)} | "
                 f"{_cell([g[f'mae_disturbed_{label}'] for g in steel], False)} |"
