@@ -25,6 +25,7 @@ from bridge.sim.foreign_patients import Placement, cued_session, draw_patient
 from bridge.sources.base import Source
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceInfo, SourceState, SourceStatus
+from bridge.values.status import HandStatus
 from tests.test_server_kit import client, recv_json, recv_type, start_bridge, ws_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +169,49 @@ def test_live_redon_refuses_unauthorised_and_second_start_and_cancels(patient_da
     finally:
         pipeline.close()
     assert dec.calibration is before  # cancelled: nothing applied
+
+
+class DisableRecordingHand:
+    """The hand's command side: records commands; enabled until disabled."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool, str]] = []
+        self.enabled = True
+
+    def command(self, action: str, authorized: bool, who: str = "client") -> tuple[bool, str]:
+        self.calls.append((action, authorized, who))
+        if action == "disable":
+            self.enabled = False
+        return True, f"{action} done"
+
+    def status(self) -> HandStatus:
+        return HandStatus.of(
+            {"enabled": self.enabled, "state": "active" if self.enabled else "disabled"}
+        )
+
+
+def test_live_redon_switches_a_moving_hand_off_for_the_check(patient_data) -> None:
+    cal, samples = patient_data
+    src = ReplaySource(cal.n_sensors)
+    hand = DisableRecordingHand()
+    pipeline, server = start_bridge(src, QGBank(cal, path="cal.json"), hand=hand)
+
+    async def go() -> dict:
+        async with client(ws_url(server)) as ws:
+            await recv_type(ws, "hello")
+            feeder = asyncio.create_task(_feed(src, samples))
+            await ws.send(json.dumps({"type": "redon", "action": "start"}))
+            try:
+                return (await _until_final(ws))[1]
+            finally:
+                feeder.cancel()
+
+    try:
+        final = asyncio.run(go())
+    finally:
+        pipeline.close()
+    # the routine's full flexions must not drive the prosthesis: disabled at the start,
+    # and not re-enabled by the check
+    assert [c[0] for c in hand.calls] == ["disable"]
+    assert not hand.enabled
+    assert any("hand was switched off" in r for r in final["reasons"])
