@@ -2,8 +2,7 @@
 # (bpy.ops.fistball exists only at run time; fake-bpy-module stubs are Optional-heavy)
 """The re-don check end to end in bpy 5.0: the add-on from the checkout, its operator,
 client, ticks and panel, against a real `fist-and-ball bridge` subprocess that runs
-the check (bridge/redon/, docs/redon.md) on a simulated patient that follows the
-prompts."""
+the check (bridge/redon/, docs/redon.md) on its simulated patient's stream."""
 
 from __future__ import annotations
 
@@ -25,13 +24,21 @@ pytestmark = pytest.mark.blender
 
 
 def test_end_to_end_the_addon_runs_a_real_bridges_check(addon: Any) -> None:  # noqa: F811
-    """A real `fist-and-ball bridge --source sim:myo3 --decoder qg` (the simulated
-    patient follows the prompts): the operator starts the check, the panel follows the
-    bridge's steps, and a verdict arrives that meets the contract."""
+    """A real `fist-and-ball bridge --source sim:myo3 --decoder qg`: the operator
+    cancels one check, starts another, the panel follows the bridge's steps, and a
+    verdict arrives that meets the contract."""
     with BridgeProcess(free_port(), source="sim:myo3", extra=["--decoder", "qg"]) as bridge:
         bridge.start()
         rt = connect(bridge.url)
         assert rt.controller.bridge.hand_authorized is True  # loopback, no token
+        # cancelled by its owner first: the bridge confirms, nothing changed
+        assert bpy.ops.fistball.redon(action="start") == {"FINISHED"}
+        tick_for(30.0, until=lambda: rt.redon.phase == "running")
+        assert bpy.ops.fistball.redon(action="cancel") == {"FINISHED"}
+        tick_for(30.0, until=lambda: not rt.redon.busy)
+        assert rt.redon.result is not None and rt.redon.result.state == "cancelled"
+        assert rt.redon.problem == ""
+
         assert bpy.ops.fistball.redon(action="start") == {"FINISHED"}
         steps: list[str] = []
 
