@@ -22,7 +22,9 @@ def cpu_model() -> str:
 def replace_docs_section(heading: str, section: str, path: Path) -> None:
     """Replace (or append) only the `## {heading}` section of a docs page."""
     text = path.read_text()
-    pattern = re.compile(rf"^## {re.escape(heading)}\b.*?(?=^## |\Z)", re.S | re.M)
+    # the heading, then the end of its line or a parenthesised note: "Latency" must not
+    # take "Latency with ...", and a heading ending in ")" must still match itself
+    pattern = re.compile(rf"^## {re.escape(heading)}(?=[ \t]*(?:\(|$)).*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text)
     else:
