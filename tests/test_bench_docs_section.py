@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from machine import replace_docs_section  # noqa: E402
+from machine import replace_docs_section
 
 PAGE = """# Benchmarks
 
