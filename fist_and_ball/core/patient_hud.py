@@ -179,6 +179,8 @@ def hud_layout(
 
 REDON_PANEL_W = 1040.0
 """Width of the re-don prompt's panel in layout units (inside 1280)."""
+REDON_PANEL: RGBA = (0.05, 0.06, 0.08, 0.96)
+"""Nearly opaque: the scene's score and NO SIGNAL texts must not show through the prompt."""
 
 
 def _redon_overlay(b: _Builder, m: HudModel) -> None:
@@ -186,7 +188,7 @@ def _redon_overlay(b: _Builder, m: HudModel) -> None:
     its progress bar. The panel is a button ("redon"): a click on it does nothing."""
     u, w, h = b.u, b.w, b.h
     pw = REDON_PANEL_W * u
-    b.items.append(Rect(w / 2 - pw / 2, h / 2 - 150 * u, pw, 300 * u, PANEL, "redon"))
+    b.items.append(Rect(w / 2 - pw / 2, h / 2 - 150 * u, pw, 300 * u, REDON_PANEL, "redon"))
     b.centred(w / 2, h / 2 + 95 * u, 26, "Re-don check", DIM)
     size = 60.0  # the prompt shrinks only as far as it must to fit the panel
     while size > 24 and b.measure(m.redon_prompt, b.font(size)) > pw - 60 * u:
