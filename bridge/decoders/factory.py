@@ -57,7 +57,14 @@ def _reference_from(path: str, info: SourceInfo, n_sensors: int) -> FieldReferen
             f"{n_sensors} sensors (a band, or made before it was recorded): calibrate the "
             "socket again (fist-and-ball calibrate)"
         )
+    ref.set_rate(info.rate_hz)
     return ref
+
+
+def _at_rate(bank: QGBank, info: SourceInfo) -> QGBank:
+    if bank.reference is not None:
+        bank.reference.set_rate(info.rate_hz)
+    return bank
 
 
 def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None = None) -> Decoder:
@@ -71,7 +78,7 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
     if kind == "qg":
         arg, reference = _reference_option(arg)
         if arg:
-            return QGBank.load(arg, info, reference=reference)
+            return _at_rate(QGBank.load(arg, info, reference=reference), info)
         if calibration is None:
             raise ValueError(
                 "decoder 'qg' needs a calibration: use qg:CAL.json (make one with "
@@ -81,7 +88,7 @@ def open_decoder(spec: str, info: SourceInfo, *, calibration: Calibration | None
             calibration.check_source(info)
         except CalibrationError as exc:
             raise ValueError(str(exc)) from None
-        return QGBank(calibration, reference=reference)
+        return _at_rate(QGBank(calibration, reference=reference), info)
     if kind == "mcnn" and "?reference=" in arg:
         model, _, ref_path = arg.partition("?reference=")
         decoder = open_decoder(f"mcnn:{model}", info)

@@ -29,7 +29,7 @@ that run (`off_reason`) and the decoder works as without it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,8 @@ from bridge.cues import PhaseRecording
 
 MIN_SENSORS = 6
 """Fewer sensors (a 3-sensor band) leave too few spare equations: no stage."""
+SETTLE_S = 2.0
+"""The relaxed start averaged as today's rest (the tracker's settle time)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,16 @@ class FieldReference:
         # span of decoders without their own grade step (MCNN-TG).
         self.span_ut = float(self._size.max(axis=1).min()) / 8.0
         self.reset()
+
+    def set_rate(self, rate_hz: float | None) -> None:
+        """Count the settle time and the release at the source's sample rate (unknown or
+        invalid: the defaults, 42.7 Hz)."""
+        if rate_hz is None or not (math.isfinite(rate_hz) and rate_hz > 0):
+            return
+        self.cfg = replace(
+            self.cfg, rate_hz=rate_hz, settle_samples=max(1, round(SETTLE_S * rate_hz))
+        )
+        self._decay = math.exp(-self.cfg.release_per_s / rate_hz)
 
     def reset(self) -> None:
         """Settle again (a new run, the patient relaxed)."""
