@@ -555,8 +555,9 @@ def write_docs(matrix: str, band_md: str, path: Path) -> None:
 class Progress:
     """Progress lines with an ETA: per-patient times, MCNN-TG patients apart."""
 
-    def __init__(self, plan: list[tuple[str, int, bool]]) -> None:
+    def __init__(self, plan: list[tuple[str, int, bool]], heavy_factor: float = 5.0) -> None:
         self.plan = plan
+        self.heavy_factor = heavy_factor
         self.done: list[tuple[bool, float]] = []
         self.t0 = time.perf_counter()
 
@@ -569,9 +570,9 @@ class Progress:
         heavy, light = self._avg(True), self._avg(False)
         if heavy is None and light is None:
             return None
-        # one kind not yet seen: a MCNN patient costs about 5 light ones (measured order)
-        heavy = heavy if heavy is not None else 5 * (light or 0.0)
-        light = light if light is not None else heavy / 5
+        # one kind not yet seen: a MCNN-TG patient costs `heavy_factor` light ones
+        heavy = heavy if heavy is not None else self.heavy_factor * (light or 0.0)
+        light = light if light is not None else heavy / self.heavy_factor
         return sum(heavy if m else light for _k, _s, m in left)
 
     def finished(self, mcnn: bool, seconds: float) -> None:
@@ -599,7 +600,8 @@ def run(
     plan = [("socket", s, False) for s in range(mcnn_seeds, seeds)]
     plan += [("band", s, False) for s in range(band_seeds)]
     plan += [("socket", s, True) for s in range(min(mcnn_seeds, seeds))]
-    prog = Progress(plan)
+    # training dominates a MCNN-TG patient; reused bundles leave two more decoders
+    prog = Progress(plan, 2.0 if reuse is not None else 5.0)
     scores: dict[int, dict[str, dict[str, Score]]] = {}
     band: dict[int, dict[str, dict[str, Score]]] = {}
     for kind, seed, mcnn in plan:

@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 CONDITIONS = ("same day", "shifted +5 mm, turned +10 deg")
+pytestmark = pytest.mark.slow  # ~30 s of CPU: a subprocess trains two tiny MCNN-TGs
 
 
 @pytest.fixture(scope="module")
