@@ -10,6 +10,7 @@ opening), not left to luck; the only timing is a generous "arrives within N s".
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import threading
@@ -102,7 +103,7 @@ def test_sample_queued_during_a_delivery_gets_its_own(interval: float) -> None:
         for seq in range(0, 40, 2):
             # grade seq+1 is queued on the loop while seq's delivery writes: after the
             # batch was taken, before the delivery returns
-            _on_next_pump(server, lambda s=seq: _emit(server, s + 1))
+            _on_next_pump(server, functools.partial(_emit, server, seq + 1))
             _emit(server, seq)
             assert _next_grade(ws) == seq
             assert _next_grade(ws) == seq + 1  # no further sample will come to carry it
