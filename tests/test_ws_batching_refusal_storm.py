@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from bridge.server import ws_server
@@ -121,3 +122,28 @@ def test_grades_keep_flowing_to_a_lock_step_client_through_a_refusal_storm() -> 
         stop.set()
         server.close()
     assert set(refused) == {503}
+
+
+def test_refused_websocket_clients_see_the_503() -> None:
+    """The 503 goes out after the client's request has arrived: answered earlier, the
+    kernel resets the connection when the request comes, and websockets' own sync
+    client then reported a dropped connection (or failed an internal assertion)
+    instead of the refusal in about half of the attempts."""
+    server = WebSocketServer(ServerConfig(port=0, max_clients=1))
+    server.start()
+    url = f"ws://127.0.0.1:{server.port}/"
+    outcomes: list[object] = []
+    try:
+        with connect(url, open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+            for _ in range(30):
+                try:
+                    with connect(url, open_timeout=10):
+                        outcomes.append("accepted")
+                except InvalidStatus as exc:
+                    outcomes.append(exc.response.status_code)
+                except Exception as exc:  # what a lost 503 looks like to the client
+                    outcomes.append(repr(exc))
+    finally:
+        server.close()
+    assert outcomes == [503] * 30, outcomes
