@@ -7,7 +7,8 @@ batch. On the loop, each client has its own bounded queue and sender task
 (`client_queue.py`), so a slow or stuck client never delays the others.
 
 Hardening (docs/bridge.md, "Limits"): at most `max_clients` connections (more get a
-canned HTTP 503 as soon as accepted, before their request is read); a byte budget on
+canned HTTP 503, their request never parsed; while full, at the listening socket by
+`accept_gate.py`, without asyncio's per-connection task and transport); a byte budget on
 what each client sends (past it, its socket is not read for a while); grades delivered
 in batches at most every `flush_interval_s`; a per-connection write buffer bound in
 bytes and time, checked by a timer independent of the data flow (a client that floods pings and
@@ -187,9 +188,9 @@ class _Refusal(asyncio.Protocol):
     """A connection over the cap: one canned HTTP 503, then close.
 
     Made instead of a websocket connection as soon as the TCP connection is accepted,
-    before its request is read: no HTTP parse, no websocket state, no task. Under a
-    retry storm (hundreds of refused clients a second) each costs an accept, one
-    write and a close, so the loop stays free for the grade stream.
+    before its request is read: no HTTP parse, no websocket state, no task. Only for
+    connections asyncio accepted before the server became full: from then on the
+    `AcceptGate` refuses at the listening socket, which is cheaper still.
     """
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
