@@ -18,6 +18,7 @@ other loop `close()` returns False and refusals stay on asyncio's path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import time
@@ -149,12 +150,8 @@ class AcceptGate:
 def _answer(conn: socket.socket, refusal: bytes) -> None:
     """Read what the client sent (a close with unread data is a reset), write the
     refusal, close. Never blocks: the socket is fresh, the reply fits its buffer."""
-    try:
-        for _ in range(4):  # a request is a few hundred bytes; more is not our problem
-            if not conn.recv(65536, _DONTWAIT):
-                break
-    except OSError:
-        pass  # nothing (more) to read
+    with contextlib.suppress(OSError):  # OSError: nothing to read (yet)
+        conn.recv(65536, _DONTWAIT)  # the request: a few hundred bytes, in one read
     try:
         conn.send(refusal, _DONTWAIT)
     except OSError:
