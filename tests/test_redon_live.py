@@ -75,27 +75,39 @@ def _bridge(cal: Any) -> tuple[Any, Any, ReplaySource, QGBank]:
     return pipeline, server, src, dec
 
 
-async def _feed(src: ReplaySource, samples: list[Sample], chunk: int = 20) -> None:
-    """The patient's samples, a chunk every 50 ms (device time runs ~8x faster), then
-    the relaxed patient's last second over and over (the stream goes on) until cancelled."""
+async def _feed(
+    src: ReplaySource, samples: list[Sample], started: asyncio.Event, chunk: int = 5
+) -> None:
+    """The stream: the relaxed patient (the routine's first second, cycled) until
+    `started` (the first running message: the prompts are on), then the patient
+    following the routine, then relaxed again, until cancelled. A chunk every 20 ms:
+    device time runs ~6x faster than the wall clock, so the few ms between the routine's
+    start and `started` are a few samples of rest."""
     dt = samples[1].t_device - samples[0].t_device
-    tail = samples[-43:]
-    k = 0
+    relaxed = samples[: round(1.0 / dt)]
+    k = i = 0
     while True:
-        part = samples[k : k + chunk] if k < len(samples) else tail[(k // chunk) % 2 :: 2]
-        for s in part:
-            t = s.t_device if k < len(samples) else samples[-1].t_device + dt * (k - len(samples))
-            src.push(Sample.from_field(k, t, 0.0, s.field_ut))
+        for _ in range(chunk):
+            if not started.is_set():
+                s = relaxed[k % len(relaxed)]
+            else:
+                s = samples[i] if i < len(samples) else relaxed[i % len(relaxed)]
+                i += 1
+            src.push(Sample.from_field(k, k * dt, 0.0, s.field_ut))
             k += 1
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
 
 
-async def _until_final(ws: Any, timeout: float = 60.0) -> tuple[list[dict], dict]:
+async def _until_final(
+    ws: Any, timeout: float = 60.0, started: asyncio.Event | None = None
+) -> tuple[list[dict], dict]:
     running: list[dict] = []
     while True:
         msg = await recv_type(ws, "redon", timeout)
         if msg["state"] == "running":
             running.append(msg)
+            if started is not None:
+                started.set()
         else:
             return running, msg
 
@@ -108,10 +120,11 @@ def test_live_redon_runs_on_the_stream_and_adapts_the_running_qg(patient_data) -
     async def go() -> tuple[list[dict], dict]:
         async with client(ws_url(server)) as ws:
             assert (await recv_type(ws, "hello"))["hand_authorized"] is True
+            started = asyncio.Event()
+            feeder = asyncio.create_task(_feed(src, samples, started))
             await ws.send(json.dumps({"type": "redon", "action": "start"}))
-            feeder = asyncio.create_task(_feed(src, samples))
             try:
-                return await _until_final(ws)
+                return await _until_final(ws, started=started)
             finally:
                 feeder.cancel()
 
@@ -145,7 +158,7 @@ def test_live_redon_refuses_unauthorised_and_second_start_and_cancels(patient_da
             err = await recv_type(other, "error")
             assert err["code"] == "redon_refused" and err["ref"] == "redon"
             assert "not authorised" in err["detail"]
-            feeder = asyncio.create_task(_feed(src, samples, chunk=2))  # the stream flows
+            feeder = asyncio.create_task(_feed(src, samples, asyncio.Event()))  # at rest
             await owner.send(json.dumps({"type": "redon", "action": "start"}))
             first = await recv_type(owner, "redon", 30)
             assert first["state"] == "running" and first["step"] == "rest"
@@ -199,10 +212,11 @@ def test_live_redon_switches_a_moving_hand_off_for_the_check(patient_data) -> No
     async def go() -> dict:
         async with client(ws_url(server)) as ws:
             await recv_type(ws, "hello")
-            feeder = asyncio.create_task(_feed(src, samples))
+            started = asyncio.Event()
+            feeder = asyncio.create_task(_feed(src, samples, started))
             await ws.send(json.dumps({"type": "redon", "action": "start"}))
             try:
-                return (await _until_final(ws))[1]
+                return (await _until_final(ws, started=started))[1]
             finally:
                 feeder.cancel()
 

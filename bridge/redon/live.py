@@ -15,16 +15,21 @@ it. It is not re-enabled afterwards; the final message says so.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
-from bridge.redon.check import RedonResult, check_decoder, routine_movements
-from bridge.redon.routine import RedonRoutine, RoutineStatus, RoutineTiming
+from bridge.redon.check import RedonResult, check_decoder, check_track, routine_movements
+from bridge.redon.routine import RedonRoutine, RoutineRecording, RoutineStatus, RoutineTiming
 from bridge.values.sample import Sample
 from fist_and_ball.protocol_v1 import MAX_REDON_TEXT, MSG_REDON
 
@@ -66,6 +71,29 @@ def final_message(
         "pose": pose,
         "decoder": decoder,
     }
+
+
+def _background() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)  # the bridge's own threads first (2 cores)
+
+
+def run_check(rec: RoutineRecording, decoder: Any, spec: str, twin: Any = None) -> RedonResult:
+    """The verdict, computed off the sample thread. Tracking's pose fit is Python-level
+    code holding the GIL for 0.1-2.5 s (it would delay every sample by up to the
+    interpreter's switch interval meanwhile), so it runs in a spawned child process, as
+    the tracker's own fits do; inline if no child can be had. QG and MCNN-TG (onnxruntime
+    releases the GIL) are quick and run here."""
+    if getattr(decoder, "name", "") != "track":
+        return check_decoder(rec, decoder, spec, twin)
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=_background) as pool:
+            result: RedonResult = pool.submit(check_track, rec, decoder.twin, spec).result()
+            return result
+    except (OSError, BrokenProcessPool) as exc:
+        log.warning("re-don check: no child process (%s); checking inline", exc)
+        return check_track(rec, decoder.twin, spec)
 
 
 def apply_result(decoder: Any, result: RedonResult) -> bool:
@@ -180,7 +208,7 @@ class LiveRedon:
             if st is not None and now >= next_report:
                 self.send(running_message(st))
                 next_report = now + REPORT_INTERVAL_S
-        result = check_decoder(self.routine.recording(), self.decoder, self.spec, self.twin)
+        result = run_check(self.routine.recording(), self.decoder, self.spec, self.twin)
         self.result = result
         reasons = list(result.reasons)
         if not result.refused:
