@@ -114,7 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", default="0,3,7", help="foreign patient seeds, comma-separated")
     ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--sessions", type=int, default=120, help="synthesised sessions")
+    ap.add_argument("--sessions", type=int, default=240, help="synthesised sessions")
     ap.add_argument("--train-seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="also train without --twin")
     ap.add_argument("--work", default="build/bench/mcnn_twin")

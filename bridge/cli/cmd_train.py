@@ -73,8 +73,8 @@ def register(sub: Any) -> None:
     t.add_argument(
         "--synth-sessions",
         type=int,
-        default=120,
-        help="synthesised sessions (120, ~950 samples each)",
+        default=240,
+        help="synthesised sessions (240, ~480 samples each at half the recording's rate)",
     )
     t.add_argument("--synth-seed", type=int, help="seed of the synthesis (default: --seed)")
     t.add_argument("--synth-shift-mm", type=float, default=7.0, help="socket shift range +- mm (7)")

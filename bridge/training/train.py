@@ -36,9 +36,9 @@ from bridge.training.export import update_bundle_json, write_bundle
 from bridge.training.model import McnnTG, ModelConfig
 from bridge.training.twin_sessions import (
     SynthConfig,
+    background_ut,
     check_twin_fits,
     concat_arrays,
-    earth_magnitude_ut,
     synth_arrays,
     synthesise,
     twin_sha256,
@@ -247,10 +247,10 @@ def _synthesised(
     twin = Twin.load(path)
     for r in recs:
         check_twin_fits(twin, r.n_sensors, r.meta.get("positions_mm"), str(path))
-    earth = float(np.median([earth_magnitude_ut(twin, r.field_ut, r.cues) for r in recs]))
+    earth = np.median([background_ut(twin, r.field_ut, r.cues) for r in recs], axis=0)
     say(
         f"synthesising {aug.config.sessions} sessions from twin {path.name} "
-        f"(background {earth:.1f} uT measured in the recordings)"
+        f"(background {np.linalg.norm(earth):.1f} uT measured in the recordings)"
     )
     t0 = time.perf_counter()
     syn = synthesise(twin, aug.config, earth_ut=earth, rate_hz=recs[0].rate_hz)

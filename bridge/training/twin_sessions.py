@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ SENSOR_POSITION_TOLERANCE_MM = 1.0
 class SynthConfig:
     """What is synthesised and over which ranges (uniform draws; +- ranges symmetric)."""
 
-    sessions: int = 120
+    sessions: int = 240
     seed: int = 0
     strokes_per_movement: int = 1
     shift_mm: float = 7.0
@@ -53,8 +53,12 @@ class SynthConfig:
     turn_deg: float = 15.0
     """Socket turned about the forearm axis by up to this much either way."""
     earth_scale: tuple[float, float] = (0.8, 1.25)
-    """Background magnitude relative to the one measured in the recordings; its
-    direction is drawn uniformly over the sphere (any heading, any arm posture)."""
+    """Background magnitude relative to the one measured in the recordings."""
+    earth_near_share: float = 0.7
+    """Share of sessions whose background is the measured one turned by at most
+    `earth_near_deg` (the arm held roughly as when recording); the others draw its
+    direction uniformly over the sphere (any heading, any arm posture)."""
+    earth_near_deg: float = 25.0
     earth_wander_deg: float = 8.0
     """Slow wander of the background direction within a session (the arm moves)."""
     motor_share: float = 0.5
@@ -70,14 +74,17 @@ class SynthConfig:
     noise_ut: tuple[float, float] = (0.3, 0.6)
     lsb_ut: float = LSB_UT
     full_scale_ut: float = FULL_SCALE_UT
-    rate_hz: float | None = None
-    """Samples per second of the synthesised sessions; None = the recordings' rate."""
+    rate_factor: float = 0.5
+    """Synthesised sessions are sampled at this fraction of the recordings' rate: the
+    network sees single time steps, so fewer samples per stroke buy more placements."""
 
     def __post_init__(self) -> None:
         if self.sessions < 1 or self.strokes_per_movement < 1:
             raise ValueError("sessions and strokes per movement must be >= 1")
-        if not 0.0 <= self.motor_share <= 1.0:
-            raise ValueError("motor_share must be between 0 and 1")
+        if not 0.0 <= self.motor_share <= 1.0 or not 0.0 <= self.earth_near_share <= 1.0:
+            raise ValueError("motor_share and earth_near_share must be between 0 and 1")
+        if not self.rate_factor > 0:
+            raise ValueError("rate_factor must be > 0")
         if self.shift_mm < 0 or self.turn_deg < 0:
             raise ValueError("shift and turn ranges must be >= 0")
 
@@ -163,15 +170,21 @@ def socket_pose(
     return np.concatenate([rot.as_rotvec(), translation])
 
 
-def earth_magnitude_ut(twin: Twin, field_ut: np.ndarray, cues: Sequence[str]) -> float:
-    """Magnitude of the uniform background in a recording: the mean relaxed field
-    minus the twin's tag field at rest, averaged over the sensors."""
+def background_ut(twin: Twin, field_ut: np.ndarray, cues: Sequence[str]) -> np.ndarray:
+    """The uniform background (3,) in a recording: the mean relaxed field minus the
+    twin's tag field at rest, averaged over the sensors."""
     f = np.asarray(field_ut, dtype=np.float64)
     rest = np.array([c == REST for c in cues])
     if not rest.any():
         raise ValueError("the recording has no rest-cued samples to measure the background")
     tags = twin.geometry().field(twin.sensors_mm, np.zeros(twin.n_tags))
-    return float(np.linalg.norm((np.nanmean(f[rest], axis=0) - tags).mean(axis=0)))
+    out: np.ndarray = (np.nanmean(f[rest], axis=0) - tags).mean(axis=0)
+    return out
+
+
+def earth_magnitude_ut(twin: Twin, field_ut: np.ndarray, cues: Sequence[str]) -> float:
+    """Magnitude of the recording's uniform background (`background_ut`)."""
+    return float(np.linalg.norm(background_ut(twin, field_ut, cues)))
 
 
 def _protocol(
@@ -231,11 +244,34 @@ def _random_unit(rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def synthesise(twin: Twin, cfg: SynthConfig, *, earth_ut: float, rate_hz: float) -> SynthSessions:
-    """Play `cfg.sessions` short cued sessions through the twin (deterministic per seed)."""
-    if not (earth_ut >= 0.0 and math.isfinite(earth_ut)):
-        raise ValueError(f"background magnitude must be finite and >= 0, got {earth_ut}")
-    rate = float(cfg.rate_hz or rate_hz)
+def _earth(rng: np.random.Generator, cfg: SynthConfig, measured: np.ndarray) -> np.ndarray:
+    """One session's background: near the measured direction, or any direction."""
+    size = float(np.linalg.norm(measured)) * rng.uniform(*cfg.earth_scale)
+    if rng.uniform() < cfg.earth_near_share and np.linalg.norm(measured) > 0:
+        turn = Rotation.from_rotvec(
+            _random_unit(rng) * math.radians(rng.uniform(0.0, cfg.earth_near_deg))
+        )
+        out: np.ndarray = turn.apply(measured / np.linalg.norm(measured)) * size
+        return out
+    return _random_unit(rng) * size
+
+
+def synthesise(
+    twin: Twin, cfg: SynthConfig, *, earth_ut: float | np.ndarray, rate_hz: float
+) -> SynthSessions:
+    """Play `cfg.sessions` short cued sessions through the twin (deterministic per seed).
+
+    `earth_ut`: the background measured in the recordings (`background_ut`), or only
+    its magnitude (then every direction is drawn uniformly)."""
+    measured = np.atleast_1d(np.asarray(earth_ut, dtype=np.float64))
+    if not np.isfinite(measured).all() or measured.shape not in ((1,), (3,)):
+        raise ValueError(f"background must be a finite magnitude or vector, got {earth_ut}")
+    if measured.shape == (1,):
+        if measured[0] < 0:
+            raise ValueError(f"background magnitude must be >= 0, got {earth_ut}")
+        cfg = replace(cfg, earth_near_share=0.0)
+        measured = np.array([measured[0], 0.0, 0.0])
+    rate = float(rate_hz * cfg.rate_factor)
     if not rate > 0:
         raise ValueError("the synthesis needs a positive sample rate")
     rng = np.random.default_rng([cfg.seed, 0x7A1])
@@ -256,7 +292,7 @@ def synthesise(twin: Twin, cfg: SynthConfig, *, earth_ut: float, rate_hz: float)
         geo = pose_geometry(twin, socket_pose(axis, centre, shift, turn))
         b = geo.field(sensors, disp)
         # the background: any direction, a slow wander of the arm within the session
-        earth = _random_unit(rng) * earth_ut * rng.uniform(*cfg.earth_scale)
+        earth = _earth(rng, cfg, measured)
         t = np.arange(n) / rate
         wander = np.stack(
             [
@@ -322,12 +358,12 @@ def synthesise(twin: Twin, cfg: SynthConfig, *, earth_ut: float, rate_hz: float)
         placements=placements,
         summary={},
     )
-    result.summary = _summary(cfg, result, earth_ut, rate, axis)
+    result.summary = _summary(cfg, result, measured, rate, axis)
     return result
 
 
 def _summary(
-    cfg: SynthConfig, syn: SynthSessions, earth_ut: float, rate: float, axis: np.ndarray
+    cfg: SynthConfig, syn: SynthSessions, earth: np.ndarray, rate: float, axis: np.ndarray
 ) -> dict[str, Any]:
     """What was synthesised, for model.json."""
     shifts = [p["shift_mm"] for p in syn.placements]
@@ -348,7 +384,8 @@ def _summary(
             str(g): int(np.sum(syn.gesture == g)) for g in sorted(set(syn.gesture.tolist()))
         },
         "rate_hz": rate,
-        "background_ut_measured": round(earth_ut, 3),
+        "background_ut_measured": round(float(np.linalg.norm(earth)), 3),
+        "background_direction_used": cfg.earth_near_share > 0,
         "forearm_axis": [round(float(v), 5) for v in axis],
         "shift_mm_drawn": [min(shifts), max(shifts)],
         "turn_deg_drawn": [min(turns), max(turns)],
