@@ -119,6 +119,12 @@ class BridgeControl(Output):
         redon.cancel()
         return None
 
+    def close(self) -> None:
+        """The pipeline stops: a running re-don check is cancelled (nothing applied)."""
+        redon = self._redon
+        if redon is not None:
+            redon.cancel()
+
     def redon_running(self) -> Any:
         """The running check (LiveRedon) or None."""
         return self._redon
