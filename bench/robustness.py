@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,9 +125,14 @@ class Recipe:
     epochs: int = 100
     """Plain MCNN-TG: the documented recipe (`fist-and-ball train REC`), fewer epochs."""
     twin_epochs: int = 60
-    """Twin-trained MCNN-TG: the recording plus `sessions` synthesised sessions, cosine
-    learning rate (`fist-and-ball train REC --twin TWIN`)."""
-    sessions: int = 120
+    """Twin-trained MCNN-TG: the recording plus `sessions` synthesised sessions (None:
+    SynthConfig's default), cosine learning rate (`fist-and-ball train REC --twin TWIN`)."""
+    sessions: int | None = None
+
+    def synth(self) -> Any:
+        from bridge.training.twin_sessions import SynthConfig
+
+        return SynthConfig() if self.sessions is None else SynthConfig(sessions=self.sessions)
 
 
 def _bundle(folder: Path, name: str, stamp: dict[str, Any], reuse: float | None, train: Any) -> str:
@@ -176,7 +181,6 @@ def calibrate_patient(
     """Decoder name -> bridge spec, all fitted on the patient's one cued session (QG and
     the twin by `tracking_compare.calibrate`; the MCNN-TGs here, so they can be reused)."""
     from bridge.training.train import TrainConfig, TwinAugment, train_bundle
-    from bridge.training.twin_sessions import SynthConfig
 
     specs = calibrate(patient, folder, recipe.epochs, mcnn=False)
     rec = str(folder / "fitting.csv")
@@ -192,12 +196,13 @@ def calibrate_patient(
             ),
         )
     if mcnn and "tracking" in specs:  # the synthesis needs the fitted twin
-        synth = TwinAugment(str(folder / "twin.json"), SynthConfig(sessions=recipe.sessions))
+        config = recipe.synth()
+        synth = TwinAugment(str(folder / "twin.json"), config)
         cfg = TrainConfig(epochs=recipe.twin_epochs, cosine=True)
         out["MCNN-TG twin-trained"] = _bundle(
             folder,
             "mcnn_twin",
-            {"epochs": recipe.twin_epochs, "sessions": recipe.sessions},
+            {"epochs": recipe.twin_epochs, "synthesis": json.loads(json.dumps(asdict(config)))},
             reuse,
             lambda d: train_bundle(
                 [rec], str(d), cfg, synth=synth, progress=_epochs(patient.seed), log=_log
@@ -585,6 +590,33 @@ class Progress:
         return f"[{len(self.done)}/{len(self.plan)} done, {el / 60:.1f} min{tail}] {what}"
 
 
+def _cache(folder: Path, scores: dict[str, dict[str, Score]]) -> None:
+    """Keep one patient's scores beside its calibrations (for --reuse)."""
+    (folder / "scores.json").write_text(json.dumps(scores), encoding="utf-8")
+
+
+def _cached(
+    folder: Path, conditions: list[str], decoders: Sequence[str]
+) -> dict[str, dict[str, Score]] | None:
+    """A patient's kept scores cut to these conditions and decoders, or None when they
+    do not cover them (band rows: "before"/"after"/"verdict" are kept whole)."""
+    path = folder / "scores.json"
+    if not path.exists():
+        return None
+    kept = json.loads(path.read_text())
+    if not all(c in kept for c in conditions):
+        return None
+    out = {}
+    for c in conditions:
+        row = kept[c]
+        if set(row) & set(DECODERS):
+            if not all(d in row for d in decoders):
+                return None
+            row = {d: row[d] for d in decoders}
+        out[c] = row
+    return out
+
+
 def run(
     seeds: int,
     mcnn_seeds: int,
@@ -609,7 +641,13 @@ def run(
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         _log(prog.line(f"{kind} patient {seed}: calibrating" + (" (+ MCNN-TG)" if mcnn else "")))
-        if kind == "socket":
+        names = [c.name for c in conds] if kind == "socket" else list(BAND_CONDITIONS)
+        decoders = (DECODERS if mcnn else ("QG", "tracking")) if kind == "socket" else ("QG",)
+        cached = _cached(folder, names, decoders) if reuse is not None else None
+        if cached is not None:
+            _log(f"{kind} patient {seed}: reusing its scores from {folder / 'scores.json'}")
+            (scores if kind == "socket" else band)[seed] = cached
+        elif kind == "socket":
             patient = draw_patient(seed)
             specs = calibrate_patient(patient, folder, mcnn, recipe, reuse)
 
@@ -617,8 +655,10 @@ def run(
                 _log(prog.line(f"socket patient {seed}: {what}"))
 
             scores[seed] = score_patient(patient, specs, conds, folder, tick)
+            _cache(folder, scores[seed])
         else:
             band[seed] = score_band_patient(seed, folder)
+            _cache(folder, band[seed])
         prog.finished(mcnn, time.perf_counter() - t0)
         _log(prog.line(f"{kind} patient {seed} done in {time.perf_counter() - t0:.0f} s"))
     return scores, band
@@ -631,7 +671,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--band-seeds", type=int, default=None, help="band patients (default --seeds)")
     ap.add_argument("--epochs", type=int, default=100, help="plain MCNN-TG training epochs")
     ap.add_argument("--twin-epochs", type=int, default=60, help="twin-trained MCNN-TG epochs")
-    ap.add_argument("--sessions", type=int, default=120, help="sessions synthesised per twin")
+    ap.add_argument(
+        "--sessions", type=int, default=None, help="sessions synthesised per twin (SynthConfig's)"
+    )
     ap.add_argument(
         "--condition",
         action="append",
@@ -674,7 +716,9 @@ def main(argv: list[str] | None = None) -> None:
         scores, band = run(args.seeds, args.mcnn_seeds, recipe, band_seeds, conds, work, reuse)
     cmd = ["python bench/robustness.py", f"--seeds {args.seeds}"]
     cmd += [f"--mcnn-seeds {args.mcnn_seeds}", f"--epochs {args.epochs}"]
-    cmd += [f"--twin-epochs {args.twin_epochs}", f"--sessions {args.sessions}"]
+    cmd += [f"--twin-epochs {args.twin_epochs}"]
+    if args.sessions is not None:
+        cmd.append(f"--sessions {args.sessions}")
     if args.band_seeds is not None:
         cmd.append(f"--band-seeds {args.band_seeds}")
     if args.conditions:
@@ -691,7 +735,7 @@ def main(argv: list[str] | None = None) -> None:
         "band_seeds": band_seeds,
         "epochs": args.epochs,
         "twin_epochs": args.twin_epochs,
-        "sessions": args.sessions,
+        "sessions": recipe.synth().sessions,
         "conditions": [c.name for c in conds],
     }
     matrix, band_md = sections(scores, band, conds, meta)
