@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge.decoders.qg_bank import QGBank
 from bridge.decoders.qg_calibration import Calibration
 from bridge.decoders.qg_fit import fit_calibration
 from bridge.evaluation import run_decoder_evaluation
 from bridge.redon.check import check_qg
+from bridge.redon.live import apply_result
 from bridge.redon.routine import RedonRoutine, RoutineRecording, RoutineTiming
 from bridge.redon.session_feed import routine_samples
 from bridge.sim.foreign_patients import (
@@ -151,3 +153,25 @@ def test_qg_band_turned_45_degrees_is_refused_with_a_reason(seed: int, tmp_path:
     assert "calibrate again" in result.summary and result.reasons
     # the refusal is right: the old calibration fails on that day
     assert _fingers_within1(patient, turned, cal, tmp_path) < 0.95
+
+
+def test_apply_result_swaps_the_running_qg_only_when_adapted() -> None:
+    patient = draw_patient(0, kind="band")
+    cal = _qg_calibration(0)
+    bank = QGBank(cal)
+    same = check_qg(_routine(patient, Placement(), ("fingers",)), cal)
+    assert same.verdict == "accepted" and not apply_result(bank, same)
+    assert bank.calibration is cal
+    shifted = check_qg(_routine(patient, Placement(shift_mm=5.0), ("fingers",)), cal)
+    assert shifted.verdict == "adapted" and apply_result(bank, shifted)
+    assert bank.calibration is shifted.calibration
+    assert bank.active_gesture == "fingers"
+    # the bank decodes with the new anchors: today's rest reads grade 0
+    rest = shifted.calibration.gestures["fingers"].rest_ut
+    i = shifted.calibration.gestures["fingers"].sensor_index
+    field = np.zeros((cal.n_sensors, 3))
+    field[i, 2] = rest
+    assert bank.decode(Sample.from_field(0, 0.0, 0.0, field)).grade == 0
+    refused = check_qg(_routine(patient, Placement(turn_deg=45.0), ("fingers",)), cal)
+    assert not apply_result(bank, refused)
+    assert bank.calibration is shifted.calibration

@@ -26,6 +26,7 @@ from bridge.sources.base import Source
 from bridge.values.sample import Sample
 from bridge.values.source_info import SourceInfo, SourceState, SourceStatus
 from bridge.values.status import HandStatus
+from fist_and_ball.live.redon_state import parse_redon
 from tests.test_server_kit import client, recv_json, recv_type, start_bridge, ws_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,6 +134,8 @@ def test_live_redon_runs_on_the_stream_and_adapts_the_running_qg(patient_data) -
     finally:
         pipeline.close()
     assert running, "no running message"
+    for m in [*running, final]:
+        parse_redon(m)  # what the add-on reads: its parser takes every message
     for m in running:
         assert m["step"] in ("rest", "fingers") and 0.0 <= m["progress"] <= 1.0
         assert m["prompt"] and m["remaining_s"] >= 0.0

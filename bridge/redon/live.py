@@ -102,6 +102,8 @@ def apply_result(decoder: Any, result: RedonResult) -> bool:
     if result.refused:
         return False
     if result.calibration is not None and hasattr(decoder, "adopt_calibration"):
+        if result.verdict == "accepted":
+            return False  # the calibration as it is: keep the running QGs and their gain
         decoder.adopt_calibration(result.calibration)
         return True
     tracker = getattr(decoder, "tracker", None)
