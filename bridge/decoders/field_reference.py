@@ -146,7 +146,12 @@ class FieldReference:
         self._A = np.concatenate(
             [model.patterns_ut.reshape(k, 3 * n).T, np.tile(np.eye(3), (n, 1))], axis=1
         )
-        self._P = np.linalg.pinv(self._A)
+        # One matrix gives the fit's coefficients and its residual: [P; I - A P] d.
+        pinv = np.linalg.pinv(self._A)
+        self._W = np.vstack([pinv, np.eye(3 * n) - self._A @ pinv])
+        self._n_coef = pinv.shape[0]
+        # bend allowance per sensor = share * sum_g 4 a_g (1 - a_g) |pattern_g,i|
+        self._bend = 4.0 * self.cfg.pattern_share * np.linalg.norm(model.patterns_ut, axis=2)
         self._k = k
         # (k, n): each movement's pattern size per sensor, for the bend allowance
         self._size = np.linalg.norm(model.patterns_ut, axis=2)
@@ -209,9 +214,9 @@ class FieldReference:
 
     def _correct(self, field_ut: np.ndarray) -> tuple[np.ndarray, float]:
         d = (field_ut - self.model.rest_ut).reshape(-1)
-        if np.isfinite(d).all():
-            coef = self._P @ d
-            res = d - self._A @ coef
+        if math.isfinite(float(d.sum())):  # one call: NaN or inf anywhere shows in the sum
+            out = self._W @ d
+            coef, res = out[: self._n_coef], out[self._n_coef :]
         else:  # a dead sensor: solve on the live ones (rare path)
             ok = np.isfinite(d)
             coef = np.linalg.lstsq(self._A[ok], d[ok], rcond=None)[0]
@@ -220,11 +225,11 @@ class FieldReference:
         self.uniform_ut = u
         # The linear patterns are exact at rest and at full flexion and miss the bend of
         # the field in between, most at half a stroke: 4 a (1 - a) peaks there at 1.
-        a = np.clip(coef[: self._k], 0.0, 1.0)
-        bend = (4.0 * a * (1.0 - a)) @ self._size
-        allow = self.cfg.pattern_share * bend + self._floor
-        per_sensor = np.sqrt((res.reshape(-1, 3) ** 2).sum(axis=1)) - allow
-        now = max(float(per_sensor.max()), 0.0)
+        a = np.minimum(np.maximum(coef[: self._k], 0.0), 1.0)
+        allow = (a * (1.0 - a)) @ self._bend
+        r = res.reshape(-1, 3)
+        per_sensor = np.sqrt(np.einsum("ij,ij->i", r, r)) - allow
+        now = max(float(per_sensor.max()) - self._floor, 0.0)
         self.excess_ut = max(now, self.excess_ut * self._decay)
         return field_ut - u, self.excess_ut
 
