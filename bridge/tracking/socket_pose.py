@@ -41,6 +41,8 @@ class TravelTables:
         slope = np.concatenate([slope, slope[:, -1:]], axis=1)  # the last point: same slope
         self.slope = np.ascontiguousarray(slope.reshape(k * points, 2, -1))
         self.row0 = np.arange(k) * points
+        self.projected: ProjectedTables | None = None
+        """The same tables with a background design taken out (`posed_tables` sets it)."""
 
     def lookup(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """Summed field (3n,), Jacobian (3n, k), and whether every tag is inside the table."""
@@ -53,6 +55,56 @@ class TravelTables:
         frac = (u - i)[:, None, None]
         fj = self.fj.take(rows, axis=0) + self.slope.take(rows, axis=0) * frac  # (k, 2, 3n)
         return fj[:, 0].sum(axis=0), fj[:, 1].T, inside
+
+
+class ProjectedTables:
+    """The travel tables with a linear background (design D) taken out, for the
+    per-sample Gauss-Newton step (`Tracker`): per tag and grid point two rows,
+    `[P J | D+ J]` and `[P F | D+ F]` (F the tag's field, J its derivative,
+    P = I - D D+). Linear interpolation commutes with these linear maps, so
+    interpolating here equals projecting `TravelTables.lookup` (tests/test_tracker_speedups.py).
+
+    `weights(d)` gives the gather rows and weights such that
+    `W @ table[rows] (+ the sample's row)` yields, in one matrix product, every tag's
+    interpolated `[P J | D+ J]` and `[P (y - f) | D+ (y - f)]` (see `Tracker`).
+    """
+
+    def __init__(self, tables: TravelTables, design: np.ndarray) -> None:
+        self.design = np.array(design, dtype=np.float64)
+        self.pinv = np.linalg.pinv(self.design)  # (n_bg, 3n)
+        proj = np.eye(self.design.shape[0]) - self.design @ self.pinv
+        self.to_rows = np.concatenate([proj, self.pinv])  # y -> [P y | D+ y]
+        k, points = tables.lo.shape[0], tables.points
+        fj = tables.fj.reshape(k, points, 2, -1)[:, :, ::-1]  # rows: J first, then F
+        self.table = np.ascontiguousarray(fj @ self.to_rows.T).reshape(k * points * 2, -1)
+        self.n_tags, self.points = k, points
+        self.lo = [float(x) for x in tables.lo]
+        self.inv_step = [float(1.0 / x) for x in tables.step]
+        self.top = float(points - 1)
+
+    def weights(self, d: list[float], rows: list[int], w: list[float]) -> bool:
+        """Fill `rows` (4k) and `w` (4k) for displacements `d`; whether all are inside.
+
+        Tag t uses rows J(i), J(i+1), F(i), F(i+1) with weights 1-f, f, f-1, -f (the
+        fields are subtracted from the sample). Pure Python: k is 2-4, and a numpy
+        call on 3 numbers costs more than the arithmetic."""
+        inside = True
+        top, points = self.top, self.points
+        for t in range(self.n_tags):
+            u = (d[t] - self.lo[t]) * self.inv_step[t]
+            if u < 0.0:
+                u, inside = 0.0, False
+            elif u > top:
+                u, inside = top, False
+            i = int(u)
+            if i > points - 2:
+                i = points - 2  # u at the top: the last interval with f = 1
+            f = u - i
+            base = 2 * (t * points + i)
+            j = 4 * t
+            rows[j], rows[j + 1], rows[j + 2], rows[j + 3] = base, base + 2, base + 1, base + 3
+            w[j], w[j + 1], w[j + 2], w[j + 3] = 1.0 - f, f, f - 1.0, -f
+        return inside
 
 
 @dataclass(frozen=True)
@@ -103,6 +155,8 @@ def posed_tables(
         settings.table_points,
     )
     design = _design(twin, settings)
+    # built here (on the pose worker), not on the sample thread when the pose swaps in
+    tables.projected = ProjectedTables(tables, design)
     # conditioning hardly changes along the travel: checked here, not per sample
     worst = 0.0
     for level in (0.0, 0.5, 1.0):
