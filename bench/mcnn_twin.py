@@ -41,7 +41,13 @@ def _log(msg: str) -> None:
 
 
 def run_patient(
-    seed: int, work: Path, epochs: int, sessions: int, plain: bool, train_seed: int
+    seed: int,
+    work: Path,
+    epochs: int,
+    sessions: int,
+    plain: bool,
+    train_seed: int,
+    motor_share: float = 0.5,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """scenario -> model -> {accuracy, mae, within1} for one foreign patient."""
     from bridge.training.train import TrainConfig, TwinAugment, train_bundle
@@ -63,7 +69,9 @@ def run_patient(
         [str(rec)],
         str(folder / "twin-mcnn"),
         cfg,
-        synth=TwinAugment(str(twin_path), SynthConfig(sessions=sessions, seed=train_seed)),
+        synth=TwinAugment(
+            str(twin_path), SynthConfig(sessions=sessions, seed=train_seed, motor_share=motor_share)
+        ),
         log=_log,
     )
     _log(f"patient {seed}: twin-trained in {time.perf_counter() - t0:.0f} s")
@@ -117,6 +125,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=240, help="synthesised sessions")
     ap.add_argument("--train-seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="also train without --twin")
+    ap.add_argument("--motor-share", type=float, default=0.5, help="synthesised motor sessions")
     ap.add_argument("--work", default="build/bench/mcnn_twin")
     args = ap.parse_args()
     work = Path(args.work)
@@ -124,12 +133,12 @@ def main() -> None:
     t0 = time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
         scores[seed] = run_patient(
-            seed, work, args.epochs, args.sessions, args.plain, args.train_seed
+            seed, work, args.epochs, args.sessions, args.plain, args.train_seed, args.motor_share
         )
         _log(f"patient {seed}: {json.dumps(scores[seed])}")
     print(
         f"`python bench/mcnn_twin.py --seeds {args.seeds} --epochs {args.epochs} --sessions "
-        f"{args.sessions}{' --plain' if args.plain else ''}` "
+        f"{args.sessions} --motor-share {args.motor_share}{' --plain' if args.plain else ''}` "
         f"({(time.perf_counter() - t0) / 60:.0f} min, load {os.getloadavg()[0]:.1f})\n"
     )
     print(table(scores))
