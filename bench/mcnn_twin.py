@@ -48,6 +48,7 @@ def run_patient(
     plain: bool,
     train_seed: int,
     motor_share: float = 0.5,
+    normalisation: str = "minmax_per_step",
 ) -> dict[str, dict[str, dict[str, float]]]:
     """scenario -> model -> {accuracy, mae, within1} for one foreign patient."""
     from bridge.training.train import TrainConfig, TwinAugment, train_bundle
@@ -62,7 +63,7 @@ def run_patient(
     if fit.twin is None:
         raise SystemExit(f"patient {seed}: twin refused: {fit.refused}")
     twin_path = fit.twin.save(folder / "twin.json")
-    cfg = TrainConfig(epochs=epochs, cosine=True, seed=train_seed)
+    cfg = TrainConfig(epochs=epochs, cosine=True, seed=train_seed, normalisation=normalisation)
     models = {}
     t0 = time.perf_counter()
     train_bundle(
@@ -126,6 +127,7 @@ def main() -> None:
     ap.add_argument("--train-seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="also train without --twin")
     ap.add_argument("--motor-share", type=float, default=0.5, help="synthesised motor sessions")
+    ap.add_argument("--normalisation", default="minmax_per_step")
     ap.add_argument("--work", default="build/bench/mcnn_twin")
     args = ap.parse_args()
     work = Path(args.work)
@@ -133,12 +135,20 @@ def main() -> None:
     t0 = time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
         scores[seed] = run_patient(
-            seed, work, args.epochs, args.sessions, args.plain, args.train_seed, args.motor_share
+            seed,
+            work,
+            args.epochs,
+            args.sessions,
+            args.plain,
+            args.train_seed,
+            args.motor_share,
+            args.normalisation,
         )
         _log(f"patient {seed}: {json.dumps(scores[seed])}")
     print(
         f"`python bench/mcnn_twin.py --seeds {args.seeds} --epochs {args.epochs} --sessions "
-        f"{args.sessions} --motor-share {args.motor_share}{' --plain' if args.plain else ''}` "
+        f"{args.sessions} --motor-share {args.motor_share} --normalisation "
+        f"{args.normalisation}{' --plain' if args.plain else ''}` "
         f"({(time.perf_counter() - t0) / 60:.0f} min, load {os.getloadavg()[0]:.1f})\n"
     )
     print(table(scores))

@@ -223,3 +223,33 @@ def test_twin_training_survives_a_re_donned_socket(
     plain = _type_accuracy(tmp_path / "plain", later)
     twin = _type_accuracy(tmp_path / "twin", later)
     assert twin > plain + 0.2, (plain, twin)
+
+
+def test_standardised_input_is_recorded_and_decoded_alike(
+    fitted: tuple[Session, Path, Path, Twin], tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from bridge.decoders.mcnn import McnnDecoder
+    from bridge.values.sample import Sample
+
+    fitting, rec, twin_path, _ = fitted
+    out = tmp_path / "std"
+    args = ["train", str(rec), "--out", str(out), "--epochs", "2", "--twin", str(twin_path)]
+    args += ["--synth-sessions", "4", "--normalisation", "standard_per_channel"]
+    assert cli_main(args) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["normalisation"] == "standard_per_channel"
+    params = meta["normalisation_params"]
+    assert len(params["mean"]) == len(params["std"]) == fitting.sensors_mm.shape[0]
+    dec = McnnDecoder.load(out)
+    mags = np.linalg.norm(fitting.field_ut[::50], axis=2)
+    names, level, _ = dec.decode_batch(mags)
+    for i in range(mags.shape[0]):
+        d = dec.decode(Sample.from_field(i, 0.0, 0.0, fitting.field_ut[i * 50], False, "", 0.0))
+        assert d.level == pytest.approx(level[i], abs=1e-5)
+        assert d.gesture == names[i] or d.gesture == "rest"
+    # a bundle whose constants are missing is refused in one line
+    del meta["normalisation_params"]
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="normalisation_params"):
+        McnnDecoder.load(out)

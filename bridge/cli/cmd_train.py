@@ -64,6 +64,12 @@ def register(sub: Any) -> None:
         help="anneal the learning rate to 2%% along a cosine (beyond the paper: constant lr)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing bundle in --out")
+    p.add_argument(
+        "--normalisation",
+        choices=("minmax_per_step", "standard_per_channel"),
+        default="minmax_per_step",
+        help="network input: per-step min-max (the paper) or per-channel standardisation",
+    )
     t = p.add_argument_group(
         "twin synthesis",
         "add sessions synthesised from the patient's fitted twin (fist-and-ball twin fit): "
@@ -160,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         cosine=args.cosine,
+        normalisation=args.normalisation,
     )
     mcfg = ModelConfig(channels=args.channels, hidden=args.hidden)
 

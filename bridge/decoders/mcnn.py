@@ -29,6 +29,30 @@ MODEL_JSON = "model.json"
 INPUT_NAME = "magnitudes"
 PROBS_OUTPUT = "type_probs"
 LEVEL_OUTPUT = "level"
+NORMALISATIONS = ("minmax_per_step", "standard_per_channel")
+"""minmax_per_step: each step's magnitudes mapped to 0..1 (the paper); standard_per_channel:
+(|B| - mean) / std per channel with the training set's constants in model.json
+`normalisation_params` (keeps the absolute level, which a twin-trained model can use)."""
+
+
+def standard_params(meta: dict[str, Any], where: str = "") -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, 1 / std) per channel for `standard_per_channel`, else None. ModelBundleError."""
+    if meta.get("normalisation", "minmax_per_step") != "standard_per_channel":
+        return None
+    n = int(meta["n_sensors"])
+    try:
+        p = meta["normalisation_params"]
+        mean = np.asarray(p["mean"], dtype=np.float64)
+        std = np.asarray(p["std"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise ModelBundleError(
+            f"model bundle {where}: normalisation_params missing or bad"
+        ) from None
+    if mean.shape != (n,) or std.shape != (n,) or not (np.isfinite(mean).all() and (std > 0).all()):
+        raise ModelBundleError(
+            f"model bundle {where}: normalisation_params must be {n} finite values"
+        )
+    return mean, 1.0 / std
 
 
 def types_from_outputs(
@@ -74,8 +98,9 @@ def read_bundle_meta(model_dir: str | Path) -> dict[str, Any]:
     for key in ("n_sensors", "gestures"):
         if key not in meta:
             raise ModelBundleError(f"model bundle {d}: {MODEL_JSON} lacks {key!r}")
-    if meta.get("normalisation", "minmax_per_step") != "minmax_per_step":
+    if meta.get("normalisation", "minmax_per_step") not in NORMALISATIONS:
         raise ModelBundleError(f"model bundle {d}: unknown normalisation {meta['normalisation']!r}")
+    standard_params(meta, str(d))
     return meta
 
 
@@ -129,6 +154,7 @@ class McnnDecoder(Decoder):
         self._feed = {INPUT_NAME: self._buf}
         self._outputs = [PROBS_OUTPUT, LEVEL_OUTPUT]
         self.rest_below_level = 0.5 / (N_GRADES - 1)
+        self._standard = standard_params(meta, model_dir)
         self.reference: FieldReference | None = None
         """Environment report (confidence only; the network's input is unchanged): set by
         `mcnn:DIR?reference=CAL.json` (docs/environment_rejection.md)."""
@@ -173,9 +199,16 @@ class McnnDecoder(Decoder):
         _check_finite_answers(sess, int(meta["n_sensors"]), d)
         return McnnDecoder(sess, meta, str(d))
 
+    def normalise(self, mags: np.ndarray) -> np.ndarray:
+        """(M, n) magnitudes -> the network's float32 input per the bundle's normalisation."""
+        if self._standard is None:
+            return minmax_per_step(mags).astype(np.float32)
+        x = (mags - self._standard[0]) * self._standard[1]
+        return np.nan_to_num(x, nan=0.0).astype(np.float32)
+
     def predict_batch(self, mags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Offline use (evaluation): (M, n) magnitudes -> (probabilities (M, C), level (M,))."""
-        x = minmax_per_step(np.asarray(mags, dtype=np.float64)).astype(np.float32)
+        x = self.normalise(np.asarray(mags, dtype=np.float64))
         if x.shape[0] == 0:
             return np.zeros((0, len(self.gestures)), np.float32), np.zeros(0, np.float32)
         probs, level = self._sess.run(self._outputs, {INPUT_NAME: x})
@@ -205,7 +238,12 @@ class McnnDecoder(Decoder):
             # A dead channel holds its last good reading (a dropout is short); never seen
             # alive, it reads the step's minimum (minmax_one's NaN rule).
             mags = np.where(dead, self._last, mags)
-        minmax_one(mags, self._buf)
+        if self._standard is None:
+            minmax_one(mags, self._buf)
+        else:
+            # never seen alive: the channel reads its training mean (0 after scaling)
+            np.multiply(mags - self._standard[0], self._standard[1], out=self._buf[0])
+            np.nan_to_num(self._buf, copy=False, nan=0.0)
         probs, level = self._sess.run(self._outputs, self._feed)
         p = probs[0]
         k = int(p.argmax())

@@ -11,7 +11,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bridge.decoders.linear import LINEAR_FILE, LinearModel
-from bridge.decoders.mcnn import McnnDecoder
+from bridge.decoders.mcnn import NORMALISATIONS, McnnDecoder
 from bridge.signal.labels import LabelParams
 from bridge.signal.metrics import evaluate, predictions_from_arrays
 from bridge.tracking.twin import Twin
@@ -62,6 +62,9 @@ class TrainConfig:
     cosine: bool = False
     """Beyond the paper: anneal the learning rate along a cosine to 2% by the last epoch
     (the paper keeps it constant). Steadies the final weights."""
+    normalisation: str = "minmax_per_step"
+    """The network's input (bridge.decoders.mcnn.NORMALISATIONS): the paper's per-step
+    min-max, or per-channel standardisation with the training set's constants."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -294,6 +297,18 @@ def train_bundle(
     if synth is not None:
         extra, synthesis = _synthesised(synth, recs, say)
         tr = concat_arrays(tr, extra)
+    linear_x = tr.x  # the linear baseline always reads per-step min-max
+    bundle_extra: dict[str, Any] = {"normalisation": cfg.normalisation}
+    if cfg.normalisation == "standard_per_channel":
+        mean = tr.mags.mean(axis=0)
+        std = np.maximum(tr.mags.std(axis=0), 1e-3)
+        bundle_extra["normalisation_params"] = {"mean": mean.tolist(), "std": std.tolist()}
+        tr = replace(tr, x=((tr.mags - mean) / std).astype(np.float32))
+        te = replace(te, x=((te.mags - mean) / std).astype(np.float32))
+    elif cfg.normalisation not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {cfg.normalisation!r}")
+    if synthesis is not None:
+        bundle_extra["synthesis"] = synthesis
     mcfg = model_cfg or ModelConfig()
     mcfg = ModelConfig(
         **{**mcfg.to_dict(), "n_sensors": n, "n_classes": len(CLASSES), "channels": mcfg.channels}
@@ -322,9 +337,9 @@ def train_bundle(
         training=training,
         metrics={},
         recordings=[r.path for r in recs],
-        extra={"synthesis": synthesis} if synthesis is not None else None,
+        extra=bundle_extra,
     )
-    linear = LinearModel.fit(tr.x, tr.y_type, tr.y_level, CLASSES)
+    linear = LinearModel.fit(linear_x, tr.y_type, tr.y_level, CLASSES)
     linear.meta = {
         "layout": layout,
         "training": {"recordings": [Path(r.path).name for r in recs], "split": split},
