@@ -4,7 +4,8 @@ Each sample: Gauss-Newton on the tags' displacements along their axes plus the
 background (uniform, first-order gradient and second-order terms), warm-started from the
 previous sample. The tag fields and their exact derivatives come from the twin's
 multipole model, tabulated over each tag's travel for the current socket pose (so a
-sample costs a table lookup and an 11x11 solve).
+sample costs one gather, two small products and a 3x3 solve: docs/tracking.md,
+"Cost per sample").
 
 Socket pose: the twin lives in the socket frame of the fitting session. A re-donned
 socket sits elsewhere on the arm, so for the first `settle_s` seconds (the patient
@@ -267,7 +268,7 @@ class Tracker:
         tag's field and derivative (`ProjectedTables`), so a step is one gather, one
         product `W @ rows` giving every tag's [P J | D+ J] and [P (y - f) | D+ (y - f)],
         one Gram matrix of [P J; P (y - f)] (the normal equations and |P (y - f)|^2 at
-        once) and a k x k Cholesky solve in plain Python: about a dozen numpy calls on
+        once) and a k x k solve in plain Python: about a dozen numpy calls on
         tiny arrays instead of ~40 with their allocations. With dead sensors the
         projector changes, so that (rare) case solves jointly."""
         proj = self._projected
@@ -284,7 +285,7 @@ class Tracker:
         inside = True
         combined = stack[: k + 1]
         gram: list[list[float]] = []
-        for _ in range(self.cfg.iterations):
+        for _ in range(max(1, self.cfg.iterations)):
             inside = proj.weights(d, rows, w)
             np.take(proj.table, rows, axis=0, out=stack[: 4 * k], mode="clip")
             weights.put(self._weight_at, w)
