@@ -1,4 +1,9 @@
-"""Regenerate the shipped MCNN-TG bundle (bridge/models/mcnn_socket16) and its numbers.
+"""The paper's MCNN-TG and the older simulator-augmented recipe, with their numbers.
+
+The shipped bundle (bridge/models/mcnn_socket16) is no longer made here: it is
+twin-trained (`fist-and-ball train --twin`, the commands are in docs/mcnn.md section 10).
+This script writes its augmented model into WORK/mcnn-augmented unless `--out` says
+otherwise, so a rerun never replaces the shipped bundle by accident.
 
 Steps (all seeded, so a rerun gives the same recordings and, on the same torch build and
 thread count, the same weights):
@@ -17,7 +22,7 @@ thread count, the same weights):
 4. Figures for docs/mcnn.md into docs/img/ (labelling, grade timeline, confusion).
 
     OMP_WAIT_POLICY=PASSIVE /work/venv/bin/python bench/mcnn_train.py
-        [--out bridge/models/mcnn_socket16] [--work build/bench/mcnn]
+        [--out WORK/mcnn-augmented] [--work build/bench/mcnn]
         [--epochs 500] [--augment 120] [--aug-epochs 150] [--skip-paper]
 """
 
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--out", default=str(ROOT / "bridge/models/mcnn_socket16"))
+    ap.add_argument("--out", default=None, help="augmented model (default WORK/mcnn-augmented)")
     ap.add_argument("--work", default=str(ROOT / "build/bench/mcnn"))
     ap.add_argument("--epochs", type=int, default=500, help="epochs of the paper model (500)")
     ap.add_argument(
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         save_json(work / "train_summary.json", summary)
         return 0
     aug = augment_sessions(work, args.augment, args.aug_samples)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else work / "mcnn-augmented"
     recs = [str(rec0)] + [str(p) for p, _ in aug]
     summary["shipped"] = timed_train(
         recs, out, args.aug_epochs, args.seed, cosine=True, threads=args.threads
