@@ -260,6 +260,8 @@ def _server_fields(sv: ServerStatus) -> dict[str, Any]:
         "clients_dropped_slow": sv.clients_dropped_slow,
         "clients_dropped_buffer": sv.clients_dropped_buffer,
         "token_lockouts": sv.token_lockouts,
+        "batching": sv.batching,
+        "batching_spells": sv.batching_spells,
         "latency_ms": _latency_fields(sv.latency),
         "latency_ms_total": _latency_fields(sv.latency_total),
     }

@@ -252,15 +252,24 @@ class ServerConfig:
     """If set, shortens the interpreter's lock switch interval (process-wide; Python's
     default is 5 ms): how long a busy server loop can delay a woken sample thread."""
     flush_interval_s: float = 0.004
-    """Minimum time between two deliveries of the grade stream. The first sample after a
-    quiet spell goes out at once; at 1000 Hz about 4 samples go out together, in one
-    socket write per client: 4x fewer writes and cross-thread wake-ups, which keeps the
-    loop (and the GIL it shares with decoding) free under many clients. Adds at most
-    this much latency (4 ms: a tenth of the game's 42.7 Hz sample period, well inside
-    the 50 ms p99 target). 0 delivers every sample on its own. A sample queued at any
+    """Minimum time between two deliveries of the grade stream while the loop is under
+    pressure (see `batch_when_late_s`). The first sample after a quiet spell goes out at
+    once; at 1000 Hz about 4 samples go out together, in one socket write per client:
+    4x fewer writes and cross-thread wake-ups, which keeps the loop (and the GIL it
+    shares with decoding) free under abuse. Adds at most this much latency (4 ms: a
+    tenth of the game's 42.7 Hz sample period, well inside the 50 ms p99 target), and
+    only while under pressure. 0 delivers every sample on its own. A sample queued at any
     point of a delivery gets a delivery of its own (tests/test_ws_batching_lockstep.py):
     the lock-step chain's lost grade that once had this off by default was a frame lost
     before the bridge opened its serial port, not the batching."""
+    batch_when_late_s: float = 0.010
+    """Pressure: a wake-up the loop ran this much later than the sample asked for it
+    (the loop was busy: floods, a refusal storm, many clients) turns batching on for
+    `batch_hold_s`. With headroom every grade goes out at once, so batching costs no
+    latency on a healthy bridge (docs/benchmarks.md: 1 ms target at 1000 Hz). 0 batches
+    always."""
+    batch_hold_s: float = 1.0
+    """How long batching stays on after the last late wake-up."""
 
 
 @dataclass(eq=False, slots=True)
@@ -305,6 +314,8 @@ class WebSocketServer(Output):
             raise ValueError("receive_bytes_per_s and receive_burst_bytes must be positive")
         if not 0 <= config.flush_interval_s <= 0.1:
             raise ValueError("flush_interval_s must be within 0..0.1 s")
+        if not (0 <= config.batch_when_late_s <= 1.0 and 0 <= config.batch_hold_s <= 60.0):
+            raise ValueError("batch_when_late_s must be within 0..1 s, batch_hold_s 0..60 s")
         self.throttle = TokenThrottle(config.token_max_failures, config.token_lockout_s)
         self._control = control
         self.latency = LatencyTracker()
@@ -330,6 +341,9 @@ class WebSocketServer(Output):
         self._pending: list[tuple[float, bytes | None, bytes | None]] = []
         self._pending_lock = threading.Lock()
         self._wake_scheduled = False
+        self._wake_asked = 0.0  # when the pending wake-up was asked for (monotonic)
+        self._batch_until = 0.0  # batching is on until then (pressure seen)
+        self.batch_spells = 0  # how often pressure turned batching on
         self._last_flush = 0.0
         self._running = False
         self.clients_dropped_slow = 0
@@ -499,6 +513,7 @@ class WebSocketServer(Output):
             if self._wake_scheduled:
                 return
             self._wake_scheduled = True
+            self._wake_asked = time.monotonic()
         self._call_soon(self._flush)
 
     def on_status(self, status: PipelineStatus) -> None:
@@ -542,6 +557,8 @@ class WebSocketServer(Output):
             clients_dropped_slow=self.clients_dropped_slow,
             clients_dropped_buffer=self.clients_dropped_buffer,
             token_lockouts=self.throttle.refused,
+            batching=time.monotonic() < self._batch_until,
+            batching_spells=self.batch_spells,
             latency=_latency_report(self.latency.snapshot()),
             latency_total=_latency_report(self.latency.total()),
         )
@@ -560,11 +577,21 @@ class WebSocketServer(Output):
     def _flush(self) -> None:
         # `_wake_scheduled` stays set while we wait: the pipeline thread does not wake
         # the loop again for samples this delivery will carry anyway.
-        wait = self._last_flush + self.config.flush_interval_s - time.monotonic()
+        now = time.monotonic()
+        wait = self._last_flush + self._interval(now) - now
         if wait > 0 and self._loop is not None:
             self._loop.call_later(wait, self._deliver)
             return
         self._deliver()
+
+    def _interval(self, now: float) -> float:
+        """The batching interval to keep now: `flush_interval_s` under pressure, else 0."""
+        cfg = self.config
+        if now - self._wake_asked >= cfg.batch_when_late_s:
+            if now >= self._batch_until:
+                self.batch_spells += 1
+            self._batch_until = now + cfg.batch_hold_s
+        return cfg.flush_interval_s if now < self._batch_until else 0.0
 
     def _deliver(self) -> None:
         self._last_flush = time.monotonic()

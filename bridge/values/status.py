@@ -177,6 +177,10 @@ class ServerStatus(OutputStatus):
     clients_dropped_slow: int = 0
     clients_dropped_buffer: int = 0
     token_lockouts: int = 0
+    batching: bool = False
+    """Grades are delivered in batches now (the loop is under pressure)."""
+    batching_spells: int = 0
+    """How often pressure has turned batching on since start."""
     latency: LatencyReport = LatencyReport()
     latency_total: LatencyReport = LatencyReport()
 
