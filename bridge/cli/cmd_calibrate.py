@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bridge.cli.errors import CliError
+from bridge.cli.guided_start import confirm_start
 from bridge.cues import CALIBRATABLE, CalibrationRefused, Phase, PhaseRecording, guided_phases
 from bridge.decoders.qg_calibration import Calibration
 from bridge.decoders.qg_fit import FitOptions, fit_calibration
@@ -289,11 +290,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.hold_s:g} s" + (" (simulated patient follows the cues)" if sim else "")
     )
     if not args.yes and sim is None:
-        try:
-            input("Sit comfortably with the band on. Press Enter to start... ")
-        except EOFError:
-            _say()
-            raise CliError("no terminal to confirm the start: run with --yes") from None
+        confirm_start("Sit comfortably with the band on. Press Enter to start... ", source.close)
     reader = _Reader(source, inline=sim is not None)
     reader.start()
     recordings: list[PhaseRecording] = []

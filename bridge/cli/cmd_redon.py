@@ -16,6 +16,7 @@ from typing import Any
 
 from bridge.cli.cmd_calibrate import _drive, _Reader, _sim_url_for_calibration
 from bridge.cli.errors import CliError
+from bridge.cli.guided_start import confirm_start
 from bridge.cues import Phase
 from bridge.decoders.factory import open_decoder
 from bridge.json_io import write_json_atomic
@@ -170,12 +171,10 @@ def run(args: argparse.Namespace) -> int:
         + (" (simulated patient follows the prompts)" if sim else "")
     )
     if not args.yes and sim is None:
-        try:
-            input("Put the band/socket on as usual, sit comfortably. Press Enter to start... ")
-        except EOFError:
-            _say()
-            source.close()
-            raise CliError("no terminal to confirm the start: run with --yes") from None
+        confirm_start(
+            "Put the band/socket on as usual, sit comfortably. Press Enter to start... ",
+            source.close,
+        )
     reader = _Reader(source, inline=sim is not None)
     reader.start()
     try:

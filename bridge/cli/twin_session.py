@@ -18,6 +18,7 @@ import numpy as np
 
 from bridge.cli.cmd_calibrate import _drive, _Reader, _sim_url_for_calibration
 from bridge.cli.errors import CliError
+from bridge.cli.guided_start import confirm_start
 from bridge.cues import Phase, guided_phases
 from bridge.recording import RecordingWriter
 from bridge.sources import open_source
@@ -99,12 +100,10 @@ def record_guided_session(args: argparse.Namespace, out: Path) -> CuedData:
         + (" (simulated patient follows the cues)" if sim else "")
     )
     if not args.yes and sim is None:
-        try:
-            input("Sit comfortably with the socket on, arm still. Press Enter to start... ")
-        except EOFError:
-            _say()
-            source.close()
-            raise CliError("no terminal to confirm the start: run with --yes") from None
+        confirm_start(
+            "Sit comfortably with the socket on, arm still. Press Enter to start... ",
+            source.close,
+        )
     reader = _Reader(source, inline=sim is not None)
     reader.start()
     rows: list[tuple[Sample, str]] = []
