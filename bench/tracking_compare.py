@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from machine import cpu_model  # noqa: E402
 from tracking_speed import SCENARIOS, replace_section  # noqa: E402
 
-from bridge.cues import Phase, PhaseRecording  # noqa: E402
+from bridge.cues import Phase, PhaseRecording, cue_runs  # noqa: E402
 from bridge.decoders.qg_fit import fit_calibration  # noqa: E402
 from bridge.evaluation import run_decoder_evaluation  # noqa: E402
 from bridge.sim.foreign_patients import (  # noqa: E402
@@ -70,16 +70,6 @@ def _info(session: Session) -> SourceInfo:
     )
 
 
-def _blocks(cues: list[str]) -> list[tuple[str, int, int]]:
-    """Contiguous runs of one cue: (cue, start, end)."""
-    out, start = [], 0
-    for i in range(1, len(cues) + 1):
-        if i == len(cues) or cues[i] != cues[start]:
-            out.append((cues[start], start, i))
-            start = i
-    return out
-
-
 def qg_holds(session: Session) -> list[PhaseRecording]:
     """The guided calibration's holds, found in a cued session from the cue and the
     magnitudes only: per movement repetition the rest before it, the flexion plateau
@@ -87,7 +77,7 @@ def qg_holds(session: Session) -> list[PhaseRecording]:
     the extended end of the cue (its last fifth)."""
     mags = np.linalg.norm(session.field_ut, axis=2)
     sat = session.saturated
-    blocks = _blocks(session.gesture)
+    blocks = cue_runs(session.gesture)
     holds: list[PhaseRecording] = []
     repeat: dict[str, int] = {}
     for k, (cue, a, b) in enumerate(blocks):

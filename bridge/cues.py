@@ -104,3 +104,13 @@ class PhaseRecording:
         """The hold without its leading settling part."""
         start = int(len(self.field_ut) * trim)
         return PhaseRecording(self.phase, self.field_ut[start:], self.saturated[start:])
+
+
+def cue_runs(cues: list[str]) -> list[tuple[str, int, int]]:
+    """Contiguous runs of one cue in a per-sample cue column: (cue, start, end)."""
+    out, start = [], 0
+    for i in range(1, len(cues) + 1):
+        if i == len(cues) or cues[i] != cues[start]:
+            out.append((cues[start], start, i))
+            start = i
+    return out

@@ -13,19 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridge.cues import cue_runs
 from bridge.redon.routine import RoutineTiming
 from bridge.sim.foreign_patients import Session
 from bridge.values.sample import Sample
 from fist_and_ball.protocol_v1 import REST
-
-
-def _blocks(cues: list[str]) -> list[tuple[str, int, int]]:
-    out, start = [], 0
-    for i in range(1, len(cues) + 1):
-        if i == len(cues) or cues[i] != cues[start]:
-            out.append((cues[start], start, i))
-            start = i
-    return out
 
 
 def _fit_length(idx: np.ndarray, n: int, tail: int) -> np.ndarray:
@@ -43,7 +35,7 @@ def routine_samples(
     """The samples a routine over `movements` would receive from this patient and day."""
     timing = timing or RoutineTiming()
     rate = session.rate_hz
-    blocks = _blocks(session.gesture)
+    blocks = cue_runs(session.gesture)
     if blocks[0][0] != REST:
         raise ValueError("the session does not start at rest")
     tail = max(1, round(rate))
