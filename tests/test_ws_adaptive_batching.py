@@ -38,7 +38,7 @@ def _grade(ws: ClientConnection) -> int:
 
 
 @contextmanager
-def _served(**cfg: float) -> Iterator[tuple[WebSocketServer, ClientConnection]]:
+def _served(**cfg: float | int) -> Iterator[tuple[WebSocketServer, ClientConnection]]:
     server = WebSocketServer(ServerConfig(port=0, **cfg))  # type: ignore[arg-type]
     server.start()
     try:
@@ -118,3 +118,16 @@ def test_bad_pressure_settings_are_refused() -> None:
         WebSocketServer(ServerConfig(port=0, batch_when_late_s=-1.0))
     with pytest.raises(ValueError, match="batch_hold_s"):
         WebSocketServer(ServerConfig(port=0, batch_hold_s=600.0))
+
+
+def test_a_full_server_batches() -> None:
+    with _served(flush_interval_s=0.05, batch_when_late_s=0.5, max_clients=2) as (server, ws):
+        _emit(server, 0)
+        assert _grade(ws) == 0
+        assert not server.status().batching  # one of two slots: headroom
+        with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=5) as second:
+            assert json.loads(second.recv(timeout=5))["type"] == "hello"
+            for seq in range(1, 6):
+                _emit(server, seq)
+                assert _grade(ws) == seq  # still every grade, batched
+            assert server.status().batching

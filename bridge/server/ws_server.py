@@ -264,10 +264,10 @@ class ServerConfig:
     before the bridge opened its serial port, not the batching."""
     batch_when_late_s: float = 0.010
     """Pressure: a wake-up the loop ran this much later than the sample asked for it
-    (the loop was busy: floods, a refusal storm, many clients) turns batching on for
-    `batch_hold_s`. With headroom every grade goes out at once, so batching costs no
-    latency on a healthy bridge (docs/benchmarks.md: 1 ms target at 1000 Hz). 0 batches
-    always."""
+    (the loop was busy: floods, a refusal storm, many clients), or a full server
+    (`max_clients` connections), turns batching on for `batch_hold_s`. With headroom
+    every grade goes out at once, so batching costs no latency on a healthy bridge
+    (docs/benchmarks.md: 1 ms target at 1000 Hz). 0 batches always."""
     batch_hold_s: float = 1.0
     """How long batching stays on after the last late wake-up."""
 
@@ -587,7 +587,9 @@ class WebSocketServer(Output):
     def _interval(self, now: float) -> float:
         """The batching interval to keep now: `flush_interval_s` under pressure, else 0."""
         cfg = self.config
-        if now - self._wake_asked >= cfg.batch_when_late_s:
+        late = now - self._wake_asked >= cfg.batch_when_late_s
+        # a full server is under load by definition: every slot taken, refusals queued
+        if late or len(self._admitted) >= cfg.max_clients:
             if now >= self._batch_until:
                 self.batch_spells += 1
             self._batch_until = now + cfg.batch_hold_s
