@@ -140,10 +140,12 @@ def _logs_for(n: int, folder: Path) -> None:
 
 
 @pytest.mark.parametrize("n", [1, 3, 30])
-def test_report_pages_for_1_3_30_sessions_at_two_widths(tmp_path, n):
-    logs = tmp_path / "logs"
-    _logs_for(n, logs)
-    report = build_report(logs, tmp_path / "report.html")
+def test_report_pages_for_1_3_30_sessions_at_two_widths(tmp_path, monkeypatch, n):
+    _logs_for(n, tmp_path / "logs")
+    # A relative folder, so the header of the screenshots in docs/ shows "logs", not a tmp path.
+    monkeypatch.chdir(tmp_path)
+    report = build_report(Path("logs"), tmp_path / "report.html")
+    assert "log folder logs ·" in report.read_text()
     html = report.read_text()
     assert f"{n} session{'s' if n > 1 else ''} of" in html
     from PIL import Image
