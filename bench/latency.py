@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, replace_docs_section
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +91,8 @@ class BenchResult:
     dropped: int
     bad_frames: int
     client_drops: int
+    batching_spells: int = 0
+    """Spells of grade batching (status.batching_spells) during the measured seconds."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -401,7 +403,15 @@ def run_config(
         # windows (the second before each status) inside the measured span
         if s.get("latency_ms", {}).get("p99") is not None and t0 + 1.0 <= s["t"] <= t1 + 1.0
     ]
+    measured = [s for s in statuses if t0 <= s["t"] <= t1 + 1.0]
+    spells = (
+        int(measured[-1].get("batching_spells", 0)) - int(measured[0].get("batching_spells", 0))
+        if measured
+        else 0
+    )
     notes = []
+    if spells:
+        notes.append(f"grade batching switched on {spells}x (the loop woke 10 ms late)")
     if writer.late_resets:
         notes.append(f"writer fell behind {writer.late_resets}x (machine busy)")
     return BenchResult(
@@ -419,6 +429,7 @@ def run_config(
         bad_frames=int(last.get("bad_frames", 0)),
         client_drops=int(last.get("dropped_grade_total", 0))
         + int(last.get("dropped_kmg_total", 0)),
+        batching_spells=spells,
         notes=notes,
     )
 
@@ -546,24 +557,6 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
     )
 
 
-def update_docs(section: str, path: Path = DOCS, title: str = "## Latency") -> None:
-    """Replace (or add) the `title` section, keeping every other section."""
-    header = (
-        "# Benchmarks\n\n"
-        "One `##` section per benchmark. Each section names the machine and date of its "
-        "run; the machine these were first run on:\n\n"
-        f"- {machine_description()}\n\n"
-    )
-    text = path.read_text() if path.exists() else header
-    pattern = re.compile("^" + re.escape(title) + r"\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text)
-    else:
-        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip() + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -616,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cfg.label}: e2e p50 {r.e2e_ms['p50']:.2f} p99 {r.e2e_ms['p99']:.2f} ms; "
                 f"bridge-added p50 {_f(r.bridge_ms['p50'], 3)} p99 {_f(r.bridge_ms['p99'], 3)} "
                 f"ms (median 1-s p99 {_f(r.median_window_p99_ms, 3)}); "
-                f"bridge CPU {r.bridge_cpu_pct:.0f}%; "
+                f"bridge CPU {r.bridge_cpu_pct:.0f}%; batching spells {r.batching_spells}; "
                 f"received {r.grades_received}/{r.grades_expected}"
             )
             results.append(r)
@@ -652,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
                         "grades": [r.grades_received, r.grades_expected],
                         "dropped": r.dropped,
                         "client_drops": r.client_drops,
+                        "batching_spells": r.batching_spells,
                     }
                     for r in results
                 ],
@@ -659,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if not args.no_docs:
-        update_docs(section, title=title)
+        replace_docs_section(title.removeprefix("## "), section, DOCS)
         _log(f"wrote {DOCS}")
     return 0
 

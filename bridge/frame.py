@@ -25,6 +25,8 @@ FLAG_SATURATED = 0x01
 _HEADER = struct.Struct("<2sBBIIBB")
 _CRC = struct.Struct("<H")
 _U32 = 1 << 32
+_DEAD_BYTES = np.array([DEAD_X], dtype=np.int16).tobytes()
+_UT_PER_LSB = {fs.code: fs.ut_per_lsb for fs in FRAME_SENSOR_MODEL.full_scales}
 MAX_BELIEVABLE_GAP = 1 << 20
 """A larger seq gap (17 min at 1 kHz) is counted as a reset, not as dropped frames."""
 
@@ -60,11 +62,17 @@ class Frame:
 
     def field_ut(self) -> np.ndarray:
         """Raw LSB -> microtesla per the full-scale code; dead sensors become NaN rows."""
-        scale = FRAME_SENSOR_MODEL.full_scale(self.fs_code).ut_per_lsb
-        out = self.raw.astype(np.float64) * scale
-        dead = self.raw[:, 0] == DEAD_X
-        if dead.any():
-            out[dead] = np.nan
+        raw = self.raw
+        scale = _UT_PER_LSB.get(self.fs_code)
+        if scale is None:  # raises the model's error for an unknown code
+            scale = FRAME_SENSOR_MODEL.full_scale(self.fs_code).ut_per_lsb
+        out = np.multiply(raw, scale, dtype=np.float64)
+        # a bytes search first (the marker's two bytes occur nowhere in most frames):
+        # far cheaper per frame than the array comparison it spares
+        if _DEAD_BYTES in raw.tobytes():
+            dead = raw[:, 0] == DEAD_X
+            if dead.any():
+                out[dead] = np.nan
         return out
 
 
@@ -180,12 +188,16 @@ class FrameParser:
 
     def _parse(self, buf: bytes | bytearray, i: int, n: int) -> Frame:
         _, _, _, seq, t_us, fs_code, flags = _HEADER.unpack_from(buf, i)
-        raw = np.frombuffer(bytes(buf[i + HEADER_SIZE : i + HEADER_SIZE + 6 * n]), dtype="<i2")
+        start = i + HEADER_SIZE
+        # a bytearray copy of the payload owns the array's memory (writable, and the
+        # parser's buffer stays free to shrink); "<i2" is native int16 on x86 and ARM
+        payload = bytearray(buf[start : start + 6 * n])
+        raw = np.frombuffer(payload, dtype="<i2").astype(np.int16, copy=False)
         self._count_seq(seq)
         self.stats.frames += 1
         if fs_code > 3:
             fs_code = 3  # reserved codes: read as the widest range rather than drop data
-        return Frame(seq, t_us, fs_code, flags, raw.reshape(n, 3).astype(np.int16))
+        return Frame(seq, t_us, fs_code, flags, raw.reshape(n, 3))
 
     def _count_seq(self, seq: int) -> None:
         last = self._last_seq

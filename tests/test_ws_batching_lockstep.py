@@ -66,17 +66,26 @@ def _server_and_client(interval: float) -> Iterator[tuple[WebSocketServer, Clien
 
 def _on_next_pump(server: WebSocketServer, action: Callable[[], None]) -> None:
     """Run `action` on the loop at the next client write, i.e. inside a delivery after
-    it has taken its batch: a sample arriving just as a flush is under way."""
-    real_pump = server._pump
+    it has taken its batch: a sample arriving just as a flush is under way. A client
+    write is either the queue's (`_pump`) or the idle client's write-through."""
+    real_pump, real_through = server._pump, server._write_through
     armed = [True]
 
-    def pump(client: Any) -> None:
+    def fire() -> None:
         if armed[0]:
             armed[0] = False
             action()
+
+    def pump(client: Any) -> None:
+        fire()
         real_pump(client)
 
+    def write_through(client: Any, wire: bytes, entries: Any) -> bool:
+        fire()
+        return real_through(client, wire, entries)
+
     server._pump = pump  # type: ignore[method-assign]
+    server._write_through = write_through  # type: ignore[method-assign]
 
 
 @contextmanager

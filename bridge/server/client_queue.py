@@ -87,15 +87,21 @@ class ClientQueue:
         """Queue a message, dropping per the policy when full. Never blocks."""
         self.put_entry(make_entry(kind, data, t_host), now)
 
-    def put_entry(self, entry: Entry, now: float) -> None:
-        """Queue an entry made by `make_entry` (one entry may go to many queues)."""
+    def put_entry(self, entry: Entry, now: float, wake: bool = True) -> None:
+        """Queue an entry made by `make_entry` (one entry may go to many queues).
+
+        `wake=False` leaves `ready` alone: for a caller that writes the queue out
+        itself right away and sets `ready` only for what it could not write, so an
+        idle sender task is not woken (a task switch) for every message.
+        """
         if self._len >= self.max_messages:
             self._drop_one()
             if self.full_since is None:
                 self.full_since = now
         self._queues[entry.kind].append(entry)
         self._len += 1
-        self.ready.set()
+        if wake:
+            self.ready.set()
 
     def _drop_one(self) -> None:
         for kind in Kind:  # KMG, then GRADE, then CONTROL

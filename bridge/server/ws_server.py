@@ -618,12 +618,61 @@ class WebSocketServer(Output):
                 everything.append(e)
             if kmg is not None:
                 everything.append(make_entry(Kind.KMG, kmg, t_host))
+        # The batch's frames joined once: an idle client gets them in one write,
+        # without passing through its queue (the common case on a healthy bridge).
+        small = len(everything) <= _MAX_COALESCE
+        wire_grades = b"".join([e.frame for e in grades]) if small else b""
+        wire_all = (
+            b"".join([e.frame for e in everything])
+            if small and self._kmg_subscribers
+            else wire_grades
+        )
         for c in clients:
+            entries = everything if c.kmg else grades
+            if (
+                small
+                and not len(c.queue)
+                and self._write_through(c, wire_all if c.kmg else wire_grades, entries)
+            ):
+                continue
             put = c.queue.put_entry
-            for e in everything if c.kmg else grades:
-                put(e, now)
+            for e in entries:
+                put(e, now, False)  # _pump wakes the sender only for what it leaves
             self._pump(c)
         self._check_hopeless(now)
+
+    def _write_through(self, client: _Client, wire: bytes, entries: list[Entry]) -> bool:
+        """Write a batch to an idle client with an empty queue, bypassing the queue.
+
+        False when the fast path may not write (sender busy, flow control, closing):
+        then the caller queues the entries. Same conditions and latency record as
+        `_write_direct`, whose queue would only have taken these entries and given
+        them straight back.
+        """
+        if client.sending or client.closing or not self.config.direct_write:
+            return False
+        ws = client.ws
+        transport = ws.transport
+        if (
+            ws.protocol.state is not State.OPEN
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > ws.write_limit_high
+        ):
+            return False
+        if not wire:
+            return True
+        now = time.monotonic()
+        record, grade = self.latency.record, Kind.GRADE
+        try:
+            transport.write(wire)
+        except Exception as exc:  # state changed under us: let the sender task see it
+            log.debug("direct write to client %d failed: %r", client.id, exc)
+            client.queue.ready.set()
+            return True
+        for e in entries:
+            if e.kind is grade:
+                record(now - e.t_host)
+        return True
 
     def _broadcast_status(self, st: PipelineStatus) -> None:
         now = time.monotonic()
@@ -634,11 +683,11 @@ class WebSocketServer(Output):
             if c.full_status:
                 if full is None:
                     full = make_entry(Kind.CONTROL, protocol.status(status), 0.0)
-                c.queue.put_entry(full, now)
+                c.queue.put_entry(full, now, False)
             else:
                 if public is None:
                     public = make_entry(Kind.CONTROL, protocol.status(redact_status(status)), 0.0)
-                c.queue.put_entry(public, now)
+                c.queue.put_entry(public, now, False)
             self._pump(c)
         self._check_hopeless(now)
 
@@ -702,8 +751,16 @@ class WebSocketServer(Output):
         neither fragment nor compress), so a client costs one join and one
         `transport.write` per batch, whatever the number of messages.
         """
-        if client.sending or client.closing or not self.config.direct_write:
-            return
+        if not (client.sending or client.closing) and self.config.direct_write:
+            self._write_direct(client)
+        queue = client.queue
+        if len(queue):
+            # what the fast path left (or may not write): the sender task's job. Only
+            # then is it woken: an idle one woken per delivery costs a task switch.
+            queue.ready.set()
+
+    def _write_direct(self, client: _Client) -> None:
+        """Write the queue to the socket while its buffer is below the high-water mark."""
         ws = client.ws
         transport = ws.transport
         proto = ws.protocol

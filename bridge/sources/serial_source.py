@@ -1,8 +1,18 @@
-"""Serial-port source (USB CDC or UART adapter) via pyserial."""
+"""Serial-port source (USB CDC or UART adapter): pyserial opens it, we read its fd.
+
+pyserial opens, locks and configures the port (baud, raw mode, exclusive access).
+Reading goes straight to the file descriptor: one `poll` for readiness, then one
+`os.read` of everything waiting, so a burst of frames costs one call. pyserial's own
+`read` builds a timeout object and asks `in_waiting` (an ioctl) for every call,
+which at 1000 frames/s was about a tenth of the bridge's CPU (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import select
 import threading
 
 import serial
@@ -10,6 +20,10 @@ import serial
 from bridge.sources.stream_source import READ_TIMEOUT_S, StreamSource
 
 DEFAULT_BAUD = 921600
+READ_CHUNK = 1 << 16
+"""Bytes asked for per read: every frame waiting, whatever the backlog (the kernel's
+tty buffer is 4 kB on Linux)."""
+_READ_TIMEOUT_MS = round(READ_TIMEOUT_S * 1000)
 
 
 class SerialSource(StreamSource):
@@ -20,21 +34,39 @@ class SerialSource(StreamSource):
         self.port = port
         self.baud = baud
         self._ser: serial.Serial | None = None
+        self._fd = -1
+        self._poll: select.poll | None = None
 
     def _open(self, stop: threading.Event) -> None:
         # exclusive: two bridges reading one port would each get half the bytes
-        self._ser = serial.Serial(self.port, self.baud, timeout=READ_TIMEOUT_S, exclusive=True)
+        ser = serial.Serial(self.port, self.baud, timeout=READ_TIMEOUT_S, exclusive=True)
+        fd = ser.fileno()
+        # pyserial opens the port non-blocking; keep it so (a read never waits)
+        os.set_blocking(fd, False)
+        poll = select.poll()
+        poll.register(fd, select.POLLIN)
+        self._ser, self._fd, self._poll = ser, fd, poll
 
     def _read(self) -> bytes:
-        ser = self._ser
-        if ser is None:
-            raise OSError("serial port not open")
-        # read what is waiting, or block for one byte up to the timeout: a larger
-        # blocking read would wait for the whole count and add latency
-        return bytes(ser.read(ser.in_waiting or 1))
+        poll = self._poll
+        if poll is None:
+            raise OSError(errno.EBADF, "serial port not open")
+        # Wait for the first byte (at most the timeout), then take all that is there:
+        # a blocking read of a fixed count would wait for the whole count.
+        if not poll.poll(_READ_TIMEOUT_MS):
+            return b""
+        try:
+            data = os.read(self._fd, READ_CHUNK)
+        except BlockingIOError:  # readiness without data (another reader took it)
+            return b""
+        if not data:
+            # a vanished USB adapter reads as end of file, ready again at once
+            raise OSError(errno.EIO, "device reports readiness to read but returned no data")
+        return data
 
     def _close_transport(self) -> None:
         ser, self._ser = self._ser, None
+        self._poll, self._fd = None, -1
         if ser is not None:
             # the device may already be gone; then there is nothing left to release
             with contextlib.suppress(OSError):

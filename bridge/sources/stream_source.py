@@ -106,6 +106,7 @@ class DeviceSource(Source):
         self._done = ParserStats()
         # close() from another thread ends samples() like `stop` does
         self._closed = threading.Event()
+        self._fs_code = -1  # the full-scale code `info` was last set from
 
     def _stopping(self, stop: threading.Event) -> bool:
         return stop.is_set() or self._closed.is_set()
@@ -137,7 +138,9 @@ class DeviceSource(Source):
     def _to_sample(self, frame: Frame, t_host: float, clock: ClockUnwrapper) -> Sample:
         if self.info.n_sensors != frame.n_sensors:
             self.info.n_sensors = frame.n_sensors
-        self.info.full_scale_gauss = FRAME_SENSOR_MODEL.full_scale(frame.fs_code).gauss
+        if frame.fs_code != self._fs_code:
+            self.info.full_scale_gauss = FRAME_SENSOR_MODEL.full_scale(frame.fs_code).gauss
+            self._fs_code = frame.fs_code
         jumps = clock.jumps
         sample = frame_to_sample(frame, t_host, clock)
         if clock.jumps != jumps:
