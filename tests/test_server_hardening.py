@@ -9,15 +9,13 @@ where a misbehaving client is the point).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import os
-import socket
 import time
 from typing import Any
 
 import pytest
+from raw_ws_client import OP_PING, masked_frame, raw_ws
 from test_server_auth import TOKEN, RecordingHand, _start, _status_of
 from test_server_kit import (
     PushSource,
@@ -219,36 +217,10 @@ def test_status_size_does_not_grow_with_clients() -> None:
 # ---- item 8: a ping-flooding client that never reads -------------------------------------
 
 
-def _raw_ws(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    sock.settimeout(5)
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def _ping_frame(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x89, 0x80 | len(payload)]) + mask + body
-
-
 def _flood_pings(port: int, limit_bytes: int, seconds: float) -> tuple[int, bool]:
     """Send pings, never read; returns (bytes sent, cut off by the server)."""
-    sock = _raw_ws(port)
-    frame = _ping_frame(b"p" * 125) * 64  # 8 KB per write
+    sock = raw_ws(port)
+    frame = masked_frame(OP_PING, b"p" * 125) * 64  # 8 KB per write
     sent = 0
     deadline = time.monotonic() + seconds
     sock.settimeout(1.0)

@@ -4,46 +4,22 @@ and is eventually disconnected; drops are counted per client in `status`."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import socket
 import statistics
 import threading
 import time
 
+from raw_ws_client import OP_TEXT, masked_frame, raw_ws
 from test_server_kit import PushSource, client, recv_json, recv_type, running_bridge
 
 from bridge.server.client_queue import ClientQueue, Kind
 
 
-def _masked_text_frame(text: str) -> bytes:
-    payload = text.encode()
-    assert len(payload) < 126
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x81, 0x80 | len(payload)]) + mask + body
-
-
 def _stalled_client(port: int) -> socket.socket:
     """Raw TCP websocket client: handshake, subscribe to kmg, then never read again."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fill up quickly
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    sock.settimeout(5)
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)  # byte by byte: don't read past the HTTP response
-    assert head.startswith(b"HTTP/1.1 101"), head
-    sock.sendall(_masked_text_frame(json.dumps({"type": "subscribe", "kmg": True})))
+    sock = raw_ws(port)
+    sock.sendall(masked_frame(OP_TEXT, json.dumps({"type": "subscribe", "kmg": True}).encode()))
     return sock
 
 
