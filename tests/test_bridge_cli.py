@@ -37,6 +37,8 @@ def test_non_loopback_without_token_refuses(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    record = ["bridge", "--source", "serial:/dev/null", "--decoder", "none", "--duration", "1",
+              "--record"]  # fmt: skip
     for argv, needle in (
         (["bridge", "--source", "bogus://x"], "source"),
         (["bridge", "--source", "serial:/dev/null", "--hand-enable"], "--hand"),
@@ -48,34 +50,8 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -
             "nonexistent",
         ),
         # an unusable --record path is refused at start-up, not after the session began
-        (
-            [
-                "bridge",
-                "--source",
-                "serial:/dev/null",
-                "--decoder",
-                "none",
-                "--duration",
-                "1",
-                "--record",
-                "/nonexistent-dir/s.csv",
-            ],
-            "folder /nonexistent-dir does not exist",
-        ),
-        (
-            [
-                "bridge",
-                "--source",
-                "serial:/dev/null",
-                "--decoder",
-                "none",
-                "--duration",
-                "1",
-                "--record",
-                "s.json",
-            ],
-            "--record must name a .csv file",
-        ),
+        ([*record, "/nonexistent-dir/s.csv"], "folder /nonexistent-dir does not exist"),
+        ([*record, "s.json"], "--record must name a .csv file"),
     ):
         code, err = _run_cli(argv, capsys)
         assert code == 2, argv
