@@ -7,7 +7,7 @@ dwell, grace, ball variations and score multiplier are this project's interpreta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Re-exported: the game core names the grade range through this module.
 from ..protocol_v1 import MAX_GRADE as MAX_GRADE
@@ -122,20 +122,7 @@ HARD = LevelSpec(
 LEVELS: dict[str, LevelSpec] = {spec.name: spec for spec in (EASY, MEDIUM, HARD)}
 """Levels by name, easiest first."""
 
-AUTO = LevelSpec(
-    name="auto",
-    period_s=MEDIUM.period_s,
-    tolerance=MEDIUM.tolerance,
-    dwell_s=MEDIUM.dwell_s,
-    grace_s=MEDIUM.grace_s,
-    multiplier=MEDIUM.multiplier,
-    period_jitter=MEDIUM.period_jitter,
-    pause_prob=MEDIUM.pause_prob,
-    pause_min_s=MEDIUM.pause_min_s,
-    pause_max_s=MEDIUM.pause_max_s,
-    top_min=MEDIUM.top_min,
-    bottom_max=MEDIUM.bottom_max,
-)
+AUTO = replace(MEDIUM, name="auto")
 """The adaptive level: medium's catch zone and ball variations; the ball speed starts at
 medium's and is then set by the adaptive rule (core/adaptive.py) within
 `AUTO_SPEED_BOUNDS`."""
