@@ -12,9 +12,7 @@ keeps what was drawn with its effective enabled and alert flags.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import addon_utils  # noqa: E402
+from bpy_addon import runtime  # noqa: E402
 from bpy_live_driver import tick_for  # noqa: E402
 from live_bridge import free_port  # noqa: E402
 from test_addon_redon import STEPS, FakeRedonBridge, final  # noqa: E402
@@ -115,25 +113,6 @@ def redon_buttons(rec: LayoutRecorder) -> list[Drawn]:
 
 def tooltip(action: str) -> str:
     return bpy.types.FISTBALL_OT_redon.description(bpy.context, SimpleNamespace(action=action))
-
-
-@pytest.fixture
-def addon(tmp_path: Path) -> Iterator[Any]:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    assert addon_utils.enable("fist_and_ball", default_set=True, handle_error=None) is not None
-    prefs = bpy.context.preferences.addons["fist_and_ball"].preferences
-    prefs.log_folder = str(tmp_path / "logs")
-    yield prefs
-    addon_utils.disable("fist_and_ball", default_set=True)
-    from fist_and_ball import registration
-
-    assert registration.leftovers() == []
-
-
-def runtime() -> Any:
-    from fist_and_ball.live import timer
-
-    return timer.get_runtime()
 
 
 def connect(url: str) -> Any:

@@ -18,12 +18,12 @@ bpy = pytest.importorskip("bpy")
 
 from bpy_live_driver import tick_for  # noqa: E402
 from live_bridge import ROOT, BridgeProcess, free_port  # noqa: E402
-from test_addon_redon_bpy import addon, connect, draw_panel, texts  # noqa: E402, F401
+from test_addon_redon_bpy import connect, draw_panel, texts  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
 
-def test_end_to_end_the_addon_runs_a_real_bridges_check(addon: Any) -> None:  # noqa: F811
+def test_end_to_end_the_addon_runs_a_real_bridges_check(addon: Any) -> None:
     """A real `fist-and-ball bridge --source sim:myo3 --decoder qg`: the operator
     cancels one check, starts another, the panel follows the bridge's steps, and a
     verdict arrives that meets the contract."""
@@ -74,7 +74,7 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_end_to_end_a_turned_band_is_refused_in_the_panel(
-    addon: Any,  # noqa: F811
+    addon: Any,
     calibration: Path,
 ) -> None:
     """The band put back on turned 45 degrees: the bridge refuses, the panel says why."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +20,13 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import addon_utils  # noqa: E402
+from bpy_addon import runtime  # noqa: E402
 from bpy_live_driver import tick_for  # noqa: E402
 from live_bridge import ROOT, BridgeProcess, free_port  # noqa: E402
 from test_history_cache import make_logs  # noqa: E402
 
 pytestmark = pytest.mark.blender
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture
-def addon(tmp_path: Path) -> Iterator[Any]:
-    """The add-on enabled, score logs going to tmp_path/logs; disabled afterwards."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    assert addon_utils.enable("fist_and_ball", default_set=True, handle_error=None) is not None
-    prefs = bpy.context.preferences.addons["fist_and_ball"].preferences
-    prefs.log_folder = str(tmp_path / "logs")
-    yield prefs
-    addon_utils.disable("fist_and_ball", default_set=True)
-    from fist_and_ball import registration
-
-    assert registration.leftovers() == []
-
-
-def runtime() -> Any:
-    from fist_and_ball.live import timer
-
-    return timer.get_runtime()
 
 
 # -- the physical hand ---------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,10 @@ pytestmark = pytest.mark.blender
 
 
 @pytest.fixture
-def addon(tmp_path: Path) -> Iterator[Any]:
-    """The add-on enabled, score logs going to tmp_path; disabled afterwards."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    mod = addon_utils.enable("fist_and_ball", default_set=True, handle_error=None)
-    assert mod is not None
-    prefs = bpy.context.preferences.addons["fist_and_ball"].preferences
-    prefs.log_folder = str(tmp_path / "logs")
-    prefs.patient = "P-test"
-    yield prefs
-    addon_utils.disable("fist_and_ball", default_set=True)
+def addon(addon: Any) -> Any:
+    """conftest's add-on, for patient P-test."""
+    addon.patient = "P-test"
+    return addon
 
 
 def ws_threads() -> list[str]:

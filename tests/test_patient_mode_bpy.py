@@ -15,19 +15,17 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import addon_utils  # noqa: E402
+from bpy_addon import enabled_addon  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
 
 @pytest.fixture
 def addon(tmp_path: Path) -> Iterator[Any]:
-    bpy.ops.wm.read_factory_settings(use_empty=False)
-    mod = addon_utils.enable("fist_and_ball", default_set=True, handle_error=None)
-    assert mod is not None
-    prefs = bpy.context.preferences.addons["fist_and_ball"].preferences
-    prefs.log_folder = str(tmp_path / "logs")
-    yield prefs
-    addon_utils.disable("fist_and_ball", default_set=True)
+    """The add-on enabled over the factory startup scene (a real 3D view to save and
+    restore), score logs going to tmp_path/logs."""
+    with enabled_addon(tmp_path / "logs", empty_scene=False) as prefs:
+        yield prefs
 
 
 def test_operators_register_and_refuse_without_a_window(addon: Any) -> None:
