@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_bridge import free_port
-from websockets.asyncio.server import ServerConnection, serve
+from loopback_ws_server import LoopbackServer
+from websockets.asyncio.server import ServerConnection
 
 from fist_and_ball.core.patient_hud import HudModel, Rect, Text, hud_layout, hud_unit
 from fist_and_ball.core.start_screen import Screen
@@ -327,7 +327,7 @@ ADVANCE = "test_advance"
 """Not protocol: tells `FakeRedonBridge` to go to the next step (GUI driver)."""
 
 
-class FakeRedonBridge:
+class FakeRedonBridge(LoopbackServer):
     """A protocol-v1 server on its own thread that runs a scripted re-don check.
 
     On `start` (refused with an `error`, ref `redon`, when `authorized` is False) it
@@ -345,21 +345,13 @@ class FakeRedonBridge:
         authorized: bool = True,
         extra: list[Any] | None = None,
     ) -> None:
-        self.port = port
+        super().__init__(port)
         self.steps = steps
         self.final = final
         self.authorized = authorized
         self.extra = extra or []
         self.received: list[dict[str, Any]] = []
         self.step = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def advance(self) -> None:
         self.step += 1
@@ -414,35 +406,6 @@ class FakeRedonBridge:
         finally:
             if check is not None:
                 check.cancel()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", self.port):
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> FakeRedonBridge:
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            loop.run_until_complete(self._main())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "test server did not start"
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._stop and self._thread and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeRedonBridge:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 STEPS = [("rest", "Relax your hand"), ("fingers", "Close your fingers")]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,11 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import addon_utils  # noqa: E402
+from bpy_addon import runtime  # noqa: E402
 from bpy_live_driver import tick_for  # noqa: E402
 from live_bridge import ROOT, BridgeProcess, free_port  # noqa: E402
-from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+from loopback_ws_server import LoopbackServer  # noqa: E402
+from websockets.asyncio.server import ServerConnection  # noqa: E402
 
 from bridge.sim.layouts import get_layout  # noqa: E402
 
@@ -35,44 +34,16 @@ ARTIFACTS = ROOT / "test-artifacts"
 TAGS = ("fingers", "wrist", "thumb")
 
 
-@pytest.fixture
-def addon(tmp_path: Path) -> Iterator[Any]:
-    """The add-on enabled, score logs going to tmp_path/logs; disabled afterwards."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    assert addon_utils.enable("fist_and_ball", default_set=True, handle_error=None) is not None
-    prefs = bpy.context.preferences.addons["fist_and_ball"].preferences
-    prefs.log_folder = str(tmp_path / "logs")
-    yield prefs
-    addon_utils.disable("fist_and_ball", default_set=True)
-    from fist_and_ball import registration
-
-    assert registration.leftovers() == []
-
-
-def runtime() -> Any:
-    from fist_and_ball.live import timer
-
-    return timer.get_runtime()
-
-
-class ScriptedBridge:
+class ScriptedBridge(LoopbackServer):
     """Protocol v1 on loopback: a hello for the simulated 16-sensor socket, then `grade`
     at 50 Hz with `grades` = whatever `self.grades` holds (omitted while None) and `kmg`
     while subscribed."""
 
     def __init__(self, port: int) -> None:
-        self.port = port
+        super().__init__(port)
         self.grades: dict[str, dict[str, Any]] | None = None
         self.gesture = "fingers"
         self.kmg = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     async def _handler(self, ws: ServerConnection) -> None:
         positions = get_layout("socket16").positions_mm.tolist()
@@ -110,22 +81,6 @@ class ScriptedBridge:
                 self.kmg = bool(msg.get("kmg"))
             elif msg.get("type") == "ping":
                 await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", self.port):
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> ScriptedBridge:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 def tag(grade: int, confidence: float = 1.0) -> dict[str, Any]:

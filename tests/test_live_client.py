@@ -11,25 +11,22 @@ from typing import Any
 
 import pytest
 from live_bridge import free_port
-from websockets.asyncio.server import ServerConnection, serve
+from loopback_ws_server import LoopbackServer
+from websockets.asyncio.server import ServerConnection
 
 from fist_and_ball.live.client import BridgeClient, check_url, is_loopback_url
 from fist_and_ball.live.mailbox import Drained, Mailbox
 
 
-class FakeBridge:
+class FakeBridge(LoopbackServer):
     """A small protocol-v1 server on its own thread: hello, grades at 50 Hz, pong,
     `kmg` at 50 Hz while subscribed, and a `hand` answer to each hand command."""
 
     def __init__(self, port: int, *, garbage_first: bool = False) -> None:
-        self.port = port
+        super().__init__(port)
         self.garbage_first = garbage_first
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
     async def _handler(self, ws: ServerConnection) -> None:
         self.headers.append(dict(ws.request.headers) if ws.request else {})
@@ -79,33 +76,6 @@ class FakeBridge:
             pass
         finally:
             task.cancel()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", self.port):
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> FakeBridge:
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            loop.run_until_complete(self._main())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "test server did not start"
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection (as a bridge going away)."""
-        if self._thread is None or not self._thread.is_alive():
-            return
-        if self._loop and self._stop:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-        self._ready.clear()
 
 
 def wait_for(pred: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:

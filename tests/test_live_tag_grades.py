@@ -4,10 +4,8 @@ good, malformed and hostile values, and through a real websocket into the mailbo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_bridge import free_port
-from websockets.asyncio.server import ServerConnection, serve
+from loopback_ws_server import LoopbackServer
+from websockets.asyncio.server import ServerConnection
 
 from fist_and_ball.live.client import (
     MAX_TAG_NAME,
@@ -165,15 +164,12 @@ def test_any_value_parses_to_in_range_tags_or_none(raw: Any) -> None:
 
 
 # -- through a real websocket --------------------------------------------------------------
-class GradesBridge:
+class GradesBridge(LoopbackServer):
     """A loopback protocol-v1 server that sends a hello and then the given raw texts."""
 
     def __init__(self, port: int, texts: list[str]) -> None:
-        self.port, self.texts = port, texts
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        super().__init__(port)
+        self.texts = texts
 
     async def _handler(self, ws: ServerConnection) -> None:
         await ws.send(json.dumps({"type": "hello", "protocol": 1, "n_sensors": 16,
@@ -182,22 +178,6 @@ class GradesBridge:
         for text in self.texts:
             await ws.send(text)
         await ws.wait_closed()  # keep the connection open until the client leaves
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", self.port):
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> GradesBridge:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 @pytest.fixture
