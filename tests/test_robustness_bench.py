@@ -84,7 +84,68 @@ def test_matrix_has_every_cell_with_numbers_in_range(run: dict[str, Path]) -> No
     assert cells == {(c, d) for c in CONDITIONS for d in rb.DECODERS}
     band = json.loads(run["json"].read_text())["band"]["0"]
     assert set(band) == set(rb.BAND_CONDITIONS)
-    assert all(0.0 <= band[c]["before"]["within1"] <= 1.0 for c in band)
+    for c in band:
+        assert set(rb.band_keys()) <= set(band[c])
+        for cal in rb.BAND_CALIBRATIONS:
+            assert 0.0 <= band[c][f"{cal} before"]["within1 fingers"] <= 1.0
+
+
+def test_a_refused_band_placement_is_decoded_with_a_fresh_calibration(
+    run: dict[str, Path],
+) -> None:
+    """After a refusal the patient calibrates again: "after" is the fresh calibration's
+    score; after an acceptance it is the check's calibration (the old one, unchanged)."""
+    band = json.loads(run["json"].read_text())["band"]["0"]
+    verdicts = {
+        (c, cal): next(iter(band[c][f"{cal} verdict"]))
+        for c in band
+        for cal in _robustness().BAND_CALIBRATIONS
+    }
+    # patient 0: its thumb range falls to about half with the band 5 mm distal
+    assert verdicts[("shifted -5 mm", "all three movements")] == "refused"
+    assert verdicts[("same day", "fingers")] == "accepted"
+    for (c, cal), verdict in verdicts.items():
+        row = band[c]
+        if verdict == "refused":
+            assert row[f"{cal} after"] == row[f"{cal} fresh"]
+        elif verdict == "accepted":
+            assert row[f"{cal} after"] == row[f"{cal} before"]
+    text = run["docs"].read_text()
+    judged = text.split("Judged figures")[1].split("<!-- robustness-matrix:end")[0]
+    assert "shifted +5 mm after the re-don check, fingers" in judged
+    assert "all three movements" not in judged  # information, in the band table only
+
+
+def test_check_outcomes_classify_refusals_and_acceptances() -> None:
+    """Warranted vs false refusals and false acceptances from the later session's
+    scores (goal 95 %): the classification the band table reports."""
+    rb = _robustness()
+
+    def row(verdict: str, before: float, after: float, fresh: float) -> dict:
+        def s(w: float) -> dict:
+            return {"within1 fingers": w}
+
+        return {
+            "fingers verdict": {verdict: 1.0},
+            "fingers before": s(before),
+            "fingers after": s(after),
+            "fingers fresh": s(fresh),
+        }
+
+    band = {
+        0: {"shifted +5 mm": row("refused", 0.60, 1.0, 1.0)},  # warranted
+        1: {"shifted +5 mm": row("refused", 0.99, 1.0, 1.0)},  # false refusal
+        2: {"shifted +5 mm": row("adapted", 0.70, 0.80, 0.99)},  # false acceptance
+        3: {"shifted +5 mm": row("accepted", 0.80, 0.80, 0.70)},  # below, fresh no better
+        4: {"shifted +5 mm": row("adapted", 0.50, 1.0, 1.0)},  # good
+    }
+    got = rb.check_outcomes(band, "shifted +5 mm", "fingers")
+    assert got == {
+        "warranted": [0],
+        "false refusal": [1],
+        "below": [2, 3],
+        "false acceptance": [2],
+    }
 
 
 def test_docs_sections_replaced_not_duplicated(run: dict[str, Path]) -> None:
