@@ -5,8 +5,10 @@ A subclass says what the bridge does in `_handler`; start/stop (or `with`) run i
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from typing import Self
+from collections.abc import AsyncIterator
+from typing import Any, Self
 
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -17,6 +19,7 @@ class LoopbackServer:
 
     def __init__(self, port: int) -> None:
         self.port = port
+        self.received: list[dict[str, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -29,6 +32,17 @@ class LoopbackServer:
     async def _handler(self, ws: ServerConnection) -> None:
         """One client connection, from hello to its end."""
         raise NotImplementedError
+
+    async def messages(self, ws: ServerConnection) -> AsyncIterator[dict[str, Any]]:
+        """Each message the client sends, parsed and kept in `received`; a ping is
+        answered with its pong here (as the bridge does), the others are yielded."""
+        async for raw in ws:
+            msg = json.loads(raw)
+            self.received.append(msg)
+            if msg.get("type") == "ping":
+                await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
+            else:
+                yield msg
 
     async def _main(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()

@@ -350,7 +350,6 @@ class FakeRedonBridge(LoopbackServer):
         self.final = final
         self.authorized = authorized
         self.extra = extra or []
-        self.received: list[dict[str, Any]] = []
         self.step = 0
 
     def advance(self) -> None:
@@ -382,12 +381,8 @@ class FakeRedonBridge(LoopbackServer):
         await ws.send(json.dumps(hello))
         check: asyncio.Task[None] | None = None
         try:
-            async for raw in ws:
-                msg = json.loads(raw)
-                self.received.append(msg)
-                if msg.get("type") == "ping":
-                    await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
-                elif msg.get("type") == ADVANCE:  # a driver in another process steps it
+            async for msg in self.messages(ws):
+                if msg.get("type") == ADVANCE:  # a driver in another process steps it
                     self.advance()
                 elif msg.get("type") != MSG_REDON:
                     continue

@@ -75,12 +75,9 @@ class ScriptedBridge(LoopbackServer):
             reader.cancel()
 
     async def _read(self, ws: ServerConnection) -> None:
-        async for raw in ws:
-            msg = json.loads(raw)
+        async for msg in self.messages(ws):
             if msg.get("type") == "subscribe":
                 self.kmg = bool(msg.get("kmg"))
-            elif msg.get("type") == "ping":
-                await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
 
 
 def tag(grade: int, confidence: float = 1.0) -> dict[str, Any]:

@@ -25,7 +25,6 @@ class FakeBridge(LoopbackServer):
     def __init__(self, port: int, *, garbage_first: bool = False) -> None:
         super().__init__(port)
         self.garbage_first = garbage_first
-        self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
 
     async def _handler(self, ws: ServerConnection) -> None:
@@ -60,12 +59,8 @@ class FakeBridge(LoopbackServer):
 
         task = asyncio.ensure_future(feed())
         try:
-            async for raw in ws:
-                msg = json.loads(raw)
-                self.received.append(msg)
-                if msg.get("type") == "ping":
-                    await ws.send(json.dumps({"type": "pong", "id": msg.get("id")}))
-                elif msg.get("type") == "subscribe":
+            async for msg in self.messages(ws):
+                if msg.get("type") == "subscribe":
                     kmg["on"] = bool(msg.get("kmg"))
                 elif msg.get("type") == "hand":
                     state = {"state": "estop" if msg["action"] == "stop" else "holding"}
