@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from cli_process import run_cli
 
 from bridge.signal.metrics import within_one
 from bridge.sim.foreign_patients import Placement, write_recording
 from tests.tracking_cases import SEEDS, later_session, twin_fit
 
 SEED = SEEDS[0]
-
-
-def _fab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fist_and_ball_app.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).resolve().parents[1],
-    )
 
 
 def test_within_one_counts_grades_within_one_of_the_truth() -> None:
@@ -42,7 +31,7 @@ def test_evaluate_with_a_track_spec_writes_within1(tmp_path: Path) -> None:
     s = later_session(SEED, Placement(shift_mm=5.0, turn_deg=10.0))
     rec = write_recording(s, tmp_path / "later.csv")
     out = tmp_path / "eval"
-    run = _fab("evaluate", "--decoder", f"track:{twin}", str(rec), "--out", str(out))
+    run = run_cli("evaluate", "--decoder", f"track:{twin}", str(rec), "--out", str(out))
     assert run.returncode == 0, run.stderr
     table = json.loads((out / "table2.json").read_text())
     assert table["recording"] == str(rec) and table["decoders"] == [f"track:{twin}"]
@@ -60,6 +49,6 @@ def test_evaluate_form_errors_are_one_line(tmp_path: Path) -> None:
         (["evaluate", str(tmp_path)], "MODEL_DIR RECORDING"),
         (["evaluate", "--decoder", "bogus:x", __file__], ""),
     ):
-        run = _fab(*args)
+        run = run_cli(*args)
         assert run.returncode == 2, (args, run.stderr)
         assert needle in run.stderr and "Traceback" not in run.stderr

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from bpy_live_driver import check_samples
+from cli_process import run_cli
 from live_bridge import ROOT, free_port
 
 pytestmark = [
@@ -30,16 +31,6 @@ pytestmark = [
 ]
 
 ADDON_ID = "bl_ext.user_default.fist_and_ball"
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fist_and_ball_app.main", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

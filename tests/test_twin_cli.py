@@ -3,11 +3,10 @@ matching the simulator's truth; a 3-sensor band refused with reasons and exit co
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from cli_process import run_cli
 
 from bridge.sim.foreign_patients import cued_session, draw_patient, write_recording
 from bridge.tracking.twin import Twin
@@ -16,20 +15,10 @@ from tests.tracking_cases import SEEDS, fitting_session, patient
 SEED = SEEDS[0]
 
 
-def _fab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fist_and_ball_app.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-
-
 def test_twin_fit_writes_a_twin_that_matches_the_patient(tmp_path: Path) -> None:
     rec = write_recording(fitting_session(SEED), tmp_path / "cued.csv")
     out = tmp_path / "twin.json"
-    run = _fab("twin", "fit", str(rec), "--out", str(out))
+    run = run_cli("twin", "fit", str(rec), "--out", str(out))
     assert run.returncode == 0, run.stderr
     assert "%]" in run.stderr and "wrote" in run.stderr  # progress lines
     twin = Twin.load(out)
@@ -49,7 +38,7 @@ def test_twin_fit_refuses_a_three_sensor_band_with_reasons(tmp_path: Path) -> No
     band = draw_patient(SEED, kind="band")
     rec = write_recording(cued_session(band, repetitions=2), tmp_path / "band.csv")
     out = tmp_path / "twin.json"
-    run = _fab("twin", "fit", str(rec), "--out", str(out))
+    run = run_cli("twin", "fit", str(rec), "--out", str(out))
     assert run.returncode == 2
     assert "twin refused:" in run.stderr and "3 sensors cannot localise 3 tags" in run.stderr
     reasons = run.stderr.split("twin refused:\n", 1)[1].splitlines()
@@ -66,7 +55,7 @@ def test_twin_fit_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
         ),
         (["twin", "fit", "x.csv", "--out", "/nonexistent-dir/t.json"], "does not exist"),
     ):
-        run = _fab(*args)
+        run = run_cli(*args)
         assert run.returncode == 2, run.stderr
         assert needle in run.stderr and "Traceback" not in run.stderr
         assert run.stderr.count("\n") == 1, run.stderr
@@ -81,7 +70,7 @@ def test_guided_twin_fit_from_a_simulated_socket(tmp_path: Path) -> None:
 
     out = tmp_path / "twin.json"
     rec = tmp_path / "session.csv"
-    run = _fab(
+    run = run_cli(
         "twin", "fit", "--source", "sim:socket16", "--out", str(out), "--yes",
         "--repeats", "2", "--save-recording", str(rec),
     )  # fmt: skip
@@ -99,10 +88,10 @@ def test_guided_twin_fit_from_a_simulated_socket(tmp_path: Path) -> None:
 
 def test_guided_twin_fit_refuses_a_band_and_bad_arguments(tmp_path: Path) -> None:
     out = tmp_path / "twin.json"
-    band = _fab("twin", "fit", "--source", "sim:myo3", "--out", str(out), "--yes")
+    band = run_cli("twin", "fit", "--source", "sim:myo3", "--out", str(out), "--yes")
     assert band.returncode == 2, band.stderr
     assert "cannot localise" in band.stderr and not out.exists()
-    both = _fab("twin", "fit", "x.csv", "--source", "sim:socket16", "--out", str(out))
-    neither = _fab("twin", "fit", "--out", str(out))
+    both = run_cli("twin", "fit", "x.csv", "--source", "sim:socket16", "--out", str(out))
+    neither = run_cli("twin", "fit", "--out", str(out))
     for run in (both, neither):
         assert run.returncode != 0 and "either cued recordings" in run.stderr
