@@ -91,6 +91,8 @@ class BenchResult:
     dropped: int
     bad_frames: int
     client_drops: int
+    thread_cpu_pct: dict[str, float] = field(default_factory=dict)
+    """CPU of the bridge's hot threads (BRIDGE_THREADS) over the measured seconds."""
     batching_spells: int = 0
     """Spells of grade batching (status.batching_spells) during the measured seconds."""
     notes: list[str] = field(default_factory=list)
@@ -106,6 +108,27 @@ def _cpu_seconds(pid: int) -> float:
         stat = f.read()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BRIDGE_THREADS = {"bridge-pipeline": "pipeline", "bridge-ws": "server"}
+"""The bridge's hot threads by their OS names (bridge.realtime.name_native_thread)."""
+
+
+def _thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name of a process (threads sharing a name are summed)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _frames(cfg: BenchConfig, n: int) -> list[bytes]:
@@ -213,6 +236,8 @@ class Writer(threading.Thread):
         self.fd, self.frames, self.rate_hz, self.warmup, self.pid = fd, frames, rate_hz, warmup, pid
         self.t_write = np.full(len(frames), np.nan)
         self.cpu_window: tuple[float, float, float, float] | None = None  # t0, t1, cpu0, cpu1
+        self.threads0: dict[str, float] = {}
+        self.threads1: dict[str, float] = {}
         self.late_resets = 0
 
     def run(self) -> None:
@@ -222,6 +247,7 @@ class Writer(threading.Thread):
         for k, data in enumerate(self.frames):
             if k == self.warmup:
                 t0, cpu0 = time.monotonic(), _cpu_seconds(self.pid)
+                self.threads0 = _thread_cpu_seconds(self.pid)
             delay = t_next - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -232,6 +258,7 @@ class Writer(threading.Thread):
             os.write(self.fd, data)
             t_next += period
         self.cpu_window = (t0, time.monotonic(), cpu0, _cpu_seconds(self.pid))
+        self.threads1 = _thread_cpu_seconds(self.pid)
 
 
 def _bridge_pid(parent: int) -> int:
@@ -429,6 +456,13 @@ def run_config(
         bad_frames=int(last.get("bad_frames", 0)),
         client_drops=int(last.get("dropped_grade_total", 0))
         + int(last.get("dropped_kmg_total", 0)),
+        thread_cpu_pct={
+            label: 100.0
+            * (writer.threads1.get(name, 0.0) - writer.threads0.get(name, 0.0))
+            / max(1e-9, t1 - t0)
+            for name, label in BRIDGE_THREADS.items()
+            if name in writer.threads1
+        },
         batching_spells=spells,
         notes=notes,
     )
@@ -482,6 +516,13 @@ READING = [
 ]
 
 
+def _threads(r: BenchResult) -> str:
+    """`(pipeline 30%, server 25%)`, or nothing when the threads were not found."""
+    if not r.thread_cpu_pct:
+        return ""
+    return "(" + ", ".join(f"{k} {v:.0f}%" for k, v in r.thread_cpu_pct.items()) + ")"
+
+
 def render_section(results: list[BenchResult], seconds: float, loads: list[float]) -> str:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = [
@@ -499,7 +540,7 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
             f"| {_f(r.bridge_ms['p50'], 3)} / {_f(r.bridge_ms['p99'], 3)} / "
             f"{_f(r.bridge_ms['max'], 3)} "
             f"| {_f(r.median_window_p99_ms, 3)} / {_f(r.worst_window_p99_ms, 3)} "
-            f"| {r.bridge_cpu_pct:.0f}% "
+            f"| {r.bridge_cpu_pct:.0f}% {_threads(r)} "
             f"| {r.grades_received}/{r.grades_expected} | {r.dropped} |"
         )
     verdicts = []
@@ -542,7 +583,8 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
             "median window shows a typical second, the worst window the worst second "
             "(usually another process taking the CPU).",
             "- *bridge CPU*: user + system time of the bridge process / wall time (100% = "
-            "one core).",
+            "one core); in brackets its two hot threads: *pipeline* (serial read, frame "
+            "decode, decoder, encoding the grade) and *server* (the websocket loop).",
             "",
             *rows,
             "",
@@ -609,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cfg.label}: e2e p50 {r.e2e_ms['p50']:.2f} p99 {r.e2e_ms['p99']:.2f} ms; "
                 f"bridge-added p50 {_f(r.bridge_ms['p50'], 3)} p99 {_f(r.bridge_ms['p99'], 3)} "
                 f"ms (median 1-s p99 {_f(r.median_window_p99_ms, 3)}); "
-                f"bridge CPU {r.bridge_cpu_pct:.0f}%; batching spells {r.batching_spells}; "
+                f"bridge CPU {r.bridge_cpu_pct:.0f}% {_threads(r)}; "
+                f"batching spells {r.batching_spells}; "
                 f"received {r.grades_received}/{r.grades_expected}"
             )
             results.append(r)
@@ -642,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
                         "worst_window_p99_ms": r.worst_window_p99_ms,
                         "median_window_p99_ms": r.median_window_p99_ms,
                         "bridge_cpu_pct": r.bridge_cpu_pct,
+                        "thread_cpu_pct": r.thread_cpu_pct,
                         "grades": [r.grades_received, r.grades_expected],
                         "dropped": r.dropped,
                         "client_drops": r.client_drops,

@@ -19,7 +19,7 @@ import time
 
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
-from bridge.realtime import set_realtime_priority
+from bridge.realtime import name_native_thread, set_realtime_priority
 from bridge.sources.base import Source
 from bridge.values.sample import Decoded
 from bridge.values.status import DecoderStatus, OutputStatus, PipelineStatus, SourceReport
@@ -127,6 +127,7 @@ class Pipeline:
         decoder = self.decoder
         outputs = self.outputs
         decoder_lock, outputs_lock = self._decoder_lock, self._outputs_lock
+        name_native_thread("bridge-pipeline")
         problem = set_realtime_priority(self.realtime_priority)
         if problem:
             log.warning("%s; running with normal priority", problem)
@@ -168,6 +169,7 @@ class Pipeline:
 
     def _run_status(self) -> None:
         interval = self.status_interval_s
+        name_native_thread("bridge-status")
         # One status at once: outputs (the hand's safety layer) learn the source state
         # and decoder readiness before the first interval has passed.
         self.emit_status()

@@ -1,9 +1,12 @@
-"""Real-time scheduling for the bridge's hot threads (the sample thread, the server loop)."""
+"""Real-time scheduling and OS names for the bridge's hot threads (the sample thread, the
+server loop)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 
 
 def set_realtime_priority(priority: int | None) -> str | None:
@@ -50,3 +53,20 @@ def set_process_realtime_priority(priority: int | None) -> str | None:
     except (OSError, ValueError) as exc:
         return f"could not switch to real-time priority {priority}: {exc}"
     return None
+
+
+def name_native_thread(name: str) -> None:
+    """Show `name` (at most 15 bytes) as the calling thread's OS name (Linux).
+
+    Python names threads only for itself; with the OS name set, `top -H`, py-spy
+    and /proc/PID/task/*/comm tell the sample thread from the server loop (the
+    latency bench reports CPU per thread this way). Best effort: never raises.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    path = f"/proc/self/task/{threading.get_native_id()}/comm"
+    try:
+        with open(path, "w", encoding="ascii", errors="replace") as f:
+            f.write(name[:15])
+    except OSError:
+        pass

@@ -113,6 +113,23 @@ def test_dead_sensor_is_nan() -> None:
     assert sample.magnitudes[2] == pytest.approx(3.0, abs=0.05)
 
 
+def test_dead_marker_bytes_elsewhere_are_not_a_dead_sensor() -> None:
+    # -32768 is the dead marker only on x; its two bytes may also occur on y or z, or
+    # straddle two values: those rows are live readings
+    raw = np.array(
+        [[0x12, -32768, 5], [7, 8, -32768], [0x12, 0x180, 0], [DEAD_X, 0x101, 0x101]],
+        dtype=np.int16,
+    )
+    for parse in (lambda b: FrameParser().feed(b)[0], FrameParser().feed_datagram):
+        frame = parse(encode_frame(1, 0, 0, raw))
+        assert frame is not None
+        f = frame.field_ut()
+        assert np.isnan(f[3]).all()
+        assert not np.isnan(f[:3]).any()
+        np.testing.assert_array_equal(frame.raw, raw)
+        frame.raw[0, 0] = 1  # a frame owns its values (the parser's buffer moves on)
+
+
 def test_saturation_flag() -> None:
     # +-4 gauss clips near 479 uT (32767 LSB); 600 uT is beyond it
     raw, clipped = field_to_raw(np.array([[600.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), 0)
