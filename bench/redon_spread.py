@@ -4,8 +4,10 @@ QG on the 3-sensor band: calibrated (fingers, the `calibrate` default) the docum
 on a same-placement cued session (the calibration fit on its holds, as
 bench/tracking_compare.py does); the routine on the re-donned day (a one-repetition
 cued session replayed as the routine's samples); a later day's session (random depths)
-decoded with the calibration the check leaves (the adapted one, or the old one when it
-refused) and scored against the truth: fingers within +-1 grade. Tracking on socket
+decoded with the calibration the check leaves (accepted or adapted), with the old one,
+and with a fresh calibration at that day's placement (what a refusal asks for: the same
+procedure on a cued calibration session there), each scored against the truth: fingers
+within +-1 grade. Tracking on socket
 patients: the twin fitted on one cued session, the routine on the re-donned day; the
 verdict and the pose error.
 
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from machine import cpu_model  # noqa: E402
 from tracking_compare import _info, qg_holds  # noqa: E402
 
+from bridge.decoders.qg_calibration import Calibration  # noqa: E402
 from bridge.decoders.qg_fit import fit_calibration  # noqa: E402
 from bridge.evaluation import run_decoder_evaluation  # noqa: E402
 from bridge.redon.check import check_qg, check_track  # noqa: E402
@@ -37,6 +40,7 @@ from bridge.redon.session_feed import routine_samples  # noqa: E402
 from bridge.sim.foreign_patients import (  # noqa: E402
     ForeignPatient,
     Placement,
+    Session,
     cued_session,
     draw_patient,
     write_recording,
@@ -75,27 +79,45 @@ def _routine(patient: ForeignPatient, placement: Placement, movements: tuple[str
     return rec
 
 
-def qg_rows(seeds: int, tmp: Path) -> dict[str, list[tuple[str, float, float]]]:
-    """placement -> per patient (verdict, within-1 with the old calibration, after)."""
-    out: dict[str, list[tuple[str, float, float]]] = {k: [] for k in QG_PLACES}
+RECALIBRATION_SESSION_SEED = 31
+"""A refused placement's fresh calibration: a cued calibration session at that placement."""
+
+QGRow = tuple[str, float, float, float]
+"""(verdict, within-1 with the old calibration, with the check's (NaN when refused),
+with a fresh calibration at that placement)."""
+
+
+def _fingers_calibration(session: Session, path: Path) -> Path:
+    holds = [h for h in qg_holds(session) if h.phase.gesture == "fingers"]
+    return fit_calibration(holds, _info(session)).save(path)
+
+
+def qg_rows(seeds: int, tmp: Path) -> dict[str, list[QGRow]]:
+    """placement -> per patient QGRow."""
+    out: dict[str, list[QGRow]] = {k: [] for k in QG_PLACES}
     for seed in range(seeds):
         patient = draw_patient(seed, kind="band")
-        fitting = cued_session(patient, repetitions=3)
-        holds = [h for h in qg_holds(fitting) if h.phase.gesture == "fingers"]
-        cal = fit_calibration(holds, _info(fitting))
-        old = cal.save(tmp / f"cal{seed}.json")
+        old = _fingers_calibration(cued_session(patient, repetitions=3), tmp / f"cal{seed}.json")
+        cal = Calibration.load(old)
         for k, (name, place) in enumerate(QG_PLACES.items()):
             res = check_qg(_routine(patient, place, ("fingers",)), cal)
             later = cued_session(
                 patient, place, repetitions=3, full_flexions=False, session_seed=11
             )
             rec = write_recording(later, tmp / f"later{seed}_{k}.csv")
-            specs = [f"qg:{old}"]
-            if res.calibration is not None:
+            recal = cued_session(
+                patient, place, repetitions=3, session_seed=RECALIBRATION_SESSION_SEED
+            )
+            specs = [
+                f"qg:{old}",
+                f"qg:{_fingers_calibration(recal, tmp / f'fresh{seed}_{k}.json')}",
+            ]
+            if res.calibration is not None and not res.refused:
                 specs.append(f"qg:{res.calibration.save(tmp / f'new{seed}_{k}.json')}")
             ev = run_decoder_evaluation(specs, rec)["results"]
             w = [r["movements"]["fingers"]["within1"] for r in ev]
-            out[name].append((res.verdict, w[0], w[-1]))
+            after = w[2] if len(w) > 2 else float("nan")
+            out[name].append((res.verdict, w[0], after, w[1]))
         _log(f"QG patient {seed} done")
     return out
 
@@ -126,24 +148,26 @@ def _count(verdicts: list[str]) -> str:
 
 
 def _pct(values: list[float]) -> str:
-    v = np.array(values)
+    v = np.array([x for x in values if np.isfinite(x)])
     if v.size == 0:
         return "-"
     return f"{100 * np.median(v):.1f}% ({100 * v.min():.1f}-{100 * v.max():.1f}%)"
 
 
-def qg_table(rows: dict[str, list[tuple[str, float, float]]]) -> str:
+def qg_table(rows: dict[str, list[QGRow]]) -> str:
     lines = [
-        "| day | verdicts | within-1, old calibration | within-1 after the check "
-        "(not refused) | within-1, old calibration, where refused |",
-        "|---|---|---|---|---|",
+        "| day | verdicts | old calibration | after the check (accepted, adapted) | "
+        "refused: old calibration | refused: fresh calibration | as the patient goes on |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, got in rows.items():
-        kept = [a for v, _b, a in got if v != "refused"]
-        refused = [b for v, b, _a in got if v == "refused"]
+        kept = [a for v, _o, a, _f in got if v != "refused"]
+        refused_old = [o for v, o, _a, _f in got if v == "refused"]
+        refused_fresh = [f for v, _o, _a, f in got if v == "refused"]
+        goes_on = [f if v == "refused" else a for v, _o, a, f in got]
         lines.append(
-            f"| {name} | {_count([v for v, _, _ in got])} | {_pct([b for _, b, _ in got])} | "
-            f"{_pct(kept)} | {_pct(refused)} |"
+            f"| {name} | {_count([r[0] for r in got])} | {_pct([r[1] for r in got])} | "
+            f"{_pct(kept)} | {_pct(refused_old)} | {_pct(refused_fresh)} | {_pct(goes_on)} |"
         )
     return "\n".join(lines)
 
@@ -182,7 +206,11 @@ def main() -> None:
         f"--track-seeds {args.track_seeds}` ({when}, {cpu_model()}, "
         f"{(time.perf_counter() - t0) / 60:.0f} min, load {os.getloadavg()[0]:.1f}).\n\n"
         f"QG on the 3-sensor band, fingers, foreign patients 0-{args.qg_seeds - 1}; a later "
-        "day's session (random depths) scored against the truth, median (min-max):\n\n"
+        "day's session (random depths) scored against the truth: within-1, median "
+        "(min-max), with the old calibration, with the check's (accepted or adapted), and "
+        "where refused with the old one and with the fresh calibration the refusal asks "
+        "for (one cued calibration session at that placement); the last column is what "
+        "the patient decodes with after the check:\n\n"
         + qg_table(qg)
         + f"\n\nTracking, foreign socket patients 0-{args.track_seeds - 1}; pose error = "
         "|estimated - true| of the shift and turn magnitudes:\n\n" + track_table(track)
