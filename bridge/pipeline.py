@@ -19,7 +19,12 @@ import time
 
 from bridge.decoders.base import Decoder
 from bridge.outputs.base import Output
-from bridge.realtime import name_native_thread, set_realtime_priority
+from bridge.realtime import (
+    SHORT_TIME_SLICE_S,
+    name_native_thread,
+    request_short_time_slice,
+    set_realtime_priority,
+)
 from bridge.sources.base import Source
 from bridge.values.sample import Decoded
 from bridge.values.status import DecoderStatus, OutputStatus, PipelineStatus, SourceReport
@@ -44,14 +49,18 @@ class Pipeline:
         decoder_lock: threading.Lock | None = None,
         status_interval_s: float = 1.0,
         realtime_priority: int | None = None,
+        time_slice_s: float | None = SHORT_TIME_SLICE_S,
     ) -> None:
         """`decoder_lock` is held around every `decode`; pass the one whose holder
-        also reconfigures the decoder from another thread (`BridgeControl`)."""
+        also reconfigures the decoder from another thread (`BridgeControl`).
+        `time_slice_s`: the sample thread's scheduler slice (`request_short_time_slice`;
+        None leaves the OS default)."""
         self.source = source
         self.decoder = decoder
         self.outputs = list(outputs)
         self.status_interval_s = status_interval_s
         self.realtime_priority = realtime_priority
+        self.time_slice_s = time_slice_s
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._decoder_lock = decoder_lock if decoder_lock is not None else threading.Lock()
@@ -131,6 +140,9 @@ class Pipeline:
         problem = set_realtime_priority(self.realtime_priority)
         if problem:
             log.warning("%s; running with normal priority", problem)
+        problem = request_short_time_slice(self.time_slice_s)
+        if problem:
+            log.info("sample thread: %s", problem)
         try:
             for sample in self.source.samples(self._stop):
                 self.samples += 1
