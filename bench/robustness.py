@@ -752,6 +752,11 @@ def _cached(
     path = folder / "scores.json"
     if not path.exists():
         return None
+    # a bundle retrained after these scores (another run sharing the folder) outdates them
+    if set(decoders) & set(MCNN_DECODERS):
+        done = path.stat().st_mtime
+        if any(s.stat().st_mtime > done for s in folder.glob("*.recipe.json")):
+            return None
     kept = json.loads(path.read_text())
     if not all(c in kept for c in conditions):
         return None

@@ -187,3 +187,19 @@ def test_a_broken_decoder_scores_worse(run: dict[str, Path]) -> None:
     assert s["swapped"]["accuracy"] < s["good"]["accuracy"] - 0.5
     assert s["strokes"]["mae"] > s["good"]["mae"] + 0.5
     assert s["strokes"]["within1"] < s["good"]["within1"]
+
+
+def test_kept_scores_are_outdated_by_a_retrained_bundle(run: dict[str, Path]) -> None:
+    """--reuse keeps a patient's scores only while no MCNN-TG bundle in its folder was
+    trained after them (another run retraining into the same folder)."""
+    import os
+
+    rb = _robustness()
+    folder = run["work"] / "socket0"
+    conds, decoders = list(CONDITIONS), rb.DECODERS
+    assert rb._cached(folder, conds, decoders) is not None
+    stamp = folder / "mcnn_twin.recipe.json"
+    later = (folder / "scores.json").stat().st_mtime + 10.0
+    os.utime(stamp, (later, later))
+    assert rb._cached(folder, conds, decoders) is None
+    assert rb._cached(folder, conds, ("QG", "tracking")) is not None  # no MCNN-TG asked
