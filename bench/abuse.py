@@ -76,8 +76,17 @@ class Result:
     """Worst per-second p99 of the bridge's own latency (sample -> written to a socket,
     `status.latency_ms`), over all its clients: the abusive idle ones included."""
     bridge_max_ms: float = 0.0
-    long_gaps: list[tuple[float, float]] = field(default_factory=list)
-    """(seconds into the measurement, gap in ms) for every gap over 50 ms."""
+    long_gaps: list[tuple[float, float, float]] = field(default_factory=list)
+    """(seconds into the measurement, gap in ms, gap between the two grades' sample
+    times `t` in ms) for every gap over 50 ms. A sample-time gap as long as the arrival
+    gap means no sample was decoded meanwhile (device, sample thread); a short one means
+    the grades were made in time and held on the way (server loop, network, client)."""
+    t_measure: float = 0.0
+    """CLOCK_MONOTONIC when measuring began (to line gaps up with a bridge profile)."""
+    arrivals: list[tuple[float, float]] = field(default_factory=list)
+    """(received, sample time `t`) of every measured grade, CLOCK_MONOTONIC (`--trace`)."""
+    idle_start_s: float = 0.0
+    """When the idle clients began to connect, seconds into the measurement."""
     load_before: float = 0.0
     """1-minute load average before the run: other work on the machine skews latency."""
     load_after: float = 0.0
@@ -245,6 +254,7 @@ async def _good_client(url: str, res: Result, stop: asyncio.Event, measure: asyn
     t_measure = 0.0
     async with connect(url, max_size=None, open_timeout=30) as ws:
         last: float | None = None
+        last_t = 0.0
         while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), 1.0)
@@ -256,14 +266,17 @@ async def _good_client(url: str, res: Result, stop: asyncio.Event, measure: asyn
             if kind == "grade":
                 if measure.is_set():
                     t_measure = t_measure or now
+                    res.t_measure = t_measure
                     res.latencies_ms.append((now - msg["t"]) * 1e3)
+                    res.arrivals.append((now, msg["t"]))
                     res.grades += 1
                     if last is not None:
                         gap_ms = (now - last) * 1e3
                         res.max_gap_ms = max(res.max_gap_ms, gap_ms)
                         if gap_ms > 50.0:
-                            res.long_gaps.append((now - t_measure, gap_ms))
-                last = now
+                            t_gap_ms = (msg["t"] - last_t) * 1e3
+                            res.long_gaps.append((now - t_measure, gap_ms, t_gap_ms))
+                last, last_t = now, msg["t"]
             elif kind == "status":
                 if measure.is_set():
                     res.status_bytes_max = max(res.status_bytes_max, len(raw))
@@ -285,12 +298,13 @@ def _abuse_process(
     with contextlib.suppress(OSError):  # never inherit the good client's priority
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
-    async def go() -> dict[str, int]:
+    async def go() -> dict[str, float]:
         stop = asyncio.Event()
         abuse = Abuse(host, port, retry_s)
         # flooders first: otherwise the idle clients take every slot up to the cap
         tasks = [asyncio.create_task(abuse.flood(stop)) for _ in range(res["flooders"])]
         await asyncio.sleep(0.5)
+        idle_start = time.monotonic()
         tasks += [asyncio.create_task(abuse.idle(stop)) for _ in range(res["idle"])]
         await asyncio.sleep(seconds - 0.5)
         stop.set()
@@ -301,6 +315,7 @@ def _abuse_process(
             "idle_refused": abuse.idle_refused,
             "flood_cutoffs": abuse.flood_cutoffs,
             "flood_bytes": abuse.flood_bytes,
+            "idle_start": idle_start,
         }
 
     out.put(asyncio.run(go()))
@@ -314,6 +329,15 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     if res.client_realtime:  # after the bridge started: it must not inherit this
         _realtime()
     stop, measure = asyncio.Event(), asyncio.Event()
+    # Made before measuring: a spawn-context Queue starts multiprocessing's resource
+    # tracker (a process launch) right here, on the good client's loop: 30 ms on a
+    # loaded machine, once counted as the bridge's gap at the start of the abuse.
+    out: Any = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(
+        target=_abuse_process,
+        args=(host, port, {"idle": res.idle, "flooders": res.flooders}, res.seconds, retry_s, out),
+        daemon=True,
+    )
     # the measuring client gets the bridge's GC policy: its own full collections
     # (numpy, websockets, 40k latencies) are not the bridge's delay
     apply_gc_policy(GcPolicy())
@@ -321,12 +345,6 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     good = asyncio.create_task(_good_client(url, res, stop, measure))
     await asyncio.sleep(WARMUP_S)
     measure.set()
-    out: Any = mp.get_context("spawn").Queue()
-    proc = mp.get_context("spawn").Process(
-        target=_abuse_process,
-        args=(host, port, {"idle": res.idle, "flooders": res.flooders}, res.seconds, retry_s, out),
-        daemon=True,
-    )
     await asyncio.to_thread(proc.start)  # fork + exec off the good client's loop
     t_start, cpu_start = time.monotonic(), bridge.cpu_s()
     t_end = t_start + res.seconds
@@ -344,6 +362,7 @@ async def _run(bridge: Bridge, res: Result, retry_s: float) -> None:
     res.idle_refused = counts["idle_refused"]
     res.flood_cutoffs = counts["flood_cutoffs"]
     res.flood_bytes = counts["flood_bytes"]
+    res.idle_start_s = counts["idle_start"] - res.t_measure
 
 
 def run(
@@ -525,6 +544,12 @@ def main() -> int:
     ap.add_argument("--retry-s", type=float, default=5.0)
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument(
+        "--trace",
+        type=Path,
+        metavar="PATH",
+        help="write the good client's grades (received, sample t; CLOCK_MONOTONIC) as JSON",
+    )
+    ap.add_argument(
         "--external-device",
         action="store_true",
         help="simulate the socket in its own process, frames over loopback UDP",
@@ -570,8 +595,17 @@ def main() -> int:
         f"client gc: {res.client_gc}"
     )
     if res.long_gaps:
-        shown = ", ".join(f"{t:.1f} s: {ms:.0f} ms" for t, ms in res.long_gaps[:40])
-        print(f"gaps over 50 ms ({len(res.long_gaps)}): {shown}")
+        shown = ", ".join(
+            f"{t:.2f} s: {ms:.0f} ms (samples {t_ms:.0f} ms apart)"
+            for t, ms, t_ms in res.long_gaps[:40]
+        )
+        print(
+            f"gaps over 50 ms ({len(res.long_gaps)}; idle clients from "
+            f"{res.idle_start_s:.2f} s; measuring from monotonic {res.t_measure:.3f}): {shown}"
+        )
+    if args.trace:
+        trace = {"t_measure": res.t_measure, "idle_start_s": res.idle_start_s}
+        args.trace.write_text(json.dumps({**trace, "grades": res.arrivals}), encoding="utf-8")
     if not args.no_docs:
         update_docs(text)
         print(f"wrote {DOCS}", file=sys.stderr)

@@ -45,6 +45,7 @@ from bridge.server.accept_gate import AcceptGate
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
 from bridge.server.client_queue import ClientQueue, Entry, Kind, make_entry
 from bridge.server.latency import LatencyStats, LatencyTracker
+from bridge.server.read_slicing import DEFAULT_MAX_READ_BYTES, slice_reads
 from bridge.server.receive_budget import ReceiveBudget
 from bridge.server.thread_priority import lower_thread_priority, shorten_switch_interval
 from bridge.values.sample import Decoded, Sample
@@ -143,7 +144,14 @@ class BoundedConnection(ServerConnection):
     """How many times reading was paused for going over the receive budget."""
     on_lost: Callable[[ServerConnection], None] | None = None
     """Called once when the TCP connection is gone (frees its slot under the cap)."""
+    max_read_bytes: int | None = None
+    """Bytes read per loop callback (read_slicing.py); None keeps asyncio's 256 KiB."""
     _budget: ReceiveBudget | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.max_read_bytes is not None:
+            slice_reads(transport, self.max_read_bytes)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -245,6 +253,10 @@ class ServerConfig:
     receive_burst_bytes: float = 128 * 1024
     """Bytes a client may send at once before the average applies (above the largest
     message, `max_message_bytes`)."""
+    max_read_bytes: int | None = DEFAULT_MAX_READ_BYTES
+    """Bytes read from a client's socket per loop callback (read_slicing.py): a flooder's
+    burst is parsed a slice per loop iteration, with grade deliveries in between,
+    instead of 256 KiB (some 2000 pings and pongs) at once. None: asyncio's default."""
     nice: int = 0
     """Added to the loop thread's nice value (Linux, when not `realtime_priority`), so
     the sample and hand threads run first on a busy machine."""
@@ -312,6 +324,8 @@ class WebSocketServer(Output):
             raise ValueError("max_clients must be at least 1")
         if config.receive_bytes_per_s <= 0 or config.receive_burst_bytes <= 0:
             raise ValueError("receive_bytes_per_s and receive_burst_bytes must be positive")
+        if config.max_read_bytes is not None and config.max_read_bytes < 1:
+            raise ValueError("max_read_bytes must be at least 1 (or None)")
         if not 0 <= config.flush_interval_s <= 0.1:
             raise ValueError("flush_interval_s must be within 0..0.1 s")
         if not (0 <= config.batch_when_late_s <= 1.0 and 0 <= config.batch_hold_s <= 60.0):
@@ -434,6 +448,7 @@ class WebSocketServer(Output):
             on_lost = self._release_slot
             receive_bytes_per_s = self.config.receive_bytes_per_s
             receive_burst_bytes = self.config.receive_burst_bytes
+            max_read_bytes = self.config.max_read_bytes
 
         def create_connection(*args: Any, **kwargs: Any) -> ServerConnection | _Refusal:
             # Decided here, at accept time, not in process_request: the slot count
