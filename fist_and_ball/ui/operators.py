@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,6 +119,28 @@ def _shrink_camera_view(rv3d: Any, factor: float) -> None:
     rv3d.view_camera_offset = (SIDEBAR_SHIFT, 0.0)
 
 
+def _view3d_areas(window: Any) -> Iterator[tuple[Any, Any]]:
+    """The window's 3D view areas with their active space."""
+    for area in window.screen.areas:
+        if area.type == "VIEW_3D":
+            yield area, area.spaces.active
+
+
+def _look_through_camera(context: Any, window: Any, area: Any, space: Any) -> None:
+    """Look through the camera in this 3D view, its frame filling the view clear of the
+    sidebar, and redraw it."""
+    space.region_3d.view_perspective = "CAMERA"
+    region = next((r for r in area.regions if r.type == "WINDOW"), None)
+    if region is not None:
+        try:
+            with context.temp_override(window=window, area=area, region=region):
+                bpy.ops.view3d.view_center_camera()
+            _shrink_camera_view(space.region_3d, SIDEBAR_ROOM)
+        except (RuntimeError, AttributeError, TypeError):
+            pass  # cosmetic only
+    area.tag_redraw()
+
+
 def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
     """Build the game in its own scene ("Fist & Ball"), show it, aim the 3D views at it."""
     from ..scene.build import build_scene
@@ -128,22 +151,10 @@ def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
     if window is not None and window.scene != scene:
         window.scene = scene
     if frame_view and window is not None:
-        for area in window.screen.areas:
-            if area.type != "VIEW_3D":
-                continue
-            space = area.spaces.active
+        for area, space in _view3d_areas(window):
             space.shading.type = "SOLID"
             space.shading.color_type = "MATERIAL"
-            space.region_3d.view_perspective = "CAMERA"
-            region = next((r for r in area.regions if r.type == "WINDOW"), None)
-            if region is not None:
-                try:  # fill the view with the camera frame, clear of the sidebar
-                    with context.temp_override(window=window, area=area, region=region):
-                        bpy.ops.view3d.view_center_camera()
-                    _shrink_camera_view(space.region_3d, SIDEBAR_ROOM)
-                except (RuntimeError, AttributeError, TypeError):
-                    pass  # cosmetic only
-            area.tag_redraw()
+            _look_through_camera(context, window, area, space)
     rt = get_runtime()
     rt.refs = refs
     return refs
@@ -222,6 +233,12 @@ def start_session(context: Any, level: str, minutes: int, seed: int = 0) -> str 
     return None
 
 
+def _session_running() -> bool:
+    """A session is running (pause and stop need one)."""
+    rt = peek_runtime()
+    return rt is not None and rt.session_running
+
+
 class FISTBALL_OT_pause(bpy.types.Operator):
     """Pause or resume the session"""
 
@@ -231,8 +248,7 @@ class FISTBALL_OT_pause(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        rt = peek_runtime()
-        return rt is not None and rt.session_running
+        return _session_running()
 
     def execute(self, context: Any) -> Result:
         try:
@@ -252,8 +268,7 @@ class FISTBALL_OT_stop(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        rt = peek_runtime()
-        return rt is not None and rt.session_running
+        return _session_running()
 
     def execute(self, context: Any) -> Result:
         rt = get_runtime()
@@ -268,6 +283,21 @@ class FISTBALL_OT_stop(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _log_folder_or_report(
+    op: Any, context: Any, failure: str, *, create: bool = False
+) -> Path | None:
+    """The score log folder (made first with `create`), or None after reporting
+    "<failure>: <why>" in the status bar."""
+    try:
+        folder = log_folder(settings(context))
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        op.report({"ERROR"}, f"{failure}: {exc}")
+        return None
+    return folder
+
+
 class FISTBALL_OT_open_log_folder(bpy.types.Operator):
     """Open the folder with the score logs in the file browser of the system"""
 
@@ -276,14 +306,16 @@ class FISTBALL_OT_open_log_folder(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context: Any) -> Result:
-        try:
-            folder = log_folder(settings(context))
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.report({"ERROR"}, f"Cannot open the log folder: {exc}")
+        folder = _log_folder_or_report(self, context, "Cannot open the log folder", create=True)
+        if folder is None:
             return {"CANCELLED"}
         bpy.ops.wm.path_open(filepath=str(folder))
         return {"FINISHED"}
+
+
+def _item_description(items: list[tuple[str, str, str]], key: str, default: str) -> str:
+    """The description of the enum item `key` (a tooltip), else `default`."""
+    return next((d for k, _, d in items if k == key), default)
 
 
 HAND_ACTION_ITEMS = [
@@ -306,7 +338,7 @@ class FISTBALL_OT_hand(bpy.types.Operator):
 
     @classmethod
     def description(cls, context: Any, properties: Any) -> str:
-        return {a: d for a, _, d in HAND_ACTION_ITEMS}.get(properties.action, cls.__doc__ or "")
+        return _item_description(HAND_ACTION_ITEMS, properties.action, cls.__doc__ or "")
 
     def execute(self, context: Any) -> Result:
         rt = get_runtime()
@@ -341,7 +373,7 @@ class FISTBALL_OT_redon(bpy.types.Operator):
     @classmethod
     def description(cls, context: Any, properties: Any) -> str:
         """The tooltip; for start it says why the button is greyed out, when it is."""
-        text = {a: d for a, _, d in REDON_ACTION_ITEMS}.get(properties.action, cls.__doc__ or "")
+        text = _item_description(REDON_ACTION_ITEMS, properties.action, cls.__doc__ or "")
         rt = peek_runtime()
         if properties.action == REDON_START:
             problem = rt.redon_start_problem() if rt is not None else "Connect to the bridge first"
@@ -421,24 +453,12 @@ class FISTBALL_OT_frame_decoder(bpy.types.Operator):
         if window is not None:
             if refs is not None and window.scene != refs.scene:
                 window.scene = refs.scene
-            for area in window.screen.areas:
-                if area.type != "VIEW_3D":
-                    continue
-                space = area.spaces.active
+            for area, space in _view3d_areas(window):
                 local = self.target == "DECODER"
                 space.use_local_camera = local  # the scene's camera stays the game's
                 if local:
                     space.camera = dec.camera
-                space.region_3d.view_perspective = "CAMERA"
-                region = next((r for r in area.regions if r.type == "WINDOW"), None)
-                if region is not None:
-                    try:
-                        with context.temp_override(window=window, area=area, region=region):
-                            bpy.ops.view3d.view_center_camera()
-                        _shrink_camera_view(space.region_3d, SIDEBAR_ROOM)
-                    except (RuntimeError, AttributeError, TypeError):
-                        pass  # cosmetic only
-                area.tag_redraw()
+                _look_through_camera(context, window, area, space)
                 views += 1
         if not views:
             self.report({"INFO"}, "No 3D view to switch (background mode)")
@@ -454,10 +474,8 @@ class FISTBALL_OT_refresh_history(bpy.types.Operator):
 
     def execute(self, context: Any) -> Result:
         rt = get_runtime()
-        try:
-            folder = log_folder(settings(context))
-        except OSError as exc:
-            self.report({"ERROR"}, f"No log folder: {exc}")
+        folder = _log_folder_or_report(self, context, "No log folder")
+        if folder is None:
             return {"CANCELLED"}
         rt.refresh_history(folder)  # read on a worker thread; the panel shows it when back
         return {"FINISHED"}
@@ -476,10 +494,8 @@ class FISTBALL_OT_open_report(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context: Any) -> Result:
-        try:
-            folder = log_folder(settings(context))
-        except OSError as exc:
-            self.report({"ERROR"}, f"No report: {exc}")
+        folder = _log_folder_or_report(self, context, "No report")
+        if folder is None:
             return {"CANCELLED"}
         if not folder.is_dir():  # the one cheap check; the rest happens off this thread
             self.report({"ERROR"}, f"No report: log folder {folder} does not exist")

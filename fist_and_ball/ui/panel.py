@@ -16,7 +16,7 @@ first time its sub-panel opens, by a one-shot timer, never by draw() itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
@@ -66,14 +66,35 @@ def _clock(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-class FISTBALL_PT_game(bpy.types.Panel):
+# The mix-ins are plain classes at run time (Blender registers only the panels); the type
+# checker sees Panel under them so their bl_ values are checked against its stubs.
+if TYPE_CHECKING:
+    _PanelAttributes = bpy.types.Panel
+else:
+    _PanelAttributes = object
+
+
+class SidebarTab(_PanelAttributes):
+    """Mix-in: where the add-on's panels live, the "Fist & Ball" tab of the 3D view's
+    sidebar."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Fist & Ball"
+
+
+class ClosedSubPanel(SidebarTab):
+    """Mix-in: a sub-panel of the game panel, closed until opened."""
+
+    bl_parent_id = "FISTBALL_PT_game"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012
+
+
+class FISTBALL_PT_game(SidebarTab, bpy.types.Panel):
     """Live play: bridge connection, hand signal, game session"""
 
     bl_idname = "FISTBALL_PT_game"
     bl_label = "Fist & Ball"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Fist & Ball"
 
     def draw(self, context: Any) -> None:
         layout = self.layout
@@ -346,16 +367,11 @@ def _history_row(col: Any, date: str, level: str, score: str, icon: str) -> None
     split.label(text=score, icon=icon)
 
 
-class FISTBALL_PT_history(bpy.types.Panel):
+class FISTBALL_PT_history(ClosedSubPanel, bpy.types.Panel):
     """Recent sessions of the score log folder; the therapist report"""
 
     bl_idname = "FISTBALL_PT_history"
     bl_label = "History"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Fist & Ball"
-    bl_parent_id = "FISTBALL_PT_game"
-    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012
 
     def draw(self, context: Any) -> None:
         layout = self.layout
@@ -387,16 +403,11 @@ class FISTBALL_PT_history(bpy.types.Panel):
         layout.operator("fistball.open_log_folder", icon="FILE_FOLDER")
 
 
-class FISTBALL_PT_decoder(bpy.types.Panel):
+class FISTBALL_PT_decoder(ClosedSubPanel, bpy.types.Panel):
     """Developer view: raw |B| per sensor beside the decoded gesture and grade"""
 
     bl_idname = "FISTBALL_PT_decoder"
     bl_label = "Decoder View (developer)"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Fist & Ball"
-    bl_parent_id = "FISTBALL_PT_game"
-    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012
 
     def draw(self, context: Any) -> None:
         layout = self.layout
