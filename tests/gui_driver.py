@@ -14,75 +14,31 @@ FISTBALL_GUI_SHOT (PNG), FISTBALL_GUI_SHOT_DECODER (PNG), FISTBALL_GUI_PLAY_S.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import traceback
 from typing import Any
 
-import addon_utils
 import bpy
 
+sys.path.insert(0, os.path.dirname(__file__))
+from blender_window_driver import (
+    WindowRun,
+    disable_addon,
+    enable_addon,
+    runtime,
+    show_sidebar,
+    show_tab,
+    view3d,
+)
+
 URL = os.environ["FISTBALL_GUI_URL"]
-OUT = os.environ["FISTBALL_GUI_OUT"]
 SHOT = os.environ["FISTBALL_GUI_SHOT"]
 SHOT_DECODER = os.environ.get("FISTBALL_GUI_SHOT_DECODER", "")
 PLAY_S = float(os.environ.get("FISTBALL_GUI_PLAY_S", "4"))
-TAB = "Fist & Ball"
 
-state: dict[str, Any] = {"phase": "boot", "log": [], "t0": time.monotonic()}
-
-
-def note(text: str) -> None:
-    state["log"].append(f"{time.monotonic() - state['t0']:.1f}s {text}")
-
-
-def view3d() -> tuple[Any, Any, Any]:
-    win = bpy.context.window_manager.windows[0]
-    area = max((a for a in win.screen.areas if a.type == "VIEW_3D"), key=lambda a: a.width)
-    region = next(r for r in area.regions if r.type == "WINDOW")
-    return win, area, region
-
-
-def sidebar(area: Any) -> Any:
-    return next(r for r in area.regions if r.type == "UI")
-
-
-def runtime() -> Any:
-    from fist_and_ball.live import timer
-
-    return timer.peek_runtime()
-
-
-def op(name: str, **kw: Any) -> set[str]:
-    win, area, region = view3d()
-    fn = getattr(bpy.ops.fistball, name)
-    with bpy.context.temp_override(window=win, area=area, region=region):
-        result: set[str] = fn(**kw)
-    note(f"{name} -> {sorted(result)}")
-    return result
-
-
-def show_tab(attempt: int) -> bool:
-    """Make the "Fist & Ball" tab the active one in the sidebar.
-
-    Blender 4.2+ has Region.active_panel_category. 3.4 does not: click down the tab strip
-    at the sidebar's right edge, one position per attempt, until our panel draws.
-    """
-    win, area, _ = view3d()
-    ui = sidebar(area)
-    if hasattr(ui, "active_panel_category"):
-        ui.active_panel_category = TAB
-        return True
-    x = ui.x + ui.width - 10
-    y = ui.y + ui.height - 20 - 25 * attempt
-    if y < ui.y:
-        return False
-    win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=x, y=y)
-    win.event_simulate(type="LEFTMOUSE", value="PRESS", x=x, y=y)
-    win.event_simulate(type="LEFTMOUSE", value="RELEASE", x=x, y=y)
-    return True
+run = WindowRun(os.environ["FISTBALL_GUI_OUT"], deadline_s=150)
+state, note, op = run.state, run.note, run.op
 
 
 def status() -> dict[str, Any]:
@@ -112,10 +68,8 @@ def status() -> dict[str, Any]:
     }
 
 
-def finish(ok: bool) -> None:
-    state["ok"] = ok
+def before_quit(ok: bool) -> None:
     state["status"] = status()
-    state["blender"] = bpy.app.version_string
     state["python"] = sys.version.split()[0]
     import websockets
 
@@ -123,45 +77,22 @@ def finish(ok: bool) -> None:
     from fist_and_ball.live import timer
 
     state["timer_registered_before_disable"] = bpy.app.timers.is_registered(timer.tick)
-    addon_utils.disable("fist_and_ball", default_set=False)
-    from fist_and_ball import registration
-
-    state["leftovers"] = registration.leftovers()
+    state["leftovers"] = disable_addon()
     state["timer_registered_after_disable"] = bpy.app.timers.is_registered(timer.tick)
-    with open(OUT, "w") as f:
-        json.dump(state, f, indent=1, default=str)
-    bpy.ops.wm.quit_blender()
 
 
-def drive() -> float | None:
-    """The test's own timer: a small state machine, one step per call."""
-    try:
-        return _drive()
-    except Exception:
-        state["error"] = traceback.format_exc()
-        finish(False)
-        return None
+run.before_quit = before_quit
 
 
-def _drive() -> float | None:
+def step() -> float | None:
+    """One step of the state machine per timer call."""
     phase = state["phase"]
     now = time.monotonic()
-    if now - state["t0"] > 150:
-        state["error"] = f"timed out in phase {phase}"
-        finish(False)
-        return None
     if phase == "boot":
-        # A fresh user folder gets the first-run splash, which takes all input: close it.
-        win, _, _ = view3d()
-        win.event_simulate(type="ESC", value="PRESS")
-        win.event_simulate(type="ESC", value="RELEASE")
-        mod = addon_utils.enable("fist_and_ball", default_set=True, handle_error=None)
-        state["enabled"] = mod is not None
-        if mod is None:
-            raise RuntimeError("the legacy add-on did not enable")
+        mod = enable_addon()
+        state["enabled"] = True
         state["addon_file"] = mod.__file__
-        _, area, _ = view3d()
-        area.spaces.active.show_region_ui = True
+        show_sidebar()
         state["phase"] = "build"
         return 0.5
     if phase == "build":
@@ -197,10 +128,7 @@ def _drive() -> float | None:
             state["phase"] = "shot"
         return 0.2
     if phase == "shot":
-        win, area, region = view3d()
-        with bpy.context.temp_override(window=win, area=area, region=region):
-            bpy.ops.screen.screenshot(filepath=SHOT)
-        note("screenshot taken")
+        run.screenshot(SHOT)
         op("decoder_view", enable=True)
         state["t_decoder"] = now
         state["phase"] = "decoder"
@@ -217,10 +145,7 @@ def _drive() -> float | None:
         return 1.5  # let the bars move and the window redraw
     if phase == "decoder_shot":
         if SHOT_DECODER:
-            win, area, region = view3d()
-            with bpy.context.temp_override(window=win, area=area, region=region):
-                bpy.ops.screen.screenshot(filepath=SHOT_DECODER)
-            note("decoder screenshot taken")
+            run.screenshot(SHOT_DECODER)
         op("frame_decoder", target="GAME")
         _, area, _ = view3d()
         state["back_to_game_camera"] = not area.spaces.active.use_local_camera
@@ -231,9 +156,9 @@ def _drive() -> float | None:
         op("stop")
         state["stopped"] = status()
         state["summary"] = runtime().controller.last_summary
-        finish(True)
+        run.finish(True)
         return None
     return 0.2
 
 
-bpy.app.timers.register(drive, first_interval=1.0)
+run.start(step)

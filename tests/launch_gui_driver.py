@@ -9,21 +9,25 @@ quits Blender (the launcher then stops the bridge). Does nothing in background B
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import traceback
 from typing import Any
 
 import bpy
 
-OUT = os.environ.get("FISTBALL_LG_OUT", "")
+sys.path.insert(0, os.path.dirname(__file__))
+from blender_window_driver import WindowRun, press, view3d, window
+
 SHOT = os.environ.get("FISTBALL_LG_SHOT", "")
 PLAY_S = float(os.environ.get("FISTBALL_LG_PLAY_S", "8"))
 FULL = os.environ.get("FISTBALL_LG_FULL", "") == "1"  # also play the session to its end
-TIMEOUT_S = float(os.environ.get("FISTBALL_LG_TIMEOUT_S", "200"))
-state: dict[str, Any] = {"phase": "layout", "t0": time.monotonic(), "log": []}
+run = WindowRun(
+    os.environ.get("FISTBALL_LG_OUT", ""),
+    deadline_s=float(os.environ.get("FISTBALL_LG_TIMEOUT_S", "200")),
+    phase="layout",
+)
+state = run.state
 
 
 def addon() -> Any:
@@ -57,9 +61,7 @@ def on_screen() -> dict[str, Any]:
     from bpy_extras.view3d_utils import location_3d_to_region_2d
     from mathutils import Vector
 
-    win = bpy.context.window_manager.windows[0]
-    area = max((a for a in win.screen.areas if a.type == "VIEW_3D"), key=lambda a: a.width)
-    region = next(r for r in area.regions if r.type == "WINDOW")
+    win, area, region = view3d()
     space = area.spaces.active
     points: dict[str, list[list[float]]] = {}
     scene = bpy.data.scenes.get("Fist & Ball") or bpy.context.scene
@@ -86,30 +88,10 @@ def on_screen() -> dict[str, Any]:
     }
 
 
-def finish(ok: bool) -> None:
-    state["ok"] = ok
-    state["blender"] = bpy.app.version_string
-    with open(OUT, "w") as f:
-        json.dump(state, f, indent=1, default=str)
-    bpy.ops.wm.quit_blender()
-
-
-def drive() -> float | None:
-    try:
-        return _drive()
-    except Exception:
-        state["error"] = traceback.format_exc()
-        finish(False)
-        return None
-
-
-def _drive() -> float | None:
+def step() -> float | None:
+    """One step of the state machine per timer call."""
     now = time.monotonic()
     phase = state["phase"]
-    if now - state["t0"] > TIMEOUT_S:
-        state["error"] = f"timed out in phase {phase}"
-        finish(False)
-        return None
     if phase == "layout":
         state["layout_before"] = layout()
         state["phase"] = "wait"
@@ -126,10 +108,8 @@ def _drive() -> float | None:
             state["phase"] = "shot"
         return 0.5
     if phase == "shot":
-        win = bpy.context.window_manager.windows[0]
         state["screen"] = on_screen()
-        with bpy.context.temp_override(window=win):
-            bpy.ops.screen.screenshot(filepath=SHOT)
+        run.screenshot(SHOT)
         state["shot"] = SHOT
         state["phase"] = "to_the_end" if FULL else "esc"
         return 1.0
@@ -142,11 +122,9 @@ def _drive() -> float | None:
             return 2.0  # the end screen shows the result
         return 1.0
     if phase == "esc":
-        win = bpy.context.window_manager.windows[0]
-        w, h = win.width // 2, win.height // 2
-        win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=w, y=h)
-        win.event_simulate(type="ESC", value="PRESS")
-        win.event_simulate(type="ESC", value="RELEASE")
+        win = window()
+        win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=win.width // 2, y=win.height // 2)
+        press("ESC")
         state["t_esc"] = now
         state["phase"] = "left"
         return 0.5
@@ -162,10 +140,10 @@ def _drive() -> float | None:
         rt = runtime()
         state["session_state"] = None if rt is None else rt.controller.state
         state["summary"] = None if rt is None else rt.controller.last_summary
-        finish(True)
+        run.finish(True)
         return None
     return None
 
 
 if not bpy.app.background:
-    bpy.app.timers.register(drive, first_interval=0.1)
+    run.start(step, first_interval=0.1)

@@ -14,62 +14,38 @@ FISTBALL_GUI_PLAY_S.
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-import addon_utils
-import bpy
+sys.path.insert(0, os.path.dirname(__file__))
+from blender_window_driver import (
+    WindowRun,
+    disable_addon,
+    enable_addon,
+    patient,
+    press,
+    runtime,
+    window,
+)
 
 URL = os.environ["FISTBALL_GUI_URL"]
-OUT = os.environ["FISTBALL_GUI_OUT"]
 SHOTS = Path(os.environ["FISTBALL_GUI_SHOTS"])
 PLAY_S = float(os.environ.get("FISTBALL_GUI_PLAY_S", "5"))
 
-state: dict[str, Any] = {"phase": "boot", "log": [], "t0": time.monotonic()}
-
-
-def note(text: str) -> None:
-    state["log"].append(f"{time.monotonic() - state['t0']:.1f}s {text}")
-
-
-def window() -> Any:
-    return bpy.context.window_manager.windows[0]
-
-
-def override() -> Any:
-    win = window()
-    area = max(win.screen.areas, key=lambda a: a.width * a.height)
-    region = next(r for r in area.regions if r.type == "WINDOW")
-    return bpy.context.temp_override(window=win, area=area, region=region)
+run = WindowRun(os.environ["FISTBALL_GUI_OUT"], deadline_s=200)
+state, note, op = run.state, run.note, run.op
 
 
 def key(name: str) -> None:
-    win = window()
-    win.event_simulate(type=name, value="PRESS")
-    win.event_simulate(type=name, value="RELEASE")
+    press(name)
     note(f"key {name}")
 
 
 def shot(name: str) -> None:
-    with override():
-        bpy.ops.screen.screenshot(filepath=str(SHOTS / name))
-    note(f"screenshot {name}")
-
-
-def patient() -> Any:
-    from fist_and_ball.ui import patient_mode
-
-    return patient_mode.current()
-
-
-def runtime() -> Any:
-    from fist_and_ball.live import timer
-
-    return timer.peek_runtime()
+    run.screenshot(str(SHOTS / name))
 
 
 def chrome() -> dict[str, Any]:
@@ -90,41 +66,20 @@ def chrome() -> dict[str, Any]:
     }
 
 
-def finish(ok: bool) -> None:
-    state["ok"] = ok
-    state["blender"] = bpy.app.version_string
-    addon_utils.disable("fist_and_ball", default_set=False)
-    from fist_and_ball import registration
-
-    state["leftovers"] = registration.leftovers()
-    with open(OUT, "w") as f:
-        json.dump(state, f, indent=1, default=str)
-    bpy.ops.wm.quit_blender()
+def before_quit(ok: bool) -> None:
+    state["leftovers"] = disable_addon()
 
 
-def drive() -> float | None:
-    try:
-        return _drive()
-    except Exception:
-        state["error"] = traceback.format_exc()
-        finish(False)
-        return None
+run.before_quit = before_quit
 
 
-def _drive() -> float | None:
+def step() -> float | None:
+    """One step of the state machine per timer call."""
     phase, now = state["phase"], time.monotonic()
-    if now - state["t0"] > 200:
-        state["error"] = f"timed out in phase {phase}"
-        finish(False)
-        return None
     if phase == "boot":
-        key("ESC")  # the first-run splash
-        mod = addon_utils.enable("fist_and_ball", default_set=True, handle_error=None)
-        if mod is None:
-            raise RuntimeError("the legacy add-on did not enable")
-        with override():
-            bpy.ops.fistball.build_scene()
-            bpy.ops.fistball.connect(url=URL)
+        enable_addon()
+        op("build_scene")
+        op("connect", url=URL)
         state["phase"] = "wait_signal"
         return 0.5
     if phase == "wait_signal":
@@ -133,10 +88,7 @@ def _drive() -> float | None:
 
             state["before"] = snapshot_window(window())
             state["chrome_before"] = chrome()
-            with override():
-                state["enter"] = sorted(
-                    bpy.ops.fistball.patient_mode_enter(level="medium", minutes=2)
-                )
+            state["enter"] = sorted(op("patient_mode_enter", level="medium", minutes=2))
             state["chrome_patient"] = chrome()
             state["phase"] = "start_screen"
             return 2.0  # let the window redraw (software GL)
@@ -196,9 +148,9 @@ def _drive() -> float | None:
         state["phase"] = "done"
         return 0.5
     if phase == "done":
-        finish(True)
+        run.finish(True)
         return None
     return 0.2
 
 
-bpy.app.timers.register(drive, first_interval=1.0)
+run.start(step)

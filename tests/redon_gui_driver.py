@@ -19,60 +19,33 @@ FISTBALL_GUI_SHOTS (folder for the PNGs).
 
 from __future__ import annotations
 
-import json
 import os
-import time
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-import addon_utils
-import bpy
+sys.path.insert(0, os.path.dirname(__file__))
+from blender_window_driver import (
+    WindowRun,
+    disable_addon,
+    enable_addon,
+    patient,
+    runtime,
+    show_sidebar,
+    show_tab,
+)
 
 URL = os.environ["FISTBALL_GUI_URL"]
-OUT = os.environ["FISTBALL_GUI_OUT"]
 SHOTS = os.environ["FISTBALL_GUI_SHOTS"]
-DEADLINE_S = 180.0
-TAB = "Fist & Ball"
 
-state: dict[str, Any] = {"phase": "boot", "log": [], "t0": time.monotonic(), "tries": 0}
-
-
-def note(text: str) -> None:
-    state["log"].append(f"{time.monotonic() - state['t0']:.1f}s {text}")
-
-
-def view3d() -> tuple[Any, Any, Any]:
-    win = bpy.context.window_manager.windows[0]
-    area = max((a for a in win.screen.areas if a.type == "VIEW_3D"), key=lambda a: a.width)
-    return win, area, next(r for r in area.regions if r.type == "WINDOW")
-
-
-def runtime() -> Any:
-    from fist_and_ball.live import timer
-
-    return timer.peek_runtime()
-
-
-def patient() -> Any:
-    from fist_and_ball.ui import patient_mode
-
-    return patient_mode.current()
-
-
-def op(name: str, **kw: Any) -> set[str]:
-    win, area, region = view3d()
-    with bpy.context.temp_override(window=win, area=area, region=region):
-        result: set[str] = getattr(bpy.ops.fistball, name)(**kw)
-    note(f"{name} {kw} -> {sorted(result)}")
-    return result
+run = WindowRun(os.environ["FISTBALL_GUI_OUT"], deadline_s=180.0)
+state, op = run.state, run.op
+state["tries"] = 0
 
 
 def screenshot(name: str) -> None:
-    win, area, region = view3d()
-    with bpy.context.temp_override(window=win, area=area, region=region):
-        bpy.ops.screen.screenshot(filepath=os.path.join(SHOTS, name))
-    note(f"screenshot {name}")
+    run.screenshot(os.path.join(SHOTS, name))
 
 
 def advance() -> None:
@@ -102,49 +75,18 @@ def redon_seen() -> dict[str, Any]:
     }
 
 
-def show_tab() -> bool:
-    """Make the "Fist & Ball" tab the active one (3.4: click down the tab strip)."""
-    win, area, _ = view3d()
-    ui = next(r for r in area.regions if r.type == "UI")
-    if hasattr(ui, "active_panel_category"):
-        ui.active_panel_category = TAB
-        return True
-    x, y = ui.x + ui.width - 10, ui.y + ui.height - 20 - 25 * state["tries"]
-    state["tries"] += 1
-    if y < ui.y:
-        return False
-    win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=x, y=y)
-    win.event_simulate(type="LEFTMOUSE", value="PRESS", x=x, y=y)
-    win.event_simulate(type="LEFTMOUSE", value="RELEASE", x=x, y=y)
-    return True
-
-
-def finish(ok: bool) -> None:
-    state["ok"] = ok
-    state["blender"] = bpy.app.version_string
+def before_quit(ok: bool) -> None:
     try:
         if patient() is not None:
             from fist_and_ball.ui import patient_mode
 
             patient_mode.leave()
-        addon_utils.disable("fist_and_ball", default_set=False)
-        from fist_and_ball import registration
-
-        state["leftovers"] = registration.leftovers()
+        state["leftovers"] = disable_addon()
     except Exception:
         state["finish_error"] = traceback.format_exc()
-    with open(OUT, "w") as f:
-        json.dump(state, f, indent=1, default=str)
-    bpy.ops.wm.quit_blender()
 
 
-def drive() -> float | None:
-    try:
-        return _drive()
-    except Exception:
-        state["error"] = traceback.format_exc()
-        finish(False)
-        return None
+run.before_quit = before_quit
 
 
 def redrawn(draws: Callable[[], int], phase: str) -> float:
@@ -154,21 +96,14 @@ def redrawn(draws: Callable[[], int], phase: str) -> float:
     return 0.2
 
 
-def _drive() -> float | None:
-    phase, now = state["phase"], time.monotonic()
-    if now - state["t0"] > DEADLINE_S:
-        state["error"] = f"timed out in phase {phase}"
-        finish(False)
-        return None
+def step() -> float | None:
+    """One step of the state machine per timer call."""
+    phase = state["phase"]
     rt = runtime()
     panel_draws: Callable[[], int] = lambda: rt.panel_draws  # noqa: E731
-    if phase == "boot":  # a fresh user folder has the splash: it takes all input
-        win, area, _ = view3d()
-        win.event_simulate(type="ESC", value="PRESS")
-        win.event_simulate(type="ESC", value="RELEASE")
-        if addon_utils.enable("fist_and_ball", default_set=True, handle_error=None) is None:
-            raise RuntimeError("the legacy add-on did not enable")
-        area.spaces.active.show_region_ui = True
+    if phase == "boot":
+        enable_addon()
+        show_sidebar()
         state["phase"] = "connect"
         return 0.5
     if phase == "connect":
@@ -184,7 +119,8 @@ def _drive() -> float | None:
             op("redon", action="start")
             state["phase"] = "first_step"
             return 0.2
-        if not show_tab():
+        state["tries"] += 1
+        if not show_tab(state["tries"] - 1):
             raise RuntimeError("the Fist & Ball tab never showed")
         return 1.0
     elif phase == "first_step":
@@ -233,9 +169,9 @@ def _drive() -> float | None:
             state["phase"] = "cancelled"
     elif phase == "cancelled" and not rt.redon.busy:
         state["cancelled"] = redon_seen()
-        finish(True)
+        run.finish(True)
         return None
     return 0.2
 
 
-bpy.app.timers.register(drive, first_interval=1.0)
+run.start(step)
