@@ -9,25 +9,21 @@ test-artifacts/ (docs/img/redon_panel.png and redon_patient.png are made from th
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from live_bridge import ROOT, free_port
+from blender_window_launch import (
+    ARTIFACTS,
+    GUI_MARKS,
+    assert_real_frame,
+    driver_state,
+    install_legacy_addon,
+    run_driver,
+)
+from live_bridge import free_port
 from test_addon_redon import FakeRedonBridge, final
 
-BLENDER = "/usr/bin/blender"
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(BLENDER).exists(), reason=f"{BLENDER} (Debian blender) missing"),
-    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) missing"),
-]
-ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = GUI_MARKS
 TIMEOUT_S = 240
 STEPS = [
     ("rest", "Relax your hand and keep still"),
@@ -47,45 +43,17 @@ SHOTS = ("redon_running.png", "redon_verdict.png", "redon_patient.png")
 
 @pytest.fixture(scope="module")
 def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from bridge.cli.cmd_addon import stage_addon
-
     tmp = tmp_path_factory.mktemp("redon_gui")
-    stage = stage_addon(tmp / "stage")
-    (tmp / "scripts" / "addons").mkdir(parents=True)
-    shutil.copytree(stage, tmp / "scripts" / "addons" / "fist_and_ball")
+    install_legacy_addon(tmp)
     ARTIFACTS.mkdir(exist_ok=True)
     for name in SHOTS:
         (ARTIFACTS / name).unlink(missing_ok=True)
     out = tmp / "state.json"
     with FakeRedonBridge(free_port(), steps=STEPS, final=FINAL) as fake:
-        env = dict(
-            os.environ,
-            BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
-            BLENDER_USER_CONFIG=str(tmp / "config"),
-            BLENDER_USER_DATAFILES=str(tmp / "datafiles"),
-            FISTBALL_GUI_URL=fake.url,
-            FISTBALL_GUI_OUT=str(out),
-            FISTBALL_GUI_SHOTS=str(ARTIFACTS),
-        )
-        env.pop("PYTHONPATH", None)  # Blender must use the installed add-on only
-        cmd = [
-            "xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
-            BLENDER, "--factory-startup", "--enable-event-simulate",
-            "--python", str(ROOT / "tests" / "redon_gui_driver.py"),
-        ]  # fmt: skip
-        proc = subprocess.run(
-            cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
-        )
+        env = {"FISTBALL_GUI_SHOTS": str(ARTIFACTS)}
+        proc = run_driver("redon_gui_driver.py", tmp, fake.url, out, env, timeout_s=TIMEOUT_S)
         actions = fake.redon_actions()
-    assert out.is_file(), (
-        f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
-    )
-    state: dict[str, Any] = json.loads(out.read_text())
-    state["_output"] = proc.stdout + proc.stderr
-    state["_actions"] = actions
-    (ARTIFACTS / "redon_gui_state.json").write_text(json.dumps(state, indent=1, default=str))
-    assert state.get("ok"), state.get("error")
-    return state
+    return driver_state(out, proc, "redon_gui_state.json", _actions=actions)
 
 
 def test_panel_shows_the_running_check_and_its_verdict(gui_run: dict[str, Any]) -> None:
@@ -115,11 +83,5 @@ def test_no_errors_and_nothing_left(gui_run: dict[str, Any]) -> None:
 
 
 def test_screenshots_are_real_frames(gui_run: dict[str, Any]) -> None:
-    import matplotlib.image as mpimg
-    import numpy as np
-
     for name in SHOTS:
-        img = mpimg.imread(ARTIFACTS / name)
-        assert img.shape[0] >= 600 and img.shape[1] >= 800, name
-        rgb = (img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
-        assert len(np.unique(rgb, axis=0)) > 200, name  # not blank or single-colour
+        assert_real_frame(ARTIFACTS / name)

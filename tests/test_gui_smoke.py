@@ -11,79 +11,48 @@ timeouts are generous while the played time stays short.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_bridge import ROOT, BridgeProcess, free_port
+from blender_window_launch import (
+    ARTIFACTS,
+    BLENDER,
+    GUI_MARKS,
+    assert_real_frame,
+    driver_state,
+    install_legacy_addon,
+    run_driver,
+    sim_hand_bridge,
+    user_folders,
+)
+from live_bridge import ROOT
 
-BLENDER = "/usr/bin/blender"
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(BLENDER).exists(), reason=f"{BLENDER} (Debian blender) missing"),
-    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) missing"),
-]
-ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = GUI_MARKS
 TIMEOUT_S = 240
 
 
 @pytest.fixture(scope="module")
 def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from bridge.cli.cmd_addon import stage_addon
-
     tmp = tmp_path_factory.mktemp("gui")
-    stage = stage_addon(tmp / "stage")
-    addons = tmp / "scripts" / "addons"
-    addons.mkdir(parents=True)
-    shutil.copytree(stage, addons / "fist_and_ball")
+    install_legacy_addon(tmp)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "gui_panel.png"
     shot.unlink(missing_ok=True)
     shot_decoder = ARTIFACTS / "gui_decoder.png"
     shot_decoder.unlink(missing_ok=True)
     out = tmp / "state.json"
-    with BridgeProcess(free_port(), extra=["--hand", "sim"]) as bridge:
-        bridge.start()
-        env = dict(
-            os.environ,
-            BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
-            BLENDER_USER_CONFIG=str(tmp / "config"),
-            BLENDER_USER_DATAFILES=str(tmp / "datafiles"),
-            FISTBALL_GUI_URL=bridge.url,
-            FISTBALL_GUI_OUT=str(out),
-            FISTBALL_GUI_SHOT=str(shot),
-            FISTBALL_GUI_SHOT_DECODER=str(shot_decoder),
-            FISTBALL_GUI_PLAY_S="4",
-        )
-        env.pop("PYTHONPATH", None)  # Blender must use the installed add-on only
-        cmd = [
-            "xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
-            BLENDER, "--factory-startup", "--enable-event-simulate",
-            "--python", str(ROOT / "tests" / "gui_driver.py"),
-        ]  # fmt: skip
-        # One retry: under heavy load software-GL Blender has once failed to get its
-        # window up before the driver's own deadline; a second failure is reported.
-        for _attempt in range(2):
-            proc = subprocess.run(
-                cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
-            )
-            if out.is_file():
-                break
-    assert out.is_file(), (
-        f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
-    )
-    state: dict[str, Any] = json.loads(out.read_text())
-    state["_stdout"], state["_stderr"] = proc.stdout, proc.stderr
-    state["_scripts"] = str(tmp / "scripts")
-    (ARTIFACTS / "gui_state.json").write_text(json.dumps(state, indent=1, default=str))
-    assert state.get("ok"), state.get("error")
-    return state
+    env = {
+        "FISTBALL_GUI_SHOT": str(shot),
+        "FISTBALL_GUI_SHOT_DECODER": str(shot_decoder),
+        "FISTBALL_GUI_PLAY_S": "4",
+    }
+    with sim_hand_bridge() as url:
+        proc = run_driver("gui_driver.py", tmp, url, out, env, attempts=2, timeout_s=TIMEOUT_S)
+    return driver_state(out, proc, "gui_state.json", _scripts=str(tmp / "scripts"))
 
 
 def test_legacy_addon_loads_in_blender_3_4_with_the_bundled_wheel(gui_run: dict[str, Any]) -> None:
@@ -119,23 +88,13 @@ def test_disable_in_the_window_leaves_nothing(gui_run: dict[str, Any]) -> None:
 
 
 def test_screenshot_is_a_real_window(gui_run: dict[str, Any]) -> None:
-    import matplotlib.image as mpimg
-    import numpy as np
-
     shot = ARTIFACTS / "gui_panel.png"
     assert shot.is_file() and shot.stat().st_size > 20_000
-    img = mpimg.imread(shot)
-    assert img.shape[0] >= 600 and img.shape[1] >= 800
-    rgb = (img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
-    assert len(np.unique(rgb, axis=0)) > 200  # not a blank or single-colour frame
+    assert_real_frame(shot)
 
 
 def test_cli_installs_the_legacy_addon_into_blender_3_4(tmp_path: Path) -> None:
-    env = dict(
-        os.environ,
-        BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"),
-        BLENDER_USER_CONFIG=str(tmp_path / "config"),
-    )
+    env = dict(os.environ, **user_folders(tmp_path))
     proc = subprocess.run(
         [sys.executable, "-m", "fist_and_ball_app.main", "addon", "install", "--blender", BLENDER],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,

@@ -8,25 +8,23 @@ must stop the bridge and the launcher."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from blender_window_launch import (
+    ARTIFACTS,
+    BLENDER,
+    GUI_MARKS,
+    driver_state,
+    under_xvfb,
+    user_folders,
+)
 from live_bridge import ROOT
 
-BLENDER = "/usr/bin/blender"
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(BLENDER).exists(), reason=f"{BLENDER} (Debian blender) missing"),
-    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) missing"),
-]
-ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = GUI_MARKS
 SHOT = ARTIFACTS / "launch_patient.png"
 MINUTES = 6
 TIMEOUT_S = 60 * MINUTES + 600
@@ -46,10 +44,8 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp / "driver.json"
     env = dict(
         os.environ,
+        **user_folders(tmp),
         PYTHONPATH=str(ROOT),
-        BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
-        BLENDER_USER_CONFIG=str(tmp / "config"),
-        BLENDER_USER_DATAFILES=str(tmp / "datafiles"),
         FIST_AND_BALL_PROFILE=str(tmp / "cfg" / "profile.json"),
         HOME=str(tmp / "home"),
         FISTBALL_LG_OUT=str(out),
@@ -58,21 +54,16 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         FISTBALL_LG_FULL="1",
         FISTBALL_LG_TIMEOUT_S=str(60 * MINUTES + 300),
     )
-    cmd = [
-        "xvfb-run", "-a", "-s", "-screen 0 1280x720x24",
+    cmd = under_xvfb(
+        "1280x720",
         sys.executable, "-m", "fist_and_ball_app.main", "launch",
         "--source", "sim:myo3", "--blender", str(wrapper),
         "--minutes", str(MINUTES), "--level", "auto",
-    ]  # fmt: skip
+    )  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     text = proc.stdout + proc.stderr
     (ARTIFACTS / "launch_gui.log").write_text(text)
-    assert out.is_file(), f"the driver wrote nothing; launch said:\n{text[-4000:]}"
-    state: dict[str, Any] = json.loads(out.read_text())
-    state["_rc"], state["_text"] = proc.returncode, text
-    (ARTIFACTS / "launch_gui_state.json").write_text(json.dumps(state, indent=1, default=str))
-    assert state.get("ok"), state.get("error")
-    return state
+    return driver_state(out, proc, "launch_gui_state.json", _rc=proc.returncode, _text=text)
 
 
 def test_launch_opens_patient_mode_with_a_session_running(launched: dict[str, Any]) -> None:

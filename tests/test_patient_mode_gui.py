@@ -4,24 +4,20 @@ simulated keys; screenshots go to test-artifacts/patient_mode_*.png."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_bridge import ROOT, BridgeProcess, free_port
+from blender_window_launch import (
+    ARTIFACTS,
+    GUI_MARKS,
+    driver_state,
+    install_legacy_addon,
+    run_driver,
+    sim_hand_bridge,
+)
 
-BLENDER = "/usr/bin/blender"
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(BLENDER).exists(), reason=f"{BLENDER} (Debian blender) missing"),
-    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) missing"),
-]
-ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = GUI_MARKS
 TIMEOUT_S = 300
 LED_ON = (51, 242, 89)
 SELECTED = (38, 140, 242)
@@ -29,47 +25,19 @@ SELECTED = (38, 140, 242)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from bridge.cli.cmd_addon import stage_addon
-
     tmp = tmp_path_factory.mktemp("patient")
-    stage = stage_addon(tmp / "stage")
-    addons = tmp / "scripts" / "addons"
-    addons.mkdir(parents=True)
-    shutil.copytree(stage, addons / "fist_and_ball")
+    install_legacy_addon(tmp)
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob("patient_mode_*.png"):
         old.unlink()
     out = tmp / "state.json"
-    with BridgeProcess(free_port(), extra=["--hand", "sim"]) as bridge:
-        bridge.start()
-        env = dict(
-            os.environ,
-            BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
-            BLENDER_USER_CONFIG=str(tmp / "config"),
-            BLENDER_USER_DATAFILES=str(tmp / "datafiles"),
-            FISTBALL_GUI_URL=bridge.url,
-            FISTBALL_GUI_OUT=str(out),
-            FISTBALL_GUI_SHOTS=str(ARTIFACTS),
-            FISTBALL_GUI_PLAY_S="5",
-        )
-        env.pop("PYTHONPATH", None)
-        cmd = [
-            "xvfb-run", "-a", "-s", "-screen 0 1280x720x24",
-            BLENDER, "--factory-startup", "--enable-event-simulate",
-            "--window-geometry", "0", "0", "1280", "720",
-            "--python", str(ROOT / "tests" / "patient_mode_driver.py"),
-        ]  # fmt: skip
-        for _attempt in range(2):  # software GL under load once missed its window
-            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
-                                  timeout=TIMEOUT_S)  # fmt: skip
-            if out.is_file():
-                break
-    assert out.is_file(), f"no state; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
-    state: dict[str, Any] = json.loads(out.read_text())
-    state["_output"] = proc.stdout + proc.stderr
-    (ARTIFACTS / "patient_mode_state.json").write_text(json.dumps(state, indent=1, default=str))
-    assert state.get("ok"), state.get("error")
-    return state
+    env = {"FISTBALL_GUI_SHOTS": str(ARTIFACTS), "FISTBALL_GUI_PLAY_S": "5"}
+    with sim_hand_bridge() as url:
+        proc = run_driver(
+            "patient_mode_driver.py", tmp, url, out, env,
+            screen="1280x720", window=(1280, 720), attempts=2, timeout_s=TIMEOUT_S,
+        )  # fmt: skip
+    return driver_state(out, proc, "patient_mode_state.json")
 
 
 def _pixels_near(path: Path, rgb: tuple[int, int, int], tol: int = 12) -> int:
