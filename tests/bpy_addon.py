@@ -1,4 +1,4 @@
-# mypy: disable-error-code="attr-defined"
+# mypy: disable-error-code="attr-defined,union-attr,func-returns-value"
 """Test helper: the add-on from the source checkout enabled in this process's bpy 5.0
 the way a legacy add-on is (addon_utils). tests/conftest.py's `addon` fixture is the
 usual way in; a test file that needs another scene or more preferences uses
