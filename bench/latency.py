@@ -91,6 +91,8 @@ class BenchResult:
     dropped: int
     bad_frames: int
     client_drops: int
+    children_cpu_pct: float = 0.0
+    """CPU of the bridge's child processes (the tracker's pose worker) meanwhile."""
     thread_cpu_pct: dict[str, float] = field(default_factory=dict)
     """CPU of the bridge's hot threads (BRIDGE_THREADS) over the measured seconds."""
     batching_spells: int = 0
@@ -128,6 +130,20 @@ def _thread_cpu_seconds(pid: int) -> dict[str, float]:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _children_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each child process (e.g. the tracker's pose worker), by pid."""
+    out: dict[int, float] = {}
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return out
+    for kid in kids:
+        with contextlib.suppress(OSError):
+            out[kid] = _cpu_seconds(kid)
     return out
 
 
@@ -238,6 +254,8 @@ class Writer(threading.Thread):
         self.cpu_window: tuple[float, float, float, float] | None = None  # t0, t1, cpu0, cpu1
         self.threads0: dict[str, float] = {}
         self.threads1: dict[str, float] = {}
+        self.children0: dict[int, float] = {}
+        self.children1: dict[int, float] = {}
         self.late_resets = 0
 
     def run(self) -> None:
@@ -248,6 +266,7 @@ class Writer(threading.Thread):
             if k == self.warmup:
                 t0, cpu0 = time.monotonic(), _cpu_seconds(self.pid)
                 self.threads0 = _thread_cpu_seconds(self.pid)
+                self.children0 = _children_cpu_seconds(self.pid)
             delay = t_next - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -259,6 +278,7 @@ class Writer(threading.Thread):
             t_next += period
         self.cpu_window = (t0, time.monotonic(), cpu0, _cpu_seconds(self.pid))
         self.threads1 = _thread_cpu_seconds(self.pid)
+        self.children1 = _children_cpu_seconds(self.pid)
 
 
 def _bridge_pid(parent: int) -> int:
@@ -463,6 +483,9 @@ def run_config(
             for name, label in BRIDGE_THREADS.items()
             if name in writer.threads1
         },
+        children_cpu_pct=100.0
+        * sum(c - writer.children0.get(k, 0.0) for k, c in writer.children1.items())
+        / max(1e-9, t1 - t0),
         batching_spells=spells,
         notes=notes,
     )
@@ -652,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"bridge-added p50 {_f(r.bridge_ms['p50'], 3)} p99 {_f(r.bridge_ms['p99'], 3)} "
                 f"ms (median 1-s p99 {_f(r.median_window_p99_ms, 3)}); "
                 f"bridge CPU {r.bridge_cpu_pct:.0f}% {_threads(r)}; "
+                f"child processes {r.children_cpu_pct:.0f}%; bench {r.bench_cpu_pct:.0f}%; "
                 f"batching spells {r.batching_spells}; "
                 f"received {r.grades_received}/{r.grades_expected}"
             )
@@ -686,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
                         "median_window_p99_ms": r.median_window_p99_ms,
                         "bridge_cpu_pct": r.bridge_cpu_pct,
                         "thread_cpu_pct": r.thread_cpu_pct,
+                        "children_cpu_pct": r.children_cpu_pct,
+                        "bench_cpu_pct": r.bench_cpu_pct,
                         "grades": [r.grades_received, r.grades_expected],
                         "dropped": r.dropped,
                         "client_drops": r.client_drops,

@@ -39,7 +39,12 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from bridge.outputs.base import Output
-from bridge.realtime import set_realtime_priority
+from bridge.realtime import (
+    SHORT_TIME_SLICE_S,
+    name_native_thread,
+    request_short_time_slice,
+    set_realtime_priority,
+)
 from bridge.server import protocol
 from bridge.server.accept_gate import AcceptGate
 from bridge.server.auth import TOKEN_HEADER, AuthDecision, AuthPolicy, TokenThrottle, decide
@@ -260,6 +265,9 @@ class ServerConfig:
     nice: int = 0
     """Added to the loop thread's nice value (Linux, when not `realtime_priority`), so
     the sample and hand threads run first on a busy machine."""
+    time_slice_s: float | None = SHORT_TIME_SLICE_S
+    """The loop thread's scheduler slice (`bridge.realtime.request_short_time_slice`):
+    short slices let a woken loop preempt a busy process at once. None: the OS default."""
     switch_interval_s: float | None = None
     """If set, shortens the interpreter's lock switch interval (process-wide; Python's
     default is 5 ms): how long a busy server loop can delay a woken sample thread."""
@@ -383,6 +391,7 @@ class WebSocketServer(Output):
 
         def run() -> None:
             asyncio.set_event_loop(loop)
+            name_native_thread("bridge-ws")
             problem = set_realtime_priority(self.config.realtime_priority)
             if problem:
                 log.warning("server thread: %s; running with normal priority", problem)
@@ -390,6 +399,9 @@ class WebSocketServer(Output):
                 problem = lower_thread_priority(self.config.nice)
                 if problem:
                     log.warning("server thread: %s", problem)
+                problem = request_short_time_slice(self.config.time_slice_s)
+                if problem:
+                    log.info("server thread: %s", problem)
             try:
                 loop.run_until_complete(self._main(started, failure))
             except BaseException as exc:  # surfaced to start() or logged
