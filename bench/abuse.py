@@ -433,7 +433,10 @@ def run(
 
 
 def _realtime() -> None:
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    # reset on fork: the abuse process (spawned from the good client) would otherwise
+    # start real-time and import numpy and websockets ahead of the bridge's threads
+    policy = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
+    os.sched_setscheduler(0, policy, os.sched_param(10))
 
 
 def _free_udp_port() -> int:
