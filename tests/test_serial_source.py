@@ -161,3 +161,28 @@ def test_a_read_with_nothing_waiting_times_out_empty() -> None:
 def test_reading_a_closed_source_is_an_os_error() -> None:
     with pytest.raises(OSError):
         SerialSource("serial:/dev/null", "/dev/null")._read()
+
+
+class PyserialReadSource(SerialSource):
+    """The port as on Windows: no descriptor to poll, so pyserial's own read."""
+
+    def _open(self, stop: threading.Event) -> None:
+        super()._open(stop)
+        self._poll = None
+
+
+def test_the_pyserial_read_path_gets_every_frame() -> None:
+    with _pty() as (master, path):
+        src = PyserialReadSource(f"serial:{path}", path)
+        stop = threading.Event()
+        seqs: list[int] = []
+        t = threading.Thread(target=lambda: seqs.extend(s.seq for s in src.samples(stop)))
+        t.start()
+        try:
+            _wait(lambda: src.status.state == SourceState.CONNECTED, "the port to open")
+            os.write(master, b"".join(encode_frame(i, i * 1000, 1, RAW) for i in range(30)))
+            _wait(lambda: len(seqs) >= 30, "30 samples")
+        finally:
+            stop.set()
+            t.join(5)
+    assert seqs == list(range(30))
