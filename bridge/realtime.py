@@ -88,7 +88,8 @@ def request_short_time_slice(seconds: float | None) -> str | None:
     Linux 6.12+ (EEVDF) reads a normal thread's `sched_runtime` as its slice: a thread
     asking for short slices gets earlier deadlines, so when it wakes (a frame came, a
     delivery is due) it preempts a busy process instead of waiting out that process's
-    slice (~3 ms by default). Its CPU share does not change. Older kernels ignore it.
+    slice (1.4 ms by default on the test machine). Its CPU share does not change.
+    Older kernels ignore it.
     Only for SCHED_OTHER threads: a real-time thread is left alone. None does nothing.
     Returns a warning when the OS refuses.
     """
