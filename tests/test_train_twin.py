@@ -26,6 +26,7 @@ from bridge.tracking.twin_fit import CuedData, fit_twin
 from bridge.training.twin_sessions import (
     LSB_UT,
     SynthConfig,
+    commanded_hand,
     earth_magnitude_ut,
     forearm_axis,
     socket_pose,
@@ -130,8 +131,8 @@ def test_background_near_the_measured_one_or_anywhere(
         for p in anywhere.placements
     ]
     assert max(angles) > 90.0
-    # half the recording's rate by default
-    assert anywhere.summary["rate_hz"] == pytest.approx(42.7 / 2)
+    # an eighth of the recording's rate by default (many short sessions)
+    assert anywhere.summary["rate_hz"] == pytest.approx(42.7 / 8)
 
 
 def test_socket_pose_moves_the_twin_as_a_socket_moves(
@@ -147,6 +148,46 @@ def test_socket_pose_moves_the_twin_as_a_socket_moves(
     radial_turned = np.linalg.norm(np.cross(turned.rest_mm - centre, axis), axis=1)
     assert np.allclose(radial, radial_turned)  # a turn keeps each tag's depth
     assert not np.allclose(turned.rest_mm, twin.rest_mm)
+
+
+def test_the_hand_follows_whole_grades_at_its_slew_limit() -> None:
+    # fingers jump to full closure, the wrist to 0.3 (whole grades: 2/8), thumb stays
+    levels = np.zeros((40, 3))
+    levels[5:, 0] = 1.0
+    levels[5:, 1] = 0.3
+    limit = np.array([0.1, 0.05, 0.2])
+    closure, speed = commanded_hand(levels, limit)
+    assert closure[:5].max() == 0.0 and speed[:5].max() == 0.0
+    # the most closed joint ramps at the fingers' limit, never faster, and stops at 1
+    assert np.allclose(np.diff(closure[4:15]), 0.1)
+    assert closure[-1] == pytest.approx(1.0) and closure.max() <= 1.0 + 1e-12
+    assert speed[6] == pytest.approx(1.0) and speed[-1] == 0.0
+    wrist_only = commanded_hand(levels[:, 1:2], limit[1:2])[0]
+    assert wrist_only[-1] == pytest.approx(0.25)  # commanded in whole grades
+    assert np.allclose(np.diff(wrist_only[4:9]), 0.05)
+
+
+def test_the_motor_follows_the_hand_by_default(fitted: tuple[Session, Path, Path, Twin]) -> None:
+    twin = fitted[3]
+    cfg = SynthConfig(sessions=8, seed=4, motor_share=1.0)
+    assert cfg.motor_follows == "hand"
+    syn = synthesise(twin, cfg, earth_ut=40.0, rate_hz=42.7)
+    for p in syn.placements:
+        m = p["motor"]
+        assert m["follows"] == "hand" and 0.0 <= m["coil_share"] <= 0.5
+        assert all(0.3 <= v <= 1.5 for v in m["hand_speed_per_s"])
+    assert syn.summary["config"]["hand_speed_per_s"] == [0.3, 1.5]
+    old = synthesise(
+        twin,
+        SynthConfig(sessions=2, motor_share=1.0, motor_follows="activation"),
+        earth_ut=40.0,
+        rate_hz=42.7,
+    )
+    assert "hand_speed_per_s" not in old.placements[0]["motor"]
+    with pytest.raises(ValueError, match="motor_follows"):
+        SynthConfig(motor_follows="muscle")
+    with pytest.raises(ValueError, match="hand_speed_per_s"):
+        SynthConfig(hand_speed_per_s=(0.0, 1.0))
 
 
 def test_background_magnitude_is_measured_from_the_recording(
@@ -201,14 +242,14 @@ def test_twin_training_survives_a_re_donned_socket(
     _, rec, twin_path, _ = fitted
     base = ["train", str(rec), "--epochs", "12", "--batch", "512", "--cosine", "--seed", "1"]
     assert cli_main([*base, "--out", str(tmp_path / "plain")]) == 0
-    synth = ["--twin", str(twin_path), "--synth-sessions", "16"]
+    synth = ["--twin", str(twin_path), "--synth-sessions", "64"]
     assert cli_main([*base, "--out", str(tmp_path / "twin"), *synth]) == 0
     err = capsys.readouterr().err
     assert "synthesised" in err  # progress on stderr
     meta = json.loads((tmp_path / "twin" / "model.json").read_text())
     s = meta["synthesis"]
     assert s["twin_sha256"] == hashlib.sha256(twin_path.read_bytes()).hexdigest()
-    assert s["sessions"] == 16 and s["config"]["seed"] == 1
+    assert s["sessions"] == 64 and s["config"]["seed"] == 1
     assert meta["training"]["synthesised_samples"] == s["samples"] > 5000
     assert "synthesis" not in json.loads((tmp_path / "plain" / "model.json").read_text())
 

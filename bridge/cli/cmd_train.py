@@ -79,8 +79,8 @@ def register(sub: Any) -> None:
     t.add_argument(
         "--synth-sessions",
         type=int,
-        default=240,
-        help="synthesised sessions (240, ~480 samples each at half the recording's rate)",
+        default=960,
+        help="synthesised sessions (960, ~120 samples each at 1/8 of the recording's rate)",
     )
     t.add_argument("--synth-seed", type=int, help="seed of the synthesis (default: --seed)")
     t.add_argument("--synth-shift-mm", type=float, default=7.0, help="socket shift range +- mm (7)")
