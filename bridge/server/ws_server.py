@@ -24,6 +24,7 @@ import contextlib
 import http
 import itertools
 import logging
+import math
 import socket
 import threading
 import time
@@ -283,9 +284,11 @@ class ServerConfig:
     the lock-step chain's lost grade that once had this off by default was a frame lost
     before the bridge opened its serial port, not the batching."""
     batch_when_late_s: float = 0.010
-    """Pressure: a wake-up the loop ran this much later than the sample asked for it
-    (the loop was busy: floods, a refusal storm, many clients), or a full server
-    (`max_clients` connections), turns batching on for `batch_hold_s`. With headroom
+    """Pressure: a second wake-up within `batch_hold_s` that the loop ran this much
+    later than the sample asked for it (the loop was busy: floods, a refusal storm, many
+    clients), or a full server (`max_clients` connections), turns batching on for
+    `batch_hold_s`. A lone late wake-up is the process descheduled on a busy machine,
+    not a busy loop: batching for a second after it would only add latency. With headroom
     every grade goes out at once, so batching costs no latency on a healthy bridge
     (docs/benchmarks.md: 1 ms target at 1000 Hz). 0 batches always."""
     batch_hold_s: float = 1.0
@@ -365,6 +368,7 @@ class WebSocketServer(Output):
         self._wake_scheduled = False
         self._wake_asked = 0.0  # when the pending wake-up was asked for (monotonic)
         self._batch_until = 0.0  # batching is on until then (pressure seen)
+        self._last_late = -math.inf  # the last wake-up that ran batch_when_late_s late
         self.batch_spells = 0  # how often pressure turned batching on
         self._last_flush = 0.0
         self._running = False
@@ -614,9 +618,15 @@ class WebSocketServer(Output):
     def _interval(self, now: float) -> float:
         """The batching interval to keep now: `flush_interval_s` under pressure, else 0."""
         cfg = self.config
-        late = now - self._wake_asked >= cfg.batch_when_late_s
+        pressure = False
+        if now - self._wake_asked >= cfg.batch_when_late_s:
+            # One late wake-up alone is most often the whole process descheduled on a
+            # busy machine, which batching cannot help: it would only add latency for
+            # the next batch_hold_s. A busy loop is late again within that time.
+            pressure = cfg.batch_when_late_s == 0 or now - self._last_late <= cfg.batch_hold_s
+            self._last_late = now
         # a full server is under load by definition: every slot taken, refusals queued
-        if late or len(self._admitted) >= cfg.max_clients:
+        if pressure or len(self._admitted) >= cfg.max_clients:
             if now >= self._batch_until:
                 self.batch_spells += 1
             self._batch_until = now + cfg.batch_hold_s
