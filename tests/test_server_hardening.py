@@ -241,7 +241,11 @@ def _flood_pings(port: int, limit_bytes: int, seconds: float) -> tuple[int, bool
 @pytest.mark.parametrize("with_decoder", [False, True])
 def test_ping_flooding_client_that_never_reads_is_cut_off(with_decoder: bool) -> None:
     decoder = StepDecoder() if with_decoder else None
-    pipeline, server = start_bridge(PushSource(), decoder, max_buffer_bytes=256 * 1024)
+    # the receive budget (read in 4 KiB slices, so it holds) lets pongs pile up at about
+    # 32 KiB/s: the slow-client rule (5 s unwritable) would cut the client first
+    pipeline, server = start_bridge(
+        PushSource(), decoder, max_buffer_bytes=256 * 1024, hopeless_after_s=60.0
+    )
     try:
         sent, cut = _flood_pings(server.port, limit_bytes=64 * 1024 * 1024, seconds=20)
         deadline = time.monotonic() + 5
