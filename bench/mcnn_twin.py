@@ -8,7 +8,7 @@ synth=TwinAugment(...))`, what `fist-and-ball train REC --twin TWIN` runs). Late
 sessions (random depths, session_seed 1) are decoded by `run_decoder_evaluation`;
 ground truth only scores.
 
-    python bench/mcnn_twin.py --seeds 0,3,7 --epochs 60 --sessions 120 [--plain]
+    python bench/mcnn_twin.py --seeds 0,3,7 --epochs 60 --sessions 960 [--plain]
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", default="0,3,7", help="foreign patient seeds, comma-separated")
     ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--sessions", type=int, default=240, help="synthesised sessions")
+    ap.add_argument("--sessions", type=int, default=960, help="synthesised sessions (960)")
     ap.add_argument("--train-seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="also train without --twin")
     ap.add_argument("--motor-share", type=float, default=0.5, help="synthesised motor sessions")
