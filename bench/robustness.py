@@ -653,7 +653,8 @@ def sections(
         + _markdown(MATRIX_HEADER, matrix_rows(scores, conds))
         + "\n\n"
         + "".join(f"Not in this run: {d}.\n" for d in missing)
-        + "\nJudged figures (issue 14), on the median over patients:\n\n"
+        + "\nJudged figures (issue 14): the median over patients, the worst patient, and "
+        "whether the goal holds for every patient or only on the median:\n\n"
         + "".join(f"- {line}\n" for line in judged(scores, band))
         + "<!-- robustness-matrix:end -->\n"
     )
