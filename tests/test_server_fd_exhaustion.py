@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_server_hardening import _raw_ws
+from raw_ws_client import raw_ws
 
 ROOT = Path(__file__).resolve().parent.parent
 FD_LIMIT = 64
@@ -72,7 +72,7 @@ def test_fd_exhaustion_keeps_the_log_small_and_the_bridge_serving() -> None:
         served = None
         for _ in range(50):
             try:
-                served = _raw_ws(port)
+                served = raw_ws(port)
                 break
             except (OSError, AssertionError):
                 time.sleep(0.2)

@@ -12,13 +12,13 @@ import socket
 import time
 
 import pytest
-from test_server_hardening import _ping_frame, _raw_ws
+from raw_ws_client import OP_PING, masked_frame, raw_ws
 from test_server_kit import PushSource, start_bridge
 
 from bridge.server.receive_budget import ReceiveBudget
 from bridge.server.ws_server import ServerConfig, WebSocketServer
 
-_PING = _ping_frame(b"p" * 125)  # 131 bytes on the wire
+_PING = masked_frame(OP_PING, b"p" * 125)  # 131 bytes on the wire
 _ASYNCIO_READ = 256 * 1024  # one socket read by asyncio: charged after it is handled
 
 
@@ -38,7 +38,7 @@ def test_budget_allows_burst_then_rate() -> None:
 def _pongs_read(port: int, pings: int, seconds: float) -> tuple[int, float]:
     """Send `pings` pings as fast as the socket takes them while reading the pongs;
     returns (pongs read, seconds elapsed) after `seconds`."""
-    sock = _raw_ws(port)
+    sock = raw_ws(port)
     sock.setblocking(False)
     out = _PING * pings
     buf, pongs = b"", 0
@@ -122,7 +122,7 @@ def test_refused_over_cap_at_accept_without_reading_the_request() -> None:
     """Over the cap the answer is a 503 even before the client sends anything."""
     pipeline, server = start_bridge(PushSource(), None, max_clients=1)
     try:
-        first = _raw_ws(server.port)
+        first = raw_ws(server.port)
         try:
             with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
                 head = b""
