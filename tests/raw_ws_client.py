@@ -12,19 +12,22 @@ OP_TEXT = 0x1
 OP_PING = 0x9
 
 
+def upgrade_request(port: int) -> bytes:
+    """A client's websocket upgrade request to 127.0.0.1:`port` (a fresh key each time)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
 def raw_ws(port: int, rcvbuf: int = 4096) -> socket.socket:
     """A socket past the websocket handshake with the server on 127.0.0.1:`port`."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(port))
     head = b""
     sock.settimeout(5)
     while b"\r\n\r\n" not in head:

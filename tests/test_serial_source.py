@@ -55,22 +55,29 @@ def _wait(cond: object, what: str, timeout: float = 20.0) -> None:
         time.sleep(0.005)
 
 
+@contextmanager
+def _reading(src: SerialSource) -> Iterator[list[int]]:
+    """`src` reading on a thread, its port open; yields the seqs read so far."""
+    stop = threading.Event()
+    seqs: list[int] = []
+    t = threading.Thread(target=lambda: seqs.extend(s.seq for s in src.samples(stop)))
+    t.start()
+    try:
+        _wait(lambda: src.status.state == SourceState.CONNECTED, "the port to open")
+        yield seqs
+    finally:
+        stop.set()
+        t.join(5)
+
+
 def test_a_burst_is_read_many_frames_at_a_time_in_order() -> None:
     n = 400
     with _pty() as (master, path):
         src = CountingSerial(f"serial:{path}", path)
-        stop = threading.Event()
-        seqs: list[int] = []
-        t = threading.Thread(target=lambda: seqs.extend(s.seq for s in src.samples(stop)))
-        t.start()
-        try:
-            _wait(lambda: src.status.state == SourceState.CONNECTED, "the port to open")
+        with _reading(src) as seqs:
             burst = b"".join(encode_frame(i, i * 1000, 1, RAW) for i in range(n))
             os.write(master, burst)  # 45 kB at once: the device caught up after a stall
             _wait(lambda: len(seqs) >= n, f"{n} samples")
-        finally:
-            stop.set()
-            t.join(5)
     assert seqs == list(range(n))
     assert src.status.bad_frames == 0 and src.status.dropped == 0
     # one read takes every frame waiting (the pty passes ~4 kB, ~36 frames, at a time)
@@ -80,21 +87,11 @@ def test_a_burst_is_read_many_frames_at_a_time_in_order() -> None:
 def test_frames_split_across_reads_are_joined() -> None:
     frames = [encode_frame(i, i * 1000, 1, RAW) for i in range(5)]
     data = b"".join(frames)
-    with _pty() as (master, path):
-        src = SerialSource(f"serial:{path}", path)
-        stop = threading.Event()
-        seqs: list[int] = []
-        t = threading.Thread(target=lambda: seqs.extend(s.seq for s in src.samples(stop)))
-        t.start()
-        try:
-            _wait(lambda: src.status.state == SourceState.CONNECTED, "the port to open")
-            for cut in range(0, len(data), 37):  # pieces never aligned with frames
-                os.write(master, data[cut : cut + 37])
-                time.sleep(0.01)
-            _wait(lambda: len(seqs) >= 5, "5 samples")
-        finally:
-            stop.set()
-            t.join(5)
+    with _pty() as (master, path), _reading(SerialSource(f"serial:{path}", path)) as seqs:
+        for cut in range(0, len(data), 37):  # pieces never aligned with frames
+            os.write(master, data[cut : cut + 37])
+            time.sleep(0.01)
+        _wait(lambda: len(seqs) >= 5, "5 samples")
     assert seqs == list(range(5))
 
 

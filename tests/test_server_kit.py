@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection as SyncClientConnection
+from websockets.sync.client import connect as sync_connect
 
 from bridge.control import BridgeControl, HandCommands
 from bridge.decoders.base import Decoder
@@ -213,3 +215,18 @@ def client(url: str, **kw: Any) -> Any:
     """`websockets` client connection with compression off (like a minimal client)."""
     kw.setdefault("open_timeout", 5)
     return connect(url, **kw)
+
+
+@contextlib.contextmanager
+def served_sync_client(
+    config: ServerConfig,
+) -> Iterator[tuple[WebSocketServer, SyncClientConnection]]:
+    """A started server alone (no pipeline) and one sync client past its `hello`."""
+    server = WebSocketServer(config)
+    server.start()
+    try:
+        with sync_connect(f"ws://127.0.0.1:{server.port}/", open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+            yield server, ws
+    finally:
+        server.close()

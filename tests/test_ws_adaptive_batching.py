@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pytest
+from test_server_kit import served_sync_client
 from websockets.sync.client import ClientConnection, connect
 
 from bridge.server.ws_server import ServerConfig, WebSocketServer
@@ -38,16 +38,8 @@ def _grade(ws: ClientConnection) -> int:
     raise AssertionError("no grade within 10 s")
 
 
-@contextmanager
-def _served(**cfg: float | int) -> Iterator[tuple[WebSocketServer, ClientConnection]]:
-    server = WebSocketServer(ServerConfig(port=0, **cfg))  # type: ignore[arg-type]
-    server.start()
-    try:
-        with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=5) as ws:
-            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
-            yield server, ws
-    finally:
-        server.close()
+def _served(**cfg: float | int) -> AbstractContextManager[tuple[WebSocketServer, ClientConnection]]:
+    return served_sync_client(ServerConfig(port=0, **cfg))  # type: ignore[arg-type]
 
 
 def _hold_loop(server: WebSocketServer, seconds: float) -> None:

@@ -16,13 +16,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from websockets.sync.client import ClientConnection, connect
+from test_server_kit import served_sync_client
+from websockets.sync.client import ClientConnection
 
 from bridge.server.ws_server import ServerConfig, WebSocketServer
 from bridge.values.sample import Decoded, Sample
@@ -52,16 +53,10 @@ def _next_grade(ws: ClientConnection) -> int:
             return int(msg["seq"])
 
 
-@contextmanager
-def _server_and_client(interval: float) -> Iterator[tuple[WebSocketServer, ClientConnection]]:
-    server = WebSocketServer(ServerConfig(port=0, flush_interval_s=interval))
-    server.start()
-    try:
-        with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=5) as ws:
-            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
-            yield server, ws
-    finally:
-        server.close()
+def _server_and_client(
+    interval: float,
+) -> AbstractContextManager[tuple[WebSocketServer, ClientConnection]]:
+    return served_sync_client(ServerConfig(port=0, flush_interval_s=interval))
 
 
 def _on_next_pump(server: WebSocketServer, action: Callable[[], None]) -> None:

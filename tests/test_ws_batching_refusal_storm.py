@@ -4,9 +4,7 @@ transport, and cannot starve grade delivery. Real loopback sockets throughout.""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
 import threading
 import time
@@ -14,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from raw_ws_client import upgrade_request
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -25,14 +24,7 @@ from bridge.values.sample import Decoded, Sample
 def _upgrade_status(port: int) -> tuple[int, bytes]:
     """Open a TCP connection, ask for a websocket upgrade, return (status, whole reply)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            (
-                f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
+        sock.sendall(upgrade_request(port))
         reply = b""
         while b"\r\n\r\n" not in reply:
             chunk = sock.recv(4096)
