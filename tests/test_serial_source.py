@@ -169,17 +169,7 @@ class PyserialReadSource(SerialSource):
 
 
 def test_the_pyserial_read_path_gets_every_frame() -> None:
-    with _pty() as (master, path):
-        src = PyserialReadSource(f"serial:{path}", path)
-        stop = threading.Event()
-        seqs: list[int] = []
-        t = threading.Thread(target=lambda: seqs.extend(s.seq for s in src.samples(stop)))
-        t.start()
-        try:
-            _wait(lambda: src.status.state == SourceState.CONNECTED, "the port to open")
-            os.write(master, b"".join(encode_frame(i, i * 1000, 1, RAW) for i in range(30)))
-            _wait(lambda: len(seqs) >= 30, "30 samples")
-        finally:
-            stop.set()
-            t.join(5)
+    with _pty() as (master, path), _reading(PyserialReadSource(f"serial:{path}", path)) as seqs:
+        os.write(master, b"".join(encode_frame(i, i * 1000, 1, RAW) for i in range(30)))
+        _wait(lambda: len(seqs) >= 30, "30 samples")
     assert seqs == list(range(30))
