@@ -129,6 +129,15 @@ class _Bridge:
             self.signalled = True
             self.proc.send_signal(signal.SIGTERM)
 
+    def finish(self, timeout: float = 30.0) -> int:
+        """Exit code of a bridge whose finite source ends: wait for it to stop on its own
+        (a SIGTERM racing its exit would kill it after its handlers are restored), and
+        only then, if it is still running, stop it."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return self.stop()
+
     def stop(self) -> int:
         self.terminate()
         try:

@@ -149,8 +149,9 @@ def test_bridge_with_track_decoder_sends_grades_per_tag(tmp_path: Path) -> None:
                 return hello, got
 
         hello, grades = asyncio.run(client())
+        exit_code = bridge.finish()
     finally:
-        exit_code = bridge.stop()
+        bridge.stop()
     assert exit_code == 0, "".join(bridge.lines)
     assert hello["decoder"] == "track"
     assert len(grades) > 0.8 * len(s), (len(grades), len(s))
