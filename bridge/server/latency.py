@@ -2,14 +2,21 @@
 
 `record()` is called on the server's event loop for every message handed to a socket;
 `snapshot()` is called about once a second from the pipeline's status thread. Both are
-cheap: recording appends one float to a list (atomic under the GIL), and the snapshot
-swaps the list out and sorts it once.
+cheap: recording appends one double to an `array` (atomic under the GIL), and the
+snapshot swaps it out, copies it into numpy in one memcpy and selects the percentiles
+without a full sort.
+
+Why it matters: the snapshot holds the interpreter lock while it runs, and every grade
+waiting for the server loop waits with it. Converting a 10k-float list, sorting it and
+binning it cost 1.4-2.5 ms of CPU per second at 1000 Hz x 10 clients, which put a
+1-3 ms stall into the bridge-added latency right after every status.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +61,7 @@ class LatencyTracker:
     """Collects latencies in seconds; reports per-window and whole-run percentiles in ms."""
 
     def __init__(self) -> None:
-        self._window: list[float] = []
+        self._window = array("d")
         self._hist = np.zeros(_N_BUCKETS, dtype=np.int64)
         self._total_n = 0
         self._total_max = 0.0
@@ -68,21 +75,20 @@ class LatencyTracker:
         """Percentiles of everything recorded since the previous snapshot.
 
         Also folds the window into the whole-run histogram. An empty window gives
-        n=0 and None percentiles. Vectorised: at 1000 Hz x 10 clients a window holds
-        10k values, and a Python loop over them would hold the GIL for milliseconds
-        (a latency spike for the very messages being measured).
+        n=0 and None percentiles. Vectorised and sort-free: at 1000 Hz x 10 clients a
+        window holds 10k values, and everything done here holds the interpreter lock
+        that the grades being measured are waiting for.
         """
-        window, self._window = self._window, []
+        window, self._window = self._window, array("d")
         if not window:
             return LatencyStats(0, None, None, None)
-        arr = np.sort(np.asarray(window, dtype=np.float64))
+        # a copy, not a view: a record() that still holds the old array may append to it
+        arr = np.array(window, dtype=np.float64)
         n = int(arr.size)
-        stats = LatencyStats(
-            n,
-            float(arr[_rank(n, 50)]) * 1e3,
-            float(arr[_rank(n, 99)]) * 1e3,
-            float(arr[-1]) * 1e3,
-        )
+        k50, k99 = _rank(n, 50), _rank(n, 99)
+        part = np.partition(arr, (k50, k99))
+        mx = float(arr.max())
+        stats = LatencyStats(n, float(part[k50]) * 1e3, float(part[k99]) * 1e3, mx * 1e3)
         idx = np.zeros(n, dtype=np.int64)
         pos = arr > _MIN_S
         idx[pos] = (np.log10(arr[pos] / _MIN_S) * _PER_DECADE).astype(np.int64) + 1
@@ -91,7 +97,7 @@ class LatencyTracker:
         with self._lock:
             self._hist += counts
             self._total_n += n
-            self._total_max = max(self._total_max, float(arr[-1]))
+            self._total_max = max(self._total_max, mx)
         return stats
 
     def total(self) -> LatencyStats:
