@@ -129,6 +129,10 @@ class Recipe:
     """Twin-trained MCNN-TG: the recording plus `sessions` synthesised sessions (None:
     SynthConfig's default), cosine learning rate (`fist-and-ball train REC --twin TWIN`)."""
     sessions: int | None = None
+    measured_motor: bool = True
+    """Twin-trained: the clinic also records the hand's own motor field (the hand stepped
+    through its poses, the patient relaxed, `bridge.sim.motor_sweep`) and the synthesis
+    plays it (`TwinAugment.motor_recording`)."""
 
     def synth(self) -> Any:
         from bridge.training.twin_sessions import SynthConfig
@@ -136,16 +140,61 @@ class Recipe:
         return SynthConfig() if self.sessions is None else SynthConfig(sessions=self.sessions)
 
 
+CONFIG_KEYS = ("train", "model")
+"""Stamp keys checked against the bundle's own model.json (older stamps lack them)."""
+
+
+def config_stamp(train: Any, model: Any) -> dict[str, Any]:
+    """The TrainConfig and ModelConfig part of a bundle's stamp (`n_sensors` comes from
+    the recording)."""
+    arch = {k: v for k, v in model.to_dict().items() if k != "n_sensors"}
+    return {"train": train.to_dict(), "model": arch}
+
+
+def default_config_stamp() -> dict[str, Any]:
+    """`config_stamp` of TrainConfig() and ModelConfig() as this checkout defines them."""
+    from bridge.training.model import ModelConfig
+    from bridge.training.train import TrainConfig
+
+    return config_stamp(TrainConfig(), ModelConfig())
+
+
+def bundle_matches(
+    out: Path, stored: dict[str, Any], stamp: dict[str, Any], defaults: dict[str, Any]
+) -> bool:
+    """The bundle in `out` was trained with `stamp`: the stored stamp says the same
+    recipe, and the bundle's model.json records the same TrainConfig and ModelConfig
+    (so a bundle stamped before those were in the stamp stays reusable if they did not
+    change, and is retrained if they did). A field its model.json lacks (a bundle older
+    than the field) counts as that field's value in `defaults` (`config_stamp` of the
+    default configs)."""
+    core = {k: v for k, v in stamp.items() if k not in CONFIG_KEYS}
+    if {k: v for k, v in stored.items() if k not in CONFIG_KEYS} != core:
+        return False
+    try:
+        meta = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    sections = {"train": meta.get("training") or {}, "model": meta.get("architecture") or {}}
+    return all(
+        sections[key].get(k, defaults.get(key, {}).get(k)) == v
+        for key in CONFIG_KEYS
+        for k, v in stamp.get(key, {}).items()
+    )
+
+
 def _bundle(folder: Path, name: str, stamp: dict[str, Any], reuse: float | None, train: Any) -> str:
     """Train a bundle into folder/name with `train(out)` unless `reuse` is given and the
-    bundle there was trained with the same `stamp` (a run's calibrations are
-    deterministic). `reuse` seconds > 0: wait that long for another run sharing the
-    folder to finish the bundle before training it here."""
+    bundle there was trained with the same `stamp` (`bundle_matches`; a run's
+    calibrations are deterministic). `reuse` seconds > 0: wait that long for another run
+    sharing the folder to finish the bundle before training it here."""
     out = folder / name
     stamp_file = folder / f"{name}.recipe.json"
 
     def ready() -> bool:
-        return stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp
+        return stamp_file.exists() and bundle_matches(
+            out, json.loads(stamp_file.read_text()), stamp, default_config_stamp()
+        )
 
     if reuse is not None and not ready() and reuse > 0:
         _log(f"{out}: waiting up to {reuse / 60:.0f} min for another run to train it")
@@ -181,29 +230,36 @@ def calibrate_patient(
 ) -> dict[str, str]:
     """Decoder name -> bridge spec, all fitted on the patient's one cued session (QG and
     the twin by `tracking_compare.calibrate`; the MCNN-TGs here, so they can be reused)."""
+    from bridge.sim.motor_sweep import motor_sweep_recording
+    from bridge.training.model import ModelConfig
     from bridge.training.train import TrainConfig, TwinAugment, train_bundle
 
     specs = calibrate(patient, folder, recipe.epochs, mcnn=False)
     rec = str(folder / "fitting.csv")
     out = {"QG": specs["QG"]}
     if mcnn:
+        plain = TrainConfig(epochs=recipe.epochs)
         out["MCNN-TG plain"] = _bundle(
             folder,
             "mcnn",
-            {"epochs": recipe.epochs},
+            {"epochs": recipe.epochs, **config_stamp(plain, ModelConfig())},
             reuse,
-            lambda d: train_bundle(
-                [rec], str(d), TrainConfig(epochs=recipe.epochs), progress=_epochs(patient.seed)
-            ),
+            lambda d: train_bundle([rec], str(d), plain, progress=_epochs(patient.seed)),
         )
     if mcnn and "tracking" in specs:  # the synthesis needs the fitted twin
         config = recipe.synth()
-        synth = TwinAugment(str(folder / "twin.json"), config)
+        motor = None
+        if recipe.measured_motor:  # the clinic's minute with the hand running, same day
+            motor = str(motor_sweep_recording(patient, folder / "motor.csv"))
+        synth = TwinAugment(str(folder / "twin.json"), config, motor_recording=motor)
         cfg = TrainConfig(epochs=recipe.twin_epochs, cosine=True)
+        stamp = {"epochs": recipe.twin_epochs, "synthesis": json.loads(json.dumps(asdict(config)))}
+        if motor is not None:
+            stamp["measured_motor"] = "motor.csv"
         out["MCNN-TG twin-trained"] = _bundle(
             folder,
             "mcnn_twin",
-            {"epochs": recipe.twin_epochs, "synthesis": json.loads(json.dumps(asdict(config)))},
+            {**stamp, **config_stamp(cfg, ModelConfig())},
             reuse,
             lambda d: train_bundle(
                 [rec], str(d), cfg, synth=synth, progress=_epochs(patient.seed), log=_log

@@ -93,6 +93,11 @@ def register(sub: Any) -> None:
         default=0.5,
         help="share of synthesised sessions with a motor-like dipole in the hand (0.5)",
     )
+    t.add_argument(
+        "--motor-recording",
+        help="the hand stepped through its poses with the patient relaxed (a recording with a "
+        "hand_closure column): half the motor sessions play this measured motor",
+    )
     p.set_defaults(func=run)
 
 
@@ -111,16 +116,21 @@ def _check_training_extra() -> None:
         )
 
 
-def _twin_augment(args: argparse.Namespace) -> tuple[str, Any] | None:
-    """(twin path, SynthConfig) from the options, checked before any work; None without
-    --twin. The twin is loaded here so a bad file fails in a second, not after labelling."""
+def _twin_augment(args: argparse.Namespace) -> tuple[str, Any, str | None] | None:
+    """(twin path, SynthConfig, motor recording) from the options, checked before any
+    work; None without --twin. The twin is loaded here so a bad file fails in a second,
+    not after labelling."""
     if args.twin is None:
+        if args.motor_recording is not None:
+            raise CliError("--motor-recording needs --twin (the synthesis plays it)")
         return None
     from bridge.tracking.twin import Twin
     from bridge.training.twin_sessions import SynthConfig
 
     if not os.path.isfile(args.twin):
         raise CliError(f"twin {args.twin} not found")
+    if args.motor_recording is not None and not os.path.isfile(args.motor_recording):
+        raise CliError(f"motor recording {args.motor_recording} not found")
     try:
         Twin.load(args.twin)
         synth = SynthConfig(
@@ -132,7 +142,7 @@ def _twin_augment(args: argparse.Namespace) -> tuple[str, Any] | None:
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    return args.twin, synth
+    return args.twin, synth, args.motor_recording
 
 
 def run(args: argparse.Namespace) -> int:

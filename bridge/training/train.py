@@ -34,6 +34,7 @@ from bridge.training.dataset import (
 )
 from bridge.training.export import update_bundle_json, write_bundle
 from bridge.training.model import McnnTG, ModelConfig
+from bridge.training.motor_pattern import fit_motor_pattern
 from bridge.training.twin_sessions import (
     SynthConfig,
     background_ut,
@@ -238,6 +239,9 @@ class TwinAugment:
 
     twin_path: str
     config: SynthConfig = field(default_factory=SynthConfig)
+    motor_recording: str | None = None
+    """A hand-sweep recording (`bridge.training.motor_pattern`): the hand's own motor,
+    measured, plays in a share of the motor sessions."""
 
 
 def _synthesised(
@@ -255,8 +259,17 @@ def _synthesised(
         f"synthesising {aug.config.sessions} sessions from twin {path.name} "
         f"(background {np.linalg.norm(earth):.1f} uT measured in the recordings)"
     )
+    motor = None
+    if aug.motor_recording is not None:
+        if not Path(aug.motor_recording).is_file():
+            raise ValueError(f"motor recording {aug.motor_recording} not found")
+        motor = fit_motor_pattern(aug.motor_recording, twin)
+        say(
+            f"measured motor from {Path(aug.motor_recording).name}: "
+            f"{motor.closures.size} poses, fit residual {motor.residual_ut:.2f} uT RMS"
+        )
     t0 = time.perf_counter()
-    syn = synthesise(twin, aug.config, earth_ut=earth, rate_hz=recs[0].rate_hz)
+    syn = synthesise(twin, aug.config, earth_ut=earth, rate_hz=recs[0].rate_hz, motor=motor)
     say(f"synthesised {len(syn)} samples in {time.perf_counter() - t0:.1f} s")
     record = {"twin_file": path.name, "twin_sha256": twin_sha256(path), **syn.summary}
     return synth_arrays(syn, CLASSES), record

@@ -32,6 +32,7 @@ from bridge.tracking.field_model import UT_MM3_PER_AM2
 from bridge.tracking.socket_pose import pose_geometry
 from bridge.tracking.twin import Twin
 from bridge.training.dataset import CLASSES, Arrays
+from bridge.training.motor_pattern import MotorPattern
 
 REST = "rest"
 LSB_UT = 100.0 / 1711.0
@@ -86,6 +87,16 @@ class SynthConfig:
     motor_coil_share: tuple[float, float] = (0.0, 0.5)
     """Stray moment of the windings along the motor axis (the forearm axis) while the
     hand moves at its slew limit, as a share of the rotor magnet's moment."""
+    measured_motor_share: float = 0.5
+    """With a measured motor (`synthesise(motor=...)`): the share of the motor sessions
+    that play it instead of a drawn dipole (the prior stays for a hand that changes)."""
+    measured_motor_scale: tuple[float, float] = (0.8, 1.25)
+    """Its moment x this (battery, temperature, a socket that sits closer or further)."""
+    measured_motor_with_arm: float = 0.5
+    """Share of those sessions where the motor moves with the arm like the tags when the
+    socket is re-donned (the others keep it where it was measured, fixed to the socket)."""
+    measured_motor_jitter_mm: float = 2.0
+    """Its position moved by up to this much along each axis."""
     depth: tuple[float, float] = (0.25, 1.0)
     """Peak activation of a stroke (later days rarely flex fully)."""
     noise_ut: tuple[float, float] = (0.3, 0.6)
@@ -108,6 +119,10 @@ class SynthConfig:
             raise ValueError(
                 f"motor_follows must be one of {MOTOR_FOLLOWS}, got {self.motor_follows!r}"
             )
+        if not 0.0 <= self.measured_motor_share <= 1.0:
+            raise ValueError("measured_motor_share must be between 0 and 1")
+        if not 0.0 <= self.measured_motor_with_arm <= 1.0:
+            raise ValueError("measured_motor_with_arm must be between 0 and 1")
         if not 0.0 < self.hand_speed_per_s[0] <= self.hand_speed_per_s[1]:
             raise ValueError("hand_speed_per_s must be an increasing range of positive speeds")
 
@@ -298,13 +313,103 @@ def _earth(rng: np.random.Generator, cfg: SynthConfig, measured: np.ndarray) -> 
     return _random_unit(rng) * size
 
 
+def _drawn_motor_field(
+    rng: np.random.Generator,
+    cfg: SynthConfig,
+    frame: tuple[np.ndarray, np.ndarray, float],
+    sensors: np.ndarray,
+    norm: np.ndarray,
+    act: np.ndarray,
+    rate: float,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A motor drawn from the prior: a dipole distal of the sensors whose moment turns
+    with the hand's pose (or the activation). Returns (field (N, n, 3), what was drawn)."""
+    axis, centre, distal_end = frame
+    e1, e2 = _basis(axis)
+    n = norm.shape[0]
+    dist = distal_end + rng.uniform(*cfg.motor_distance_mm)
+    lateral = rng.uniform(-1.0, 1.0, 2) * cfg.motor_lateral_mm
+    pos = centre + dist * axis + lateral[0] * e1 + lateral[1] * e2
+    moment = rng.uniform(*cfg.motor_moment_am2)
+    turns = rng.uniform(*cfg.motor_turns)
+    phase = rng.uniform(0.0, 2 * math.pi)
+    axial = rng.uniform(-0.5, 0.5)
+    if cfg.motor_follows == "hand":
+        limits = rng.uniform(*cfg.hand_speed_per_s, size=norm.shape[1])
+        closure, speed = commanded_hand(norm, limits / rate)
+        coil = rng.uniform(*cfg.motor_coil_share)
+    else:
+        closure, speed, coil = act.max(axis=1), np.zeros(n), 0.0
+    phi = phase + 2 * math.pi * turns * closure
+    dirs = axial * axis[None] + np.cos(phi)[:, None] * e1[None] + np.sin(phi)[:, None] * e2[None]
+    dirs /= np.linalg.norm(dirs, axis=1)[:, None]
+    dirs += coil * speed[:, None] * axis[None]
+    info: dict[str, Any] = {
+        "position_mm": [round(float(v), 2) for v in pos],
+        "moment_am2": round(float(moment), 4),
+        "turns_per_closure": round(float(turns), 3),
+        "follows": cfg.motor_follows,
+    }
+    if cfg.motor_follows == "hand":
+        info["hand_speed_per_s"] = [round(float(v), 3) for v in limits]
+        info["coil_share"] = round(float(coil), 3)
+    return _dipole_field(sensors, pos, moment * dirs), info
+
+
+def _measured_motor_field(
+    rng: np.random.Generator,
+    cfg: SynthConfig,
+    motor: MotorPattern,
+    pose: np.ndarray,
+    frame: tuple[np.ndarray, np.ndarray],
+    sensors: np.ndarray,
+    norm: np.ndarray,
+    rate: float,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The measured motor at the hand's commanded pose: its moment scaled, its position
+    jittered, moved with the arm (the session's socket `pose`, like the tags) in
+    `measured_motor_with_arm` of the sessions, plus the windings' stray moment while the
+    hand moves. Returns (field (N, n, 3), what was drawn)."""
+    axis, _centre = frame
+    limits = rng.uniform(*cfg.hand_speed_per_s, size=norm.shape[1])
+    closure, speed = commanded_hand(norm, limits / rate)
+    scale = rng.uniform(*cfg.measured_motor_scale)
+    coil = rng.uniform(*cfg.motor_coil_share)
+    with_arm = bool(rng.uniform() < cfg.measured_motor_with_arm)
+    jitter = rng.uniform(-1.0, 1.0, 3) * cfg.measured_motor_jitter_mm
+    moments = motor.moment(closure) * scale
+    size = float(np.linalg.norm(motor.moments_am2, axis=1).mean()) * scale
+    moments += (coil * size * speed)[:, None] * axis[None]
+    pos = motor.position_mm + jitter
+    if with_arm:
+        rot = Rotation.from_rotvec(pose[:3])
+        pos = rot.apply(pos) + pose[3:]
+        moments = rot.apply(moments)
+    info: dict[str, Any] = {
+        "measured": True,
+        "position_mm": [round(float(v), 2) for v in pos],
+        "scale": round(float(scale), 3),
+        "with_arm": with_arm,
+        "hand_speed_per_s": [round(float(v), 3) for v in limits],
+        "coil_share": round(float(coil), 3),
+    }
+    return _dipole_field(sensors, pos, moments), info
+
+
 def synthesise(
-    twin: Twin, cfg: SynthConfig, *, earth_ut: float | np.ndarray, rate_hz: float
+    twin: Twin,
+    cfg: SynthConfig,
+    *,
+    earth_ut: float | np.ndarray,
+    rate_hz: float,
+    motor: MotorPattern | None = None,
 ) -> SynthSessions:
     """Play `cfg.sessions` short cued sessions through the twin (deterministic per seed).
 
     `earth_ut`: the background measured in the recordings (`background_ut`), or only
-    its magnitude (then every direction is drawn uniformly)."""
+    its magnitude (then every direction is drawn uniformly). `motor`: the hand's motor
+    as measured in a clinic (`bridge.training.motor_pattern`); it plays in
+    `cfg.measured_motor_share` of the motor sessions (needs `motor_follows="hand"`)."""
     measured = np.atleast_1d(np.asarray(earth_ut, dtype=np.float64))
     if not np.isfinite(measured).all() or measured.shape not in ((1,), (3,)):
         raise ValueError(f"background must be a finite magnitude or vector, got {earth_ut}")
@@ -319,7 +424,6 @@ def synthesise(
     rng = np.random.default_rng([cfg.seed, 0x7A1])
     sensors = twin.sensors_mm
     axis, centre = forearm_axis(sensors)
-    e1, e2 = _basis(axis)
     distal_end = float(((sensors - centre) @ axis).max())
     own_tag = {g: j for j, g in enumerate(twin.movements)}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "cue", "lvl", "disp", "sess")}
@@ -331,7 +435,8 @@ def synthesise(
         disp = norm * twin.stroke_mm
         shift = rng.uniform(-cfg.shift_mm, cfg.shift_mm)
         turn = rng.uniform(-cfg.turn_deg, cfg.turn_deg)
-        geo = pose_geometry(twin, socket_pose(axis, centre, shift, turn))
+        pose = socket_pose(axis, centre, shift, turn)
+        geo = pose_geometry(twin, pose)
         b = geo.field(sensors, disp)
         # the background: any direction, a slow wander of the arm within the session
         earth = _earth(rng, cfg, measured)
@@ -351,37 +456,16 @@ def synthesise(
             "earth_ut": [round(float(v), 3) for v in earth],
         }
         if rng.uniform() < cfg.motor_share:
-            dist = distal_end + rng.uniform(*cfg.motor_distance_mm)
-            lateral = rng.uniform(-1.0, 1.0, 2) * cfg.motor_lateral_mm
-            pos = centre + dist * axis + lateral[0] * e1 + lateral[1] * e2
-            moment = rng.uniform(*cfg.motor_moment_am2)
-            turns = rng.uniform(*cfg.motor_turns)
-            phase = rng.uniform(0.0, 2 * math.pi)
-            axial = rng.uniform(-0.5, 0.5)
-            if cfg.motor_follows == "hand":
-                limits = rng.uniform(*cfg.hand_speed_per_s, size=norm.shape[1])
-                closure, speed = commanded_hand(norm, limits / rate)
-                coil = rng.uniform(*cfg.motor_coil_share)
+            if motor is not None and rng.uniform() < cfg.measured_motor_share:
+                field, info = _measured_motor_field(
+                    rng, cfg, motor, pose, (axis, centre), sensors, norm, rate
+                )
             else:
-                closure, speed, coil = act.max(axis=1), np.zeros(n), 0.0
-            phi = phase + 2 * math.pi * turns * closure
-            dirs = (
-                axial * axis[None]
-                + np.cos(phi)[:, None] * e1[None]
-                + np.sin(phi)[:, None] * e2[None]
-            )
-            dirs /= np.linalg.norm(dirs, axis=1)[:, None]
-            dirs += coil * speed[:, None] * axis[None]
-            b += _dipole_field(sensors, pos, moment * dirs)
-            place["motor"] = {
-                "position_mm": [round(float(v), 2) for v in pos],
-                "moment_am2": round(float(moment), 4),
-                "turns_per_closure": round(float(turns), 3),
-                "follows": cfg.motor_follows,
-            }
-            if cfg.motor_follows == "hand":
-                place["motor"]["hand_speed_per_s"] = [round(float(v), 3) for v in limits]
-                place["motor"]["coil_share"] = round(float(coil), 3)
+                field, info = _drawn_motor_field(
+                    rng, cfg, (axis, centre, distal_end), sensors, norm, act, rate
+                )
+            b += field
+            place["motor"] = info
         noise = rng.uniform(*cfg.noise_ut)
         b += rng.standard_normal(b.shape) * noise
         b = np.rint(np.clip(b, -cfg.full_scale_ut, cfg.full_scale_ut) / cfg.lsb_ut) * cfg.lsb_ut
@@ -412,6 +496,8 @@ def synthesise(
         summary={},
     )
     result.summary = _summary(cfg, result, measured, rate, axis)
+    if motor is not None:
+        result.summary["measured_motor"] = motor.summary()
     return result
 
 
@@ -430,6 +516,7 @@ def _summary(
             "motor_turns": list(cfg.motor_turns),
             "hand_speed_per_s": list(cfg.hand_speed_per_s),
             "motor_coil_share": list(cfg.motor_coil_share),
+            "measured_motor_scale": list(cfg.measured_motor_scale),
             "depth": list(cfg.depth),
             "noise_ut": list(cfg.noise_ut),
         },
@@ -445,6 +532,9 @@ def _summary(
         "shift_mm_drawn": [min(shifts), max(shifts)],
         "turn_deg_drawn": [min(turns), max(turns)],
         "motor_sessions": sum(1 for p in syn.placements if "motor" in p),
+        "measured_motor_sessions": sum(
+            1 for p in syn.placements if p.get("motor", {}).get("measured")
+        ),
     }
 
 
