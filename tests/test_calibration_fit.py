@@ -54,7 +54,8 @@ INFO = SourceInfo(n_sensors=3, rate_hz=RATE, layout="myo3", full_scale_gauss=16.
 
 def test_chooses_the_moving_sensor_and_its_direction() -> None:
     recs = synth({"fingers": [3.0, -40.0, 10.0]}, [200.0, 300.0, 150.0])
-    cal = fit_calibration(recs, INFO, FitOptions(spacing="linear"))
+    # the paper's QG: one sensor's own |B| (a band fits sensor pairs by default)
+    cal = fit_calibration(recs, INFO, FitOptions(spacing="linear", reference="none"))
     p = cal.gestures["fingers"]
     assert p.sensor_index == 1
     assert p.direction == -1
@@ -171,8 +172,10 @@ def test_json_round_trip_decodes_identically(tmp_path: Path) -> None:
     ):
         assert key in g
     assert g["output_weights"] == [1] * 8
+    assert g["reference_index"] != g["sensor_index"]  # a band reads a sensor pair
     back = Calibration.load(path, INFO)
     assert back.to_dict() == cal.to_dict()
+    assert back.gestures["fingers"].reference_index == cal.gestures["fingers"].reference_index
     a, b = QGBank(cal), QGBank(back)
     rng = np.random.default_rng(3)
     for k in range(200):
@@ -181,6 +184,57 @@ def test_json_round_trip_decodes_identically(tmp_path: Path) -> None:
         )
         s = Sample.from_field(k, 0.0, 0.0, f)
         assert a.decode(s) == b.decode(s)
+
+
+def test_band_reads_a_sensor_pair_that_a_uniform_field_cannot_move() -> None:
+    """A band's QG reads its sensor minus a reference sensor: a uniform field (the arm
+    turning in the Earth's field) leaves its grade alone, while the paper's single-sensor
+    QG, calibrated on the same holds, is thrown several grades."""
+    recs = synth({"fingers": [3.0, -40.0, 10.0]}, [200.0, 300.0, 150.0])
+    pair = fit_calibration(recs, INFO, FitOptions(adapt=False))
+    paper = fit_calibration(recs, INFO, FitOptions(adapt=False, reference="none"))
+    p = pair.gestures["fingers"]
+    assert p.sensor_index == 1 and p.reference_index in (0, 2)
+    assert paper.gestures["fingers"].reference_index is None
+    assert pair.method["input"] == "sensor minus reference sensor"
+    assert any(r["sensor"] == f"1-{p.reference_index}" for r in pair.report["fingers"])
+    dirs = np.random.default_rng(0).normal(size=(3, 3))  # synth's sensor directions
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    rest = np.array([200.0, 300.0, 150.0])[:, None] * dirs
+    half = np.array([201.5, 280.0, 155.0])[:, None] * dirs  # half closed: grade 4
+    uniform = -20.0 * dirs[1]  # along sensor 1's field: |B1| falls 20 uT, half the range
+    for bank_cal, moved in ((pair, False), (paper, True)):
+        bank = QGBank(bank_cal)
+        quiet = bank.decode(Sample.from_field(0, 0.0, 0.0, half)).grade
+        assert quiet == 4
+        assert bank.decode(Sample.from_field(1, 0.0, 0.0, rest)).grade == 0
+        shifted = bank.decode(Sample.from_field(2, 0.0, 0.0, rest + uniform)).grade
+        assert (shifted >= 3) == moved, (bank_cal.method["input"], shifted)
+
+
+def test_reference_mode_auto_uses_pairs_only_without_the_environment_stage() -> None:
+    three = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    six = synth({"fingers": [0.0, 40.0, 0.0, 5.0, 0.0, 3.0]}, [200.0, 300.0, 150.0] * 2)
+    info6 = SourceInfo(n_sensors=6, rate_hz=RATE, full_scale_gauss=16.0, source="x")
+    assert fit_calibration(three, INFO).gestures["fingers"].reference_index is not None
+    # six sensors: the environment-rejection stage takes uniform fields out instead
+    assert fit_calibration(six, info6).gestures["fingers"].reference_index is None
+    forced = fit_calibration(six, info6, FitOptions(reference="pair")).gestures["fingers"]
+    assert forced.sensor_index == 1 and forced.reference_index is not None
+    with pytest.raises(ValueError, match="reference must be one of"):
+        fit_calibration(three, INFO, FitOptions(reference="both"))
+
+
+@pytest.mark.parametrize(("reference", "needle"), [(1, "another sensor"), (7, "uses sensor 7")])
+def test_a_bad_reference_sensor_in_a_file_is_refused(
+    tmp_path: Path, reference: int, needle: str
+) -> None:
+    recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
+    d = fit_calibration(recs, INFO).to_dict()
+    d["gestures"]["fingers"]["reference_index"] = reference  # sensor_index is 1
+    (tmp_path / "c.json").write_text(json.dumps(d))
+    with pytest.raises(CalibrationError, match=needle):
+        Calibration.load(tmp_path / "c.json")
 
 
 def test_edited_thresholds_only_file_loads(tmp_path: Path) -> None:
@@ -253,7 +307,7 @@ def test_factory_forms(tmp_path: Path) -> None:
 def test_bank_switch_and_simultaneous() -> None:
     recs = synth({"fingers": [0.0, 40.0, 0.0], "wrist": [0.0, 0.0, -30.0]}, [200.0, 300.0, 150.0])
     # No adaptation here: its start-up tare would take this closed fist for rest.
-    bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False)))
+    bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False, reference="none")))
     assert bank.ready and set(bank.gestures) == {"fingers", "wrist"}
     f = np.array([[200.0, 0, 0], [340.0, 0, 0], [150.0, 0, 0]])  # fingers closed, wrist open
     s = Sample.from_field(1, 0.0, 0.0, f)
@@ -294,7 +348,7 @@ def test_bank_refuses_frames_with_another_sensor_count() -> None:
     calibration was checked at open: a 3-sensor calibration must not decode 16-sensor
     frames (it would read sensor 1 of the wrong device and drive the hand)."""
     recs = synth({"fingers": [0.0, 40.0, 0.0]}, [200.0, 300.0, 150.0])
-    bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False)))
+    bank = QGBank(fit_calibration(recs, INFO, FitOptions(adapt=False, reference="none")))
     wrong = Sample.from_field(1, 0.0, 0.0, np.full((16, 3), 100.0))
     with pytest.raises(ValueError, match=r"calibration is for 3 sensors.*sends 16"):
         bank.decode(wrong)

@@ -137,6 +137,8 @@ class Adaptation:
 class QGParams:
     """One calibrated QG: the sensor it reads, its anchors and its network weights.
 
+    `reference_index`: None reads the sensor's own |B| (the paper); a sensor index reads
+    |B_sensor - B_reference| instead, free of uniform fields (bridge/decoders/qg_input.py).
     The network (`hidden_weights`, `hidden_biases`, `output_weights`) is what decodes;
     anchors set `level` and the out-of-range confidence; `noise_ut_rms` scales the
     confidence; `hysteresis_ut` is the Schmitt half-width of every hidden unit.
@@ -154,6 +156,7 @@ class QGParams:
     hysteresis_ut: float = 0.0
     rest_ut: float | None = None
     adaptation: Adaptation = field(default_factory=Adaptation.off)
+    reference_index: int | None = None
 
     @staticmethod
     def from_anchors(
@@ -167,6 +170,7 @@ class QGParams:
         rest_ut: float | None = None,
         adaptation: Adaptation | None = None,
         spacing: str = "linear",
+        reference_index: int | None = None,
     ) -> QGParams:
         """Build the network from two anchors (thresholds per `spacing` unless given)."""
         direction = 1 if flexion_ut >= extension_ut else -1
@@ -188,6 +192,7 @@ class QGParams:
             hysteresis_ut=float(hysteresis_ut),
             rest_ut=None if rest_ut is None else float(rest_ut),
             adaptation=adaptation or Adaptation.off(),
+            reference_index=reference_index,
         )
         p.validate()
         return p
@@ -246,13 +251,21 @@ class QGParams:
             raise ValueError(f"{g}: hysteresis_ut must be >= 0")
         if self.sensor_index < 0:
             raise ValueError(f"{g}: sensor_index must be >= 0")
+        r = self.reference_index
+        if r is not None and (r < 0 or r == self.sensor_index):
+            raise ValueError(
+                f"{g}: reference_index must be another sensor than sensor_index, got {r}"
+            )
         if self.rest_ut is not None and not math.isfinite(self.rest_ut):
             raise ValueError(f"{g}: the rest anchor must be a finite number or null")
         self.adaptation.validate(g)
 
     def to_dict(self) -> dict[str, Any]:
+        r = self.reference_index
+        reference = {} if r is None else {"reference_index": r}
         return {
             "sensor_index": self.sensor_index,
+            **reference,
             "direction": self.direction,
             "anchors_ut": {
                 "extension": self.extension_ut,

@@ -15,6 +15,7 @@ from bridge.decoders.base import Decoder
 from bridge.decoders.field_reference import FieldReference, disturbance_factor, reference_for
 from bridge.decoders.qg import QG
 from bridge.decoders.qg_calibration import Calibration
+from bridge.decoders.qg_input import channel_value
 from bridge.values.sample import Decoded, Sample
 
 
@@ -46,8 +47,8 @@ class QGBank(Decoder):
             if calibration is not None and calibration.default_gesture in self._qgs
             else (self.gestures[0] if self.gestures else "")
         )
-        # Unrolled (gesture, qg, sensor) triples: the hot loop avoids dict lookups.
-        self._items = [(g, q, self._sensors[g]) for g, q in self._qgs.items()]
+        # Unrolled (gesture, qg, sensor, reference) items: the hot loop avoids dict lookups.
+        self._items = self._unrolled()
         self._latest: dict[str, tuple[int, tuple[int, float, float]]] = {}
         self._latest_key: tuple[int, float, float] = (0, 0.0, 1.0)
         # A device source learns its sensor count only from its first frame, after
@@ -82,9 +83,10 @@ class QGBank(Decoder):
         if not self._items:
             return Decoded(sample.seq, sample.t_host, self._active or "rest", 0, 0.0, 0.0)
         mags = sample.magnitudes
+        field = sample.field_ut
         ref = self.reference
         if ref is not None and len(mags) == self._n_sensors:
-            mags = self._reject(ref, sample)
+            mags, field = self._reject(ref, sample)
         if len(mags) != self._n_sensors:
             self.wrong_device = (
                 f"the calibration is for {self._n_sensors} sensors "
@@ -96,27 +98,31 @@ class QGBank(Decoder):
         # Some sensor clipped (the frame flag does not say which): trust the grade less.
         trust = 0.5 if sample.saturated else 1.0
         latest = self._latest
-        for g, qg, i in self._items:
-            latest[g] = (i, qg.step(float(mags[i])))
+        for g, qg, i, r in self._items:
+            b = float(mags[i]) if r is None else channel_value(field, i, r)
+            latest[g] = (i, qg.step(b))
         self._latest_key = (sample.seq, sample.t_host, trust)
         i, (grade, level, conf) = latest[self._active]
         if ref is not None:
             conf *= self._factor(self._active)
         return Decoded(sample.seq, sample.t_host, self._active, grade, level, conf * trust, i)
 
-    def _reject(self, ref: FieldReference, sample: Sample) -> np.ndarray:
-        """Magnitudes with the uniform change removed (unchanged while settling)."""
+    def _unrolled(self) -> list[tuple[str, QG, int, int | None]]:
+        return [(g, q, self._sensors[g], q.params.reference_index) for g, q in self._qgs.items()]
+
+    def _reject(self, ref: FieldReference, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        """Magnitudes and field with the uniform change removed (unchanged while settling)."""
         was_active = ref.active
         field, excess = ref.step(sample.field_ut)
         if not ref.active:
-            return sample.magnitudes
+            return sample.magnitudes, sample.field_ut
         if not was_active:
             # Settled: the QGs tare again on the corrected rest (patient still relaxed).
             for q in self._qgs.values():
                 q.reset()
         self._excess = excess
         mags: np.ndarray = np.sqrt(np.einsum("ij,ij->i", field, field))
-        return mags
+        return mags, field
 
     @property
     def simultaneous(self) -> dict[str, Decoded]:
@@ -150,7 +156,7 @@ class QGBank(Decoder):
         self.calibration = calibration
         self._qgs = qgs
         self._sensors = {g: p.sensor_index for g, p in calibration.gestures.items()}
-        self._items = [(g, q, self._sensors[g]) for g, q in qgs.items()]
+        self._items = self._unrolled()
         self._latest.clear()
 
     def reset(self) -> None:

@@ -62,10 +62,9 @@ class Calibration:
                 " calibrate this device (fist-and-ball calibrate)"
             )
         for g, p in self.gestures.items():
-            if p.sensor_index >= self.n_sensors:
-                raise CalibrationError(
-                    f"{g}: sensor_index {p.sensor_index} but only {self.n_sensors} sensors"
-                )
+            used = max(p.sensor_index, -1 if p.reference_index is None else p.reference_index)
+            if used >= self.n_sensors:
+                raise CalibrationError(f"{g}: sensor {used} but only {self.n_sensors} sensors")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,10 +142,9 @@ class Calibration:
                 f"{where}: default_gesture {cal.default_gesture!r} is not calibrated"
             )
         for g, p in cal.gestures.items():
-            if p.sensor_index >= n:
-                raise CalibrationError(
-                    f"{where}: {g} uses sensor {p.sensor_index} but n_sensors is {n}"
-                )
+            used = max(p.sensor_index, -1 if p.reference_index is None else p.reference_index)
+            if used >= n:
+                raise CalibrationError(f"{where}: {g} uses sensor {used} but n_sensors is {n}")
         return cal
 
     @staticmethod
@@ -196,6 +194,7 @@ def _params_from_dict(g: str, v: Any, where: str) -> QGParams:
     anchors = v.get("anchors_ut") or {}
     ext, flex = float(anchors["extension"]), float(anchors["flexion"])
     rest = anchors.get("rest")
+    ref = v.get("reference_index")
     direction = int(v.get("direction", 1 if flex >= ext else -1))
     w, b = v.get("hidden_weights"), v.get("hidden_biases")
     thr = v.get("thresholds_ut")
@@ -221,6 +220,7 @@ def _params_from_dict(g: str, v: Any, where: str) -> QGParams:
         adaptation=Adaptation.from_dict(v["adaptation"])
         if v.get("adaptation")
         else Adaptation.off(),
+        reference_index=None if ref is None else int(ref),
     )
     try:
         params.validate()

@@ -5,6 +5,11 @@ sensor with the largest robust range (minus what other recorded gestures do to i
 drives that gesture's QG. Thresholds are evenly spaced in |B| between the anchors, as
 in the paper. A calibration that cannot separate nine grades is refused with the
 reason and what to do (`CalibrationRefused`).
+
+On a device without the environment-rejection stage (fewer than MIN_SENSORS sensors: a
+band) the QG reads, by default, a sensor minus a reference sensor (`FitOptions.reference`,
+bridge/decoders/qg_input.py): the same statistics and choice over every ordered pair,
+whose input a uniform field (the arm turning in the Earth's field) cannot move.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from bridge.decoders.qg import (
     thresholds_from_anchors,
 )
 from bridge.decoders.qg_calibration import Calibration
+from bridge.decoders.qg_input import channel_magnitudes, channel_name
 from bridge.sensor_model import SENSOR_MODELS
 from bridge.values.sample import N_GRADES
 from bridge.values.source_info import SourceInfo
@@ -52,6 +58,8 @@ class SensorStats:
     """What one sensor did during one gesture's phases (the calibration table)."""
 
     sensor: int
+    reference: int | None = None
+    """The reference sensor subtracted before the magnitude (None: the sensor's own |B|)."""
     extension_ut: float = math.nan
     flexion_ut: float = math.nan
     rest_ut: float = math.nan
@@ -69,8 +77,12 @@ class SensorStats:
         def r(x: float) -> float | None:
             return None if not math.isfinite(x) else round(x, 4)
 
+        sensor: int | str = (
+            self.sensor if self.reference is None else channel_name(self.sensor, self.reference)
+        )
         return {
-            "sensor": self.sensor,
+            "sensor": sensor,
+            **({} if self.reference is None else {"reference": self.reference}),
             "extension_ut": r(self.extension_ut),
             "rest_ut": r(self.rest_ut),
             "flexion_ut": r(self.flexion_ut),
@@ -94,21 +106,28 @@ def _robust_noise(x: np.ndarray) -> float:
 
 
 def _sensor_stats(
-    recs: list[PhaseRecording], sensor: int, limit_ut: float | None, floor_ut: float
+    recs: list[PhaseRecording],
+    sensor: int,
+    limit_ut: float | None,
+    floor_ut: float,
+    reference: int | None = None,
 ) -> SensorStats:
-    """Anchors, range, noise and problems of one sensor over one gesture's holds."""
-    st = SensorStats(sensor)
+    """Anchors, range, noise and problems of one sensor (minus `reference`) over one
+    gesture's holds."""
+    st = SensorStats(sensor, reference)
     by_kind: dict[str, list[np.ndarray]] = {k: [] for k in PHASES}
     clipped = 0
+    read = [sensor] if reference is None else [sensor, reference]
     for rec in recs:
-        mags = rec.magnitudes[:, sensor]
-        comp = rec.field_ut[:, sensor, :]
+        mags = channel_magnitudes(rec.field_ut, sensor, reference)
+        comp = rec.field_ut[:, read, :]
         dead = ~np.isfinite(mags)
         if dead.mean() > MAX_DEAD_FRACTION:
             st.problem = f"dead (no reading in {dead.mean():.0%} of '{rec.phase.kind}' samples)"
             return st
         if limit_ut is not None:
-            clipped += int(np.sum(np.nanmax(np.abs(comp), axis=1) >= SATURATION_MARGIN * limit_ut))
+            top = np.nanmax(np.abs(comp), axis=(1, 2))
+            clipped += int(np.sum(top >= SATURATION_MARGIN * limit_ut))
         by_kind[rec.phase.kind].append(mags[~dead])
     if clipped:
         st.problem = f"saturated ({clipped} clipped samples at the +-{limit_ut:g} uT full scale)"
@@ -170,6 +189,24 @@ class FitOptions:
     """Threshold placement: `dipole` (1/r^3 curve through the anchors) or `linear` in |B|."""
     adapt: bool = True
     """Band-displacement compensation (tare at start + gain tracking; see qg.Adaptation)."""
+    reference: str = "auto"
+    """QG input: `none` a sensor's own |B| (the paper); `pair` a sensor minus a reference
+    sensor (uniform fields cancel); `auto` a pair on a device without the environment-
+    rejection stage (fewer than MIN_SENSORS sensors), else `none`."""
+
+
+REFERENCE_MODES = ("auto", "none", "pair")
+
+
+def uses_pairs(options: FitOptions, n_sensors: int) -> bool:
+    """Whether the fit reads sensor pairs (see FitOptions.reference)."""
+    if options.reference not in REFERENCE_MODES:
+        raise ValueError(
+            f"reference must be one of {', '.join(REFERENCE_MODES)}, got {options.reference!r}"
+        )
+    if n_sensors < 2:
+        return False
+    return options.reference == "pair" or (options.reference == "auto" and n_sensors < MIN_SENSORS)
 
 
 def fit_calibration(
@@ -209,15 +246,22 @@ def fit_calibration(
             others = [stats[h][i].range_ut for h in gestures if h != g]
             stats[g][i].crosstalk_ut = max(others, default=0.0)
 
-    report = {g: [s.to_dict() for s in stats[g]] for g in gestures}
+    report: dict[str, Any] = {g: [s.to_dict() for s in stats[g]] for g in gestures}
+    pairs = uses_pairs(opt, n)
+    if pairs:
+        candidates = {g: _pair_stats(held, g, stats[g], limit, floor, gestures) for g in gestures}
+        for g in gestures:
+            report[g] += [s.to_dict() for s in candidates[g]]
+    else:
+        candidates = stats
     used: set[int] = set()
     params: dict[str, QGParams] = {}
     refused: dict[str, str] = {}
     # Assign sensors greedily by best score so that each gesture gets its own sensor.
-    order = sorted(gestures, key=lambda g: -max(s.score for s in stats[g]))
+    order = sorted(gestures, key=lambda g: -max(s.score for s in candidates[g]))
     for g in order:
         try:
-            params[g] = _fit_gesture(g, stats[g], used, opt)
+            params[g] = _fit_gesture_or_single(g, candidates[g], stats[g], used, opt)
             used.add(params[g].sensor_index)
         except CalibrationRefused as exc:
             if not partial:
@@ -247,8 +291,36 @@ def fit_calibration(
             "trim_fraction": opt.trim_fraction,
             "anchors": "median of each hold, median over repeats",
             "noise": "robust std (MAD) of the rest holds around a line",
+            "input": "sensor minus reference sensor" if pairs else "sensor |B|",
         },
     )
+
+
+def _pair_stats(
+    held: list[PhaseRecording],
+    gesture: str,
+    singles: list[SensorStats],
+    limit: float | None,
+    floor: float,
+    gestures: list[str],
+) -> list[SensorStats]:
+    """SensorStats of every sensor pair for one gesture, with the crosstalk of the other
+    recorded gestures on the same pair. |B_s - B_r| is symmetric: the pair's sensor is
+    the one whose own |B| scores best (nearest the tag), the other its reference."""
+
+    def stats_of(g: str, i: int, r: int) -> SensorStats:
+        return _sensor_stats([h for h in held if h.phase.gesture == g], i, limit, floor, r)
+
+    out = []
+    n = len(singles)
+    for a in range(n):
+        for b in range(a + 1, n):
+            i, r = (a, b) if singles[a].score >= singles[b].score else (b, a)
+            st = stats_of(gesture, i, r)
+            others = [stats_of(h, i, r).range_ut for h in gestures if h != gesture]
+            st.crosstalk_ut = max(others, default=0.0)
+            out.append(st)
+    return out
 
 
 def _field_reference(
@@ -261,13 +333,32 @@ def _field_reference(
     return None if model is None else model.to_dict()
 
 
+def _fit_gesture_or_single(
+    gesture: str,
+    candidates: list[SensorStats],
+    singles: list[SensorStats],
+    used: set[int],
+    opt: FitOptions,
+) -> QGParams:
+    """The best pair when pairs are read; a single sensor when no pair works (a dead or
+    clipped reference)."""
+    try:
+        return _fit_gesture(gesture, candidates, used, opt)
+    except CalibrationRefused:
+        if candidates is singles:
+            raise
+    return _fit_gesture(gesture, singles, used, opt)
+
+
 def _fit_gesture(
     gesture: str, stats: list[SensorStats], used: set[int], opt: FitOptions
 ) -> QGParams:
     usable = [s for s in stats if not s.problem and s.sensor not in used]
     if not usable:
         problems = "; ".join(
-            f"sensor {s.sensor}: {s.problem or 'used by another gesture'}" for s in stats
+            f"sensor {channel_name(s.sensor, s.reference)}: "
+            f"{s.problem or 'used by another gesture'}"
+            for s in stats
         )
         raise CalibrationRefused(
             f"no usable sensor ({problems})",
@@ -276,10 +367,11 @@ def _fit_gesture(
             gesture,
         )
     best = max(usable, key=lambda s: s.score)
+    name = channel_name(best.sensor, best.reference)
     step = best.range_ut / N_HIDDEN
     if best.range_ut <= 0 or step < opt.min_step_noise * best.noise_ut:
         raise CalibrationRefused(
-            f"range too small to separate {N_GRADES} grades: best sensor {best.sensor} moves "
+            f"range too small to separate {N_GRADES} grades: best sensor {name} moves "
             f"{best.range_ut:.2f} uT between extension and flexion, a grade step of "
             f"{step:.2f} uT, but the noise at rest is {best.noise_ut:.2f} uT RMS "
             f"(needs a step >= {opt.min_step_noise:g} x noise)",
@@ -290,7 +382,7 @@ def _fit_gesture(
     # A hold that wanders over half the range was not a hold (the hand kept moving).
     if best.hold_spread_ut > MAX_HOLD_SPREAD * best.range_ut:
         raise CalibrationRefused(
-            f"the flexion/extension holds were not steady: sensor {best.sensor} wandered "
+            f"the flexion/extension holds were not steady: sensor {name} wandered "
             f"{best.hold_spread_ut:.1f} uT (5th-95th percentile) within a hold, "
             f"{best.hold_spread_ut / best.range_ut:.0%} of its {best.range_ut:.1f} uT range",
             "hold each position still until the recording ends; check that the band is firm",
@@ -300,7 +392,7 @@ def _fit_gesture(
         rest_level = (best.rest_ut - best.extension_ut) / (best.flexion_ut - best.extension_ut)
         if not REST_LEVEL_RANGE[0] <= rest_level <= REST_LEVEL_RANGE[1]:
             raise CalibrationRefused(
-                f"the relaxed hand reads {best.rest_ut:.1f} uT on sensor {best.sensor}, far "
+                f"the relaxed hand reads {best.rest_ut:.1f} uT on sensor {name}, far "
                 f"outside the extension ({best.extension_ut:.1f}) to flexion "
                 f"({best.flexion_ut:.1f}) range (level {rest_level:+.2f}): the cues were "
                 "probably not followed or two phases were swapped",
@@ -336,6 +428,7 @@ def _fit_gesture(
         rest_ut=_r(best.rest_ut) if math.isfinite(best.rest_ut) else None,
         adaptation=adaptation,
         thresholds_ut=[_r(t) for t in thresholds_from_anchors(ext, flex, opt.spacing)],
+        reference_index=best.reference,
     )
 
 

@@ -1,11 +1,12 @@
 """The re-don verdict: does today's placement still fit the decoder, and what to adapt.
 
 One function per decoder kind, each from a finished `RoutineRecording`:
-- `check_qg`: per calibrated gesture, the calibrated sensor's rest and full-flexion
-  |B| today (or, with a twin, the twin's prediction at the estimated socket pose)
-  re-anchor the QG (tare and gain: an affine map of its anchors); refused when the
-  usable range collapsed, the direction flipped or another sensor now sees the tag
-  much better (the band turned: a new calibration is needed).
+- `check_qg`: per calibrated gesture, the QG's input (its sensor's |B|, or its sensor
+  minus its reference sensor) at rest and full flexion today (or, with a twin, the
+  twin's prediction at the estimated socket pose) re-anchor the QG (tare and gain: an
+  affine map of its anchors); refused when the usable range collapsed (put the band
+  back), the direction flipped or another sensor now sees the tag much better than it
+  did at the calibration (the band turned: a new calibration is needed).
 - `check_track`: the socket pose from the rest part, then every movement tracked: its
   own tag must move and the model must explain the field; refused beyond the pose
   limits the tracker is tested for.
@@ -23,6 +24,7 @@ import numpy as np
 
 from bridge.decoders.qg import QGParams, thresholds_from_anchors
 from bridge.decoders.qg_calibration import Calibration
+from bridge.decoders.qg_input import channel_magnitudes
 from bridge.redon.routine import RoutineRecording
 from bridge.values.sample import N_GRADES
 from fist_and_ball.protocol_v1 import REST
@@ -36,12 +38,26 @@ the calibrated one (grade steps shrink with it: noise and hysteresis take over).
 QG_MAX_RANGE_RATIO = 2.5
 """... or grew beyond this (the sensor now sits on the tag: a calibration is needed)."""
 QG_OTHER_SENSOR_RATIO = 2.0
-"""Refuse when another sensor's range in the movement is this many times the calibrated
-sensor's: the band turned and a different sensor is now nearest the tag."""
+"""Refuse when another sensor's range in the movement, relative to the calibrated
+sensor's, is this many times what it was at the calibration (or than 1, whichever is
+more): the band turned and a different sensor is now nearest the tag. The calibration's
+own ratio comes from its report; a calibration that chose a sensor for its low crosstalk
+may already have had another sensor moving more."""
 QG_ACCEPT_GAIN = 0.05
 """Within this relative range change and ..."""
 QG_ACCEPT_REST_STEPS = 0.5
 """... this rest offset (grade steps) the calibration is kept as it is (accepted)."""
+QG_REFUSED = (
+    "This placement does not fit the calibration: calibrate again (fist-and-ball calibrate)."
+)
+QG_REFUSED_COLLAPSED = (
+    "This placement does not fit the calibration: put the band back where it sat when you "
+    "calibrated and run the check again; if it sits there already, calibrate again "
+    "(fist-and-ball calibrate)."
+)
+"""When the range collapsed the band moved away from the tag: at such a placement even a
+fresh calibration sees small, bent grade steps (docs/robustness.md), so putting the band
+back comes first."""
 PLATEAU_SHARE = 0.9
 """Flexion plateau: samples within 10 % of the movement's largest change."""
 
@@ -123,31 +139,67 @@ def _plateau(change: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Levels:
-    """One gesture's reading today on every sensor: rest and flexion |B|."""
+    """One gesture's reading today: rest and flexion |B| of every sensor, and of the
+    QG's input (its sensor, or its sensor minus its reference sensor)."""
 
     rest: np.ndarray
     flex: np.ndarray
+    rest_input: float
+    flex_input: float
 
     @property
     def range(self) -> np.ndarray:
         return np.asarray(np.abs(self.flex - self.rest))
 
 
-def _levels(rec: RoutineRecording, movement: str, sensor: int) -> _Levels:
-    """Rest (settled rest step) and flexion (plateau found on `sensor`) per sensor."""
+def _rest_and_flexion(
+    signal: np.ndarray, rest_idx: np.ndarray, idx: np.ndarray
+) -> tuple[float, float]:
+    """Settled rest and flexion-plateau medians of a 1-D signal."""
+    rest = float(np.nanmedian(signal[rest_idx]))
+    p = _plateau(signal[idx] - rest)
+    return rest, float(np.nanmedian(signal[idx[p]])) if p.size else rest
+
+
+def _levels(rec: RoutineRecording, movement: str, p: QGParams) -> _Levels:
+    """Rest (settled rest step) and flexion (plateau) per sensor and of the QG's input."""
     mags = rec.magnitudes
-    rest = np.nanmedian(mags[rec.settled_rest()], axis=0)
-    idx = rec.movement(movement)
-    change = mags[idx] - rest
-    flex = np.empty_like(rest)
-    for i in range(mags.shape[1]):
-        p = _plateau(change[:, i])
-        flex[i] = np.nanmedian(mags[idx[p], i]) if p.size else rest[i]
-    # the calibrated sensor's plateau times, for the value actually used
-    p = _plateau(change[:, sensor])
-    if p.size:
-        flex[sensor] = float(np.nanmedian(mags[idx[p], sensor]))
-    return _Levels(rest, flex)
+    rest_idx, idx = rec.settled_rest(), rec.movement(movement)
+    per_sensor = [_rest_and_flexion(mags[:, i], rest_idx, idx) for i in range(mags.shape[1])]
+    rest = np.array([r for r, _ in per_sensor])
+    flex = np.array([f for _, f in per_sensor])
+    signal = channel_magnitudes(rec.field_ut, p.sensor_index, p.reference_index)
+    rest_input, flex_input = _rest_and_flexion(signal, rest_idx, idx)
+    return _Levels(rest, flex, rest_input, flex_input)
+
+
+def _recorded_ranges(calibration: Calibration, gesture: str, n: int) -> np.ndarray:
+    """Each sensor's |B| range in the calibration's own holds (its report); NaN unknown."""
+    out = np.full(n, np.nan)
+    rows = calibration.report.get(gesture)
+    for row in rows if isinstance(rows, list) else []:
+        sensor, rng = (
+            (row.get("sensor"), row.get("range_ut")) if isinstance(row, dict) else (None, None)
+        )
+        if isinstance(sensor, int) and 0 <= sensor < n and isinstance(rng, int | float):
+            out[sensor] = float(rng)
+    return out
+
+
+def _other_sensor(lv: _Levels, i: int, recorded: np.ndarray) -> tuple[int | None, float, float]:
+    """(sensor, today's range ratio to sensor i, the limit for it) of the other sensor
+    that gained most on sensor i since the calibration."""
+    best: tuple[int | None, float, float] = (None, 0.0, QG_OTHER_SENSOR_RATIO)
+    own = max(float(lv.range[i]), 1e-9)
+    for j in range(len(lv.range)):
+        if j == i:
+            continue
+        ratio = float(lv.range[j]) / own
+        was = recorded[j] / recorded[i] if recorded[i] > 0 else math.nan
+        limit = QG_OTHER_SENSOR_RATIO * (max(1.0, was) if math.isfinite(was) else 1.0)
+        if best[0] is None or ratio / limit > best[1] / best[2]:
+            best = (j, ratio, limit)
+    return best
 
 
 def _adapt_params(p: QGParams, rest_new: float, scale: float, spacing: str) -> QGParams:
@@ -165,6 +217,7 @@ def _adapt_params(p: QGParams, rest_new: float, scale: float, spacing: str) -> Q
     step = abs(flex - ext) / (N_GRADES - 1)
     adaptation = replace(p.adaptation, margin_ut=round(p.adaptation.margin_ut * abs(scale), 4))
     return QGParams.from_anchors(
+        reference_index=p.reference_index,
         gesture=p.gesture,
         sensor_index=p.sensor_index,
         extension_ut=ext,
@@ -196,53 +249,65 @@ def check_qg(
             problems.append(problem)
     spacing = str(calibration.method.get("spacing", "linear"))
     changed = False
+    collapsed = False
     for g, p in calibration.gestures.items():
         if g not in rec.movements:
             continue
         i = p.sensor_index
-        lv = _levels(rec, g, i)
+        lv = _levels(rec, g, p)
         rest_cal = p.rest_ut if p.rest_ut is not None else p.extension_ut
         cal_range = abs(p.flexion_ut - rest_cal)
-        span = lv.flex[i] - lv.rest[i]
+        span = lv.flex_input - lv.rest_input
         ratio = abs(span) / cal_range if cal_range > 0 else 0.0
-        others = [j for j in range(len(lv.range)) if j != i]
-        best_other = max(others, key=lambda j: lv.range[j], default=None)
-        other_ratio = lv.range[best_other] / max(abs(span), 1e-9) if best_other is not None else 0
+        recorded = _recorded_ranges(calibration, g, len(lv.range))
+        best_other, other_ratio, other_limit = _other_sensor(lv, i, recorded)
         details[g] = {
             "sensor": i,
-            "rest_ut": round(float(lv.rest[i]), 3),
-            "flexion_ut": round(float(lv.flex[i]), 3),
+            "reference": p.reference_index,
+            "rest_ut": round(lv.rest_input, 3),
+            "flexion_ut": round(lv.flex_input, 3),
             "range_ratio": round(ratio, 3),
             "best_other_sensor": best_other,
-            "other_ratio": round(float(other_ratio), 3),
+            "other_ratio": round(other_ratio, 3),
+            "other_ratio_limit": round(other_limit, 3),
         }
+        what = (
+            f"sensor {i}"
+            if p.reference_index is None
+            else f"sensor {i} (minus {p.reference_index})"
+        )
         step_new = abs(span) / (N_GRADES - 1)
         if span != 0 and np.sign(span) != p.direction:
+            collapsed = True
             problems.append(
-                f"{g}: sensor {i} now moves the other way when you flex "
-                f"({lv.rest[i]:.1f} -> {lv.flex[i]:.1f} uT): the band sits elsewhere over the tag"
+                f"{g}: {what} now moves the other way when you flex "
+                f"({lv.rest_input:.1f} -> {lv.flex_input:.1f} uT): the band sits elsewhere over "
+                "the tag"
             )
             continue
         if ratio < QG_MIN_RANGE_RATIO:
+            collapsed = True
             problems.append(
-                f"{g}: sensor {i} moves {abs(span):.1f} uT from rest to full flexion, "
+                f"{g}: {what} moves {abs(span):.1f} uT from rest to full flexion, "
                 f"{ratio:.0%} of the calibrated {cal_range:.1f} uT: grades would be "
                 "squeezed together (was the movement full? if so the band has moved too far)"
             )
             continue
         if ratio > QG_MAX_RANGE_RATIO:
             problems.append(
-                f"{g}: sensor {i} moves {abs(span):.1f} uT, {ratio:.1f} x the calibrated "
+                f"{g}: {what} moves {abs(span):.1f} uT, {ratio:.1f} x the calibrated "
                 f"{cal_range:.1f} uT: the band sits much closer to the tag than when calibrated"
             )
             continue
-        if best_other is not None and other_ratio > QG_OTHER_SENSOR_RATIO:
+        if best_other is not None and other_ratio > other_limit:
             problems.append(
                 f"{g}: sensor {best_other} now sees the movement {other_ratio:.1f} x more "
-                f"than the calibrated sensor {i}: the band has turned"
+                f"than the calibrated sensor {i} (at most {other_limit:.1f} x expected from "
+                "the calibration): the band has turned"
             )
             continue
         if step_new < 3.0 * p.noise_ut_rms:
+            collapsed = True
             problems.append(
                 f"{g}: one grade would be {step_new:.2f} uT, under 3 x the noise "
                 f"({p.noise_ut_rms:.2f} uT)"
@@ -252,7 +317,7 @@ def check_qg(
         if g in twin_pred:
             scale = twin_pred[g]
             details[g]["twin_scale"] = round(scale, 4)
-        rest_steps = abs(lv.rest[i] - rest_cal) / max(p.grade_step_ut, 1e-9)
+        rest_steps = abs(lv.rest_input - rest_cal) / max(p.grade_step_ut, 1e-9)
         if abs(scale - 1.0) <= QG_ACCEPT_GAIN and rest_steps <= QG_ACCEPT_REST_STEPS:
             adapted[g] = p
             reasons.append(
@@ -260,18 +325,17 @@ def check_qg(
             )
             continue
         changed = True
-        adapted[g] = _adapt_params(p, float(lv.rest[i]), float(scale), spacing)
+        adapted[g] = _adapt_params(p, lv.rest_input, float(scale), spacing)
         reasons.append(
-            f"{g}: sensor {i} range {ratio:.0%} of calibrated, rest moved "
-            f"{lv.rest[i] - rest_cal:+.1f} uT: thresholds re-anchored (gain x{scale:.2f})"
+            f"{g}: {what} range {ratio:.0%} of calibrated, rest moved "
+            f"{lv.rest_input - rest_cal:+.1f} uT: thresholds re-anchored (gain x{scale:.2f})"
         )
     if not adapted and not problems:
         problems.append("none of the calibrated movements was part of the routine")
     if problems:
         return RedonResult(
             "refused",
-            "This placement does not fit the calibration: calibrate again "
-            "(fist-and-ball calibrate).",
+            QG_REFUSED_COLLAPSED if collapsed else QG_REFUSED,
             tuple(problems),
             pose,
             spec,
@@ -323,11 +387,10 @@ def _qg_twin_scales(
             continue
         k = twin.movements.index(g)
         disp = np.stack([np.zeros(twin.n_tags), twin.coupling[k] * twin.stroke_mm])
-        i = p.sensor_index
         spans = []
         for x in (np.zeros(6), fit.pose):
             f = pose_geometry(twin, x).field(twin.sensors_mm, disp) + bg
-            mag = np.linalg.norm(f[:, i], axis=-1)
+            mag = channel_magnitudes(f, p.sensor_index, p.reference_index)
             spans.append(float(mag[1] - mag[0]))
         if spans[0] != 0 and math.isfinite(spans[1] / spans[0]):
             scales[g] = spans[1] / spans[0]
