@@ -699,7 +699,14 @@ def sections(
         f"MCNN-TGs trained for {_seeds(mcnn)} only (training is the expensive part of the "
         f"run): plain {meta['epochs']} epochs instead of the paper's 500; twin-trained "
         f"{meta['twin_epochs']} epochs on the recording plus {meta['sessions']} sessions "
-        "synthesised from the twin, cosine learning rate. One cued fitting "
+        "synthesised from the twin"
+        + (
+            " (in a quarter of them the hand's motor as measured by a one-minute hand sweep "
+            "with the patient relaxed)"
+            if meta.get("measured_motor")
+            else ""
+        )
+        + ", cosine learning rate. One cued fitting "
         "session (3 full flexions per movement) calibrates every decoder; each condition "
         "is one later session (3 repetitions per movement to random depths, the same "
         "for every condition of a patient). Cells: median (min-max) over patients; type "
@@ -952,6 +959,7 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": args.epochs,
         "twin_epochs": args.twin_epochs,
         "sessions": recipe.synth().sessions,
+        "measured_motor": recipe.measured_motor,
         "conditions": [c.name for c in conds],
         "reuse": bool(args.reuse),
     }
