@@ -25,6 +25,7 @@ from bridge.cli.guided_start import confirm_start
 from bridge.cues import CALIBRATABLE, CalibrationRefused, Phase, PhaseRecording, guided_phases
 from bridge.decoders.qg_calibration import Calibration
 from bridge.decoders.qg_fit import FitOptions, fit_calibration
+from bridge.decoders.qg_input import channel_name
 from bridge.sim.url import is_sim_url, parse_sim_url
 from bridge.sources import open_source
 from bridge.values.sample import Sample
@@ -66,6 +67,13 @@ def register(subparsers: Any) -> None:
         type=float,
         default=3.0,
         help="refuse unless one grade step is at least this many noise RMS (3)",
+    )
+    p.add_argument(
+        "--reference",
+        choices=("auto", "none", "pair"),
+        default="auto",
+        help="QG input: a sensor minus a reference sensor ('pair', Earth-field drift "
+        "cancels), one sensor's |B| ('none', the paper), or pairs below 6 sensors ('auto')",
     )
     p.add_argument(
         "--partial",
@@ -232,7 +240,7 @@ def print_calibration_table(cal: Calibration | None, report: dict[str, Any], cho
     for g, rows in report.items():
         _say(f"\n{g}: sensor  extension     rest  flexion   range  x-talk  noise  problem")
         for r in rows:
-            mark = "*" if chosen.get(g) == r["sensor"] else " "
+            mark = "*" if str(chosen.get(g)) == str(r["sensor"]) else " "
             _say(
                 f"   {mark} {r['sensor']:>6} {_fmt(r['extension_ut']):>10} "
                 f"{_fmt(r['rest_ut']):>8} {_fmt(r['flexion_ut']):>8} {_fmt(r['range_ut']):>7} "
@@ -242,8 +250,11 @@ def print_calibration_table(cal: Calibration | None, report: dict[str, Any], cho
         return
     for g, p in cal.gestures.items():
         d = "rises" if p.direction > 0 else "falls"
+        what = f"sensor {p.sensor_index}" + (
+            "" if p.reference_index is None else f" minus sensor {p.reference_index}"
+        )
         _say(
-            f"\n{g}: sensor {p.sensor_index}, |B| {d} with flexion, "
+            f"\n{g}: {what}, |B| {d} with flexion, "
             f"{p.extension_ut:.2f} -> {p.flexion_ut:.2f} uT (range {p.range_ut:.2f} uT, "
             f"grade step {p.grade_step_ut:.2f} uT = {p.grade_step_ut / p.noise_ut_rms:.1f} x "
             f"noise {p.noise_ut_rms:.2f} uT), hysteresis {p.hysteresis_ut:.2f} uT"
@@ -308,7 +319,10 @@ def run(args: argparse.Namespace) -> int:
         _drive(sim, Phase(gestures[0], "rest", 0))
     _say("\nRelax. Fitting...")
     opts = FitOptions(
-        min_step_noise=args.min_step_noise, hysteresis_ut=hyst_ut, hysteresis_step=hyst_step
+        min_step_noise=args.min_step_noise,
+        hysteresis_ut=hyst_ut,
+        hysteresis_step=hyst_step,
+        reference=args.reference,
     )
     try:
         cal = fit_calibration(recordings, source.info, opts, partial=args.partial)
@@ -316,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
         # The table tells the user what each sensor did; the reason is printed last.
         print_calibration_table(None, exc.report, {})
         raise CliError(f"calibration refused: {exc}") from None
-    chosen = {g: p.sensor_index for g, p in cal.gestures.items()}
+    chosen = {g: channel_name(p.sensor_index, p.reference_index) for g, p in cal.gestures.items()}
     print_calibration_table(cal, cal.report, chosen)
     for g, why in cal.refused.items():
         _say(f"\nwarning: {g} not calibrated: {why}", end="\n")

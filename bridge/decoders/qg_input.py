@@ -32,9 +32,8 @@ def channel_magnitudes(field_ut: np.ndarray, sensor: int, reference: int | None)
 
 def channel_value(field_ut: np.ndarray, sensor: int, reference: int) -> float:
     """One sample's |B_sensor - B_reference| (the decoder's hot path: no numpy reductions)."""
-    a = field_ut[sensor]
-    b = field_ut[reference]
-    dx = float(a[0]) - float(b[0])
-    dy = float(a[1]) - float(b[1])
-    dz = float(a[2]) - float(b[2])
+    item = field_ut.item  # plain floats: cheaper than row views and numpy scalars
+    dx = item(sensor, 0) - item(reference, 0)
+    dy = item(sensor, 1) - item(reference, 1)
+    dz = item(sensor, 2) - item(reference, 2)
     return math.sqrt(dx * dx + dy * dy + dz * dz)
