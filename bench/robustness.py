@@ -40,7 +40,7 @@ from machine import cpu_model, replace_docs_section  # noqa: E402
 from tracking_compare import calibrate, qg_holds  # noqa: E402
 
 from bridge.decoders.factory import open_decoder  # noqa: E402
-from bridge.decoders.qg_fit import fit_calibration  # noqa: E402
+from bridge.decoders.qg_fit import FitOptions, fit_calibration  # noqa: E402
 from bridge.evaluation import decoder_predictions, recording_args  # noqa: E402
 from bridge.outputs.hand_safety import SafetyConfig  # noqa: E402
 from bridge.signal.metrics import evaluate  # noqa: E402
@@ -353,13 +353,20 @@ def score_patient(
 
 # --- the band and the re-don check -------------------------------------------------
 
+PAPER_INPUT = "fingers, one sensor's |B| (the paper's input)"
 BAND_CALIBRATIONS: dict[str, tuple[str, ...]] = {
     "fingers": ("fingers",),
     "all three movements": MOVEMENTS,
+    PAPER_INPUT: ("fingers",),
 }
 """The band's QG calibrations: the fingers alone (`fist-and-ball calibrate`'s default and
-the paper's band QG: one magnet, one gesture; the issue's judged measure) and all three
-movements (information: these bands sit proximal of the wrist and thumb tags)."""
+the paper's band QG: one magnet, one gesture; the issue's judged measure), all three
+movements (information: these bands sit proximal of the wrist and thumb tags), both with
+the band's default input (a sensor minus a reference sensor, docs/qg.md), and the fingers
+with the paper's input, one sensor's |B| (information: what the reference sensor
+changes)."""
+BAND_REFERENCE = {PAPER_INPUT: "none"}
+"""`FitOptions.reference` per band calibration (default `auto`: a sensor pair)."""
 JUDGED_BAND = "fingers"
 RECALIBRATION_SESSION_SEED = 31
 """The fresh calibration a refused placement leads to: a cued calibration session at
@@ -375,11 +382,14 @@ def redon_available() -> bool:
     return True
 
 
-def band_calibration(session: Session, movements: tuple[str, ...], path: Path) -> Path:
+def band_calibration(
+    session: Session, movements: tuple[str, ...], path: Path, reference: str = "auto"
+) -> Path:
     """QG calibrated the documented way (the calibration fit on the guided holds, found
     from the cue and the magnitudes) for `movements` from one cued session."""
     holds = [h for h in qg_holds(session) if h.phase.gesture in movements]
-    cal = fit_calibration(holds, _source_info(session), partial=len(movements) > 1)
+    options = FitOptions(reference=reference)
+    cal = fit_calibration(holds, _source_info(session), options, partial=len(movements) > 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     return cal.save(path)
 
@@ -419,7 +429,7 @@ def score_band_patient(seed: int, folder: Path) -> dict[str, dict[str, Score]]:
     patient = draw_patient(seed, kind="band")
     fitting = cued_session(patient, repetitions=3)
     cals = {
-        c: band_calibration(fitting, mv, folder / f"qg_{k}.json")
+        c: band_calibration(fitting, mv, folder / f"qg_{k}.json", BAND_REFERENCE.get(c, "auto"))
         for k, (c, mv) in enumerate(BAND_CALIBRATIONS.items())
     }
     out: dict[str, dict[str, Score]] = {}
@@ -434,7 +444,8 @@ def score_band_patient(seed: int, folder: Path) -> dict[str, dict[str, Score]]:
         )
         row: dict[str, Score] = {}
         for j, (c, mv) in enumerate(BAND_CALIBRATIONS.items()):
-            fresh = band_calibration(recal, mv, folder / f"recal_{k}" / f"qg_{j}.json")
+            path = folder / f"recal_{k}" / f"qg_{j}.json"
+            fresh = band_calibration(recal, mv, path, BAND_REFERENCE.get(c, "auto"))
             specs = {"before": f"qg:{cals[c]}", "fresh": f"qg:{fresh}"}
             after = redon_qg(cals[c], redon, folder / f"redon_{k}_{j}")
             if after is not None:
@@ -508,6 +519,7 @@ MATRIX_HEADER = [
 
 
 BAND_MEASURE = {"fingers": "within1 fingers", "all three movements": "within1"}
+BAND_MEASURE[PAPER_INPUT] = "within1 fingers"
 """What a band calibration is judged by: its own movements' within-1."""
 BAND_HEADER = [
     "band",
@@ -724,12 +736,15 @@ def sections(
     band_md = (
         f"## {BAND_HEADING}\n\n<!-- robustness-band:start -->\n"
         f"Same run; foreign band patients {_seeds(meta['band_seeds'])} (3 sensors 40 deg "
-        "apart, proximal of the tags). Two QG calibrations, each fitted the documented way "
-        "on one cued session at the nominal place: **fingers** (`fist-and-ball "
+        "apart, proximal of the tags). Three QG calibrations, each fitted the documented "
+        "way on one cued session at the nominal place: **fingers** (`fist-and-ball "
         "calibrate`'s default and the paper's band QG: one magnet, one gesture; the "
         "issue's judged measure) and **all three movements** (information only: these "
         "band geometries put the wrist and thumb tags far from the three sensors, so "
-        "those movements are weak already on the same day). Per day and calibration, "
+        "those movements are weak already on the same day), both reading the band's "
+        "default input, a sensor minus a reference sensor (Earth-field changes cancel, "
+        "docs/qg.md), and the fingers with **the paper's input**, one sensor's |B| "
+        "(information: what the reference sensor changes). Per day and calibration, "
         "before: the calibration as it is; then the re-don routine at that day's "
         "placement (rest, each calibrated movement once, replayed from a 1-repetition "
         "cued session by `bridge/redon/session_feed.py`) and its verdict; after: what "
