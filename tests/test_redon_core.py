@@ -196,7 +196,7 @@ def test_qg_collapsed_range_asks_to_put_the_band_back() -> None:
     result = check_qg(_routine(patient, Placement(shift_mm=-15.0), ("fingers",)), cal)
     assert result.verdict == "refused", result.reasons
     assert any("squeezed" in r or "other way" in r for r in result.reasons)
-    assert "put the band back" in result.summary
+    assert "put the band (or socket) back where it sat" in result.summary
     turned = check_qg(_routine(patient, Placement(turn_deg=45.0), ("fingers",)), cal)
     assert turned.verdict == "refused"
 

@@ -51,9 +51,9 @@ QG_REFUSED = (
     "This placement does not fit the calibration: calibrate again (fist-and-ball calibrate)."
 )
 QG_REFUSED_COLLAPSED = (
-    "This placement does not fit the calibration: put the band back where it sat when you "
-    "calibrated and run the check again; if it sits there already, calibrate again "
-    "(fist-and-ball calibrate)."
+    "This placement does not fit the calibration: put the band (or socket) back where it "
+    "sat when you calibrated and run the check again; if it sits there already, calibrate "
+    "again (fist-and-ball calibrate)."
 )
 """When the range collapsed the band moved away from the tag: at such a placement even a
 fresh calibration sees small, bent grade steps (docs/robustness.md), so putting the band
