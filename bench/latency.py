@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 from machine import cpu_model, replace_docs_section
+from stall_witness import StallWitness
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,8 @@ class BenchResult:
     """CPU of the bridge's hot threads (BRIDGE_THREADS) over the measured seconds."""
     batching_spells: int = 0
     """Spells of grade batching (status.batching_spells) during the measured seconds."""
+    machine_stalls_ms: list[float] = field(default_factory=list)
+    """Late wake-ups (> 5 ms) of an idle witness process during the measured seconds."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -423,7 +426,11 @@ def run_config(
         writer = Writer(master, frames, cfg.rate_hz, warmup, bridge.pid)
         _log(f"{cfg.label}: running {seconds:g} s (+1 s warm-up)")
         bench_cpu0 = time.process_time()
-        recv, statuses = asyncio.run(_clients(url, cfg.n_clients, writer, 2.5))
+        witness = StallWitness().start()
+        try:
+            recv, statuses = asyncio.run(_clients(url, cfg.n_clients, writer, 2.5))
+        finally:
+            witness.stop()
         bench_cpu1 = time.process_time()
     finally:
         code = bridge.stop()
@@ -464,6 +471,11 @@ def run_config(
         notes.append(f"grade batching switched on {spells}x (the loop woke 10 ms late)")
     if writer.late_resets:
         notes.append(f"writer fell behind {writer.late_resets}x (machine busy)")
+    machine_stalls = witness.stalls(t0, t1)
+    notes.append(
+        f"an idle witness process woke > 5 ms late {len(machine_stalls)}x"
+        + (f" (longest {max(machine_stalls):.0f} ms)" if machine_stalls else "")
+    )
     return BenchResult(
         config=cfg,
         frames_written=len(frames),
@@ -490,6 +502,7 @@ def run_config(
         * sum(c - writer.children0.get(k, 0.0) for k, c in writer.children1.items())
         / max(1e-9, t1 - t0),
         batching_spells=spells,
+        machine_stalls_ms=machine_stalls,
         notes=notes,
     )
 
@@ -743,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
                         "dropped": r.dropped,
                         "client_drops": r.client_drops,
                         "batching_spells": r.batching_spells,
+                        "machine_stalls_ms": r.machine_stalls_ms,
                     }
                     for r in results
                 ],
