@@ -74,6 +74,12 @@ class Pipeline:
         self.output_errors: dict[str, int] = {}
         self.source_error: str | None = None
         self._n_sensors: int | None = None
+        if self.decoder is not None:
+            try:
+                self.decoder.start_stream()
+            except Exception:
+                # the first job for the helper tries again; decoding never depends on it
+                log.exception("decoder %s could not start its helpers", self.decoder.name)
         self._started_at = time.monotonic()
         self._rate_mark = (self._started_at, 0)
         self.rate_hz = 0.0
@@ -85,6 +91,12 @@ class Pipeline:
         """Start the sample and status threads."""
         if self._sample_thread is not None:
             raise RuntimeError("pipeline already started")
+        if self.decoder is not None:
+            try:
+                self.decoder.start_stream()
+            except Exception:
+                # the first job for the helper tries again; decoding never depends on it
+                log.exception("decoder %s could not start its helpers", self.decoder.name)
         self._started_at = time.monotonic()
         self._rate_mark = (self._started_at, 0)
         self._sample_thread = threading.Thread(

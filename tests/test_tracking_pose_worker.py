@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
+from test_server_kit import PushSource
 
+from bridge.decoders.track import TrackDecoder
+from bridge.pipeline import Pipeline
 from bridge.sim.foreign_patients import Placement
 from bridge.tracking.pose_worker import ProcessPoseWorker
 from bridge.tracking.socket_pose import PoseResult, PoseSettings, fit_rest_pose
@@ -97,3 +101,31 @@ def test_a_dead_worker_process_falls_back_to_inline() -> None:
     assert result is not None
     assert worker.problem is not None and "fitting inline" in worker.problem
     assert result.residual_ut < 1.5
+
+
+def _child_pids() -> set[int]:
+    pids: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            pids.update(int(p) for p in f.read().split())
+    return pids
+
+
+def test_the_pipeline_starts_the_pose_worker_before_the_first_sample(tmp_path: Path) -> None:
+    """The child's start-up (a new interpreter importing numpy and scipy) must not land on
+    the first samples of a live stream: the pipeline starts it before any sample."""
+    fit = twin_fit(SEEDS[0])
+    assert fit.twin is not None
+    path = fit.twin.save(tmp_path / "twin.json")
+    source = PushSource(n_sensors=fit.twin.n_sensors, rate_hz=1000.0)
+    decoder = TrackDecoder.load(str(path), source.info)
+    before = _child_pids()
+    pipeline = Pipeline(source, decoder, [])
+    pipeline.start()
+    try:
+        new = _child_pids() - before
+        assert new, "no pose worker process started with the stream"
+        assert pipeline.samples == 0
+    finally:
+        pipeline.close()
+        decoder.close()

@@ -27,6 +27,12 @@ class Decoder(ABC):
     def decode(self, sample: Sample) -> Decoded:
         """Decode one sample."""
 
+    def start_stream(self) -> None:
+        """Called by the pipeline once before the first sample of a live stream: start
+        background helpers here, so that the first samples do not wait for them.
+        Most decoders have none."""
+        return None
+
     def set_gesture(self, name: str) -> None:
         """Manual gesture switch (QG). Decoders that detect the gesture ignore it."""
         raise ValueError(f"decoder {self.name} has no manual gesture switch")

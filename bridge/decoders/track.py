@@ -88,6 +88,19 @@ class TrackDecoder(Decoder):
             worker.close()
             self.tracker.worker = InlinePoseWorker()
 
+    def start_stream(self) -> None:
+        """Start the pose worker's child process (once). With the stream, not at open:
+        an offline run (run_offline before the first sample) never starts one; and
+        before the first sample, not on it: the child's start-up (a new interpreter
+        importing numpy and scipy) took a core for most of a second, which stalled the
+        first second of grades at 1000 Hz."""
+        if self._started:
+            return
+        self._started = True
+        start = getattr(self.tracker.worker, "start", None)
+        if start is not None:
+            start()
+
     def close(self) -> None:
         """Stop the pose worker's child process (the decoder still works, inline)."""
         self.run_offline()
@@ -106,12 +119,7 @@ class TrackDecoder(Decoder):
             return Decoded(sample.seq, sample.t_host, REST, 0, 0.0, 0.0)
         self.wrong_device = None
         if not self._started:
-            # the pose worker's child starts with the stream, not at open: an offline
-            # run (run_offline before the first sample) never starts one
-            self._started = True
-            start = getattr(self.tracker.worker, "start", None)
-            if start is not None:
-                start()
+            self.start_stream()  # a stream the pipeline did not announce
         if self._measure_rate:
             self._time_sample(sample.t_device)
         est = self.tracker.decode(sample.field_ut)
