@@ -713,7 +713,7 @@ def sections(
         f"{meta['twin_epochs']} epochs on the recording plus {meta['sessions']} sessions "
         "synthesised from the twin"
         + (
-            " (in a quarter of them the hand's motor as measured by a one-minute hand sweep "
+            " (in half of them the hand's motor as measured by a one-minute hand sweep "
             "with the patient relaxed)"
             if meta.get("measured_motor")
             else ""

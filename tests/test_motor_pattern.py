@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -140,14 +141,14 @@ def test_the_synthesis_plays_the_measured_motor_at_the_hands_pose(
     cfg = SynthConfig(
         sessions=6,
         seed=3,
-        motor_share=1.0,
+        motor_share_measured=1.0,
         measured_motor_share=1.0,
         measured_motor_with_arm=0.0,
         measured_motor_jitter_mm=0.0,
         measured_motor_scale=(1.0, 1.0),
         motor_coil_share=(0.0, 0.0),
     )
-    kw = {"earth_ut": 45.0, "rate_hz": 42.7}
+    kw: dict[str, Any] = {"earth_ut": 45.0, "rate_hz": 42.7}
     on = synthesise(twin, cfg, motor=pattern, **kw)
     off = synthesise(twin, cfg, motor=silent, **kw)
     assert on.summary["measured_motor_sessions"] == 6
@@ -174,13 +175,13 @@ def test_a_measured_motor_can_move_with_the_arm(
     cfg = SynthConfig(
         sessions=8,
         seed=2,
-        motor_share=1.0,
+        motor_share_measured=1.0,
         measured_motor_jitter_mm=0.0,
         measured_motor_with_arm=1.0,
     )
     syn = synthesise(twin, cfg, earth_ut=45.0, rate_hz=42.7, motor=pattern)
     measured = [p for p in syn.placements if p["motor"].get("measured")]
-    assert 0 < len(measured) < 8  # half the motor sessions keep the drawn prior
+    assert 0 < len(measured) < 8  # a third of the motor sessions keep the drawn prior
     for place in measured:
         pose = socket_pose(axis, centre, place["shift_mm"], place["turn_deg"])
         moved = Rotation.from_rotvec(pose[:3]).apply(pattern.position_mm) + pose[3:]
@@ -194,7 +195,10 @@ def test_no_measured_motor_leaves_the_synthesis_as_it_was(
     twin = patients[SEEDS[0]][0]
     a = synthesise(twin, SynthConfig(sessions=5), earth_ut=45.0, rate_hz=42.7)
     b = synthesise(
-        twin, SynthConfig(sessions=5, measured_motor_share=0.9), earth_ut=45.0, rate_hz=42.7
+        twin,
+        SynthConfig(sessions=5, measured_motor_share=0.9, motor_share_measured=0.1),
+        earth_ut=45.0,
+        rate_hz=42.7,
     )
     assert np.array_equal(a.field_ut, b.field_ut) and a.placements == b.placements
     assert a.summary["measured_motor_sessions"] == 0 and "measured_motor" not in a.summary
@@ -209,7 +213,7 @@ def test_train_records_the_measured_motor(
     assert cli_main([*base, "--out", str(tmp_path / "m"), "--motor-recording", str(sweep)]) == 0
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     assert meta["synthesis"]["measured_motor"]["recording"] == "motor.csv"
-    assert meta["synthesis"]["config"]["measured_motor_share"] == 0.5
+    assert meta["synthesis"]["config"]["measured_motor_share"] == pytest.approx(2 / 3)
     # one line and exit code 2 for a missing file, a recording without the closure, no twin
     gone = [*base, "--out", str(tmp_path / "x"), "--motor-recording", str(tmp_path / "no.csv")]
     assert cli_main(gone) == 2
@@ -217,3 +221,19 @@ def test_train_records_the_measured_motor(
     no_twin = ["train", str(rec), "--out", str(tmp_path / "z"), "--motor-recording", str(sweep)]
     assert cli_main(no_twin) == 2
     assert not (tmp_path / "y").exists() or not (tmp_path / "y" / "model.json").exists()
+
+
+def test_with_a_measured_motor_its_own_share_of_sessions_carries_a_motor(
+    patients: dict[int, tuple[Twin, Path, Path]],
+) -> None:
+    twin = patients[SEEDS[0]][0]
+    kw: dict[str, Any] = {"earth_ut": 45.0, "rate_hz": 42.7, "motor": _pattern(twin)}
+    none = synthesise(
+        twin, SynthConfig(sessions=6, motor_share=1.0, motor_share_measured=0.0), **kw
+    )
+    assert none.summary["motor_sessions"] == 0
+    cfg = SynthConfig(
+        sessions=6, motor_share=0.0, motor_share_measured=1.0, measured_motor_share=1.0
+    )
+    every = synthesise(twin, cfg, **kw)
+    assert every.summary["measured_motor_sessions"] == 6

@@ -87,9 +87,13 @@ class SynthConfig:
     motor_coil_share: tuple[float, float] = (0.0, 0.5)
     """Stray moment of the windings along the motor axis (the forearm axis) while the
     hand moves at its slew limit, as a share of the rotor magnet's moment."""
-    measured_motor_share: float = 0.5
+    measured_motor_share: float = 2.0 / 3.0
     """With a measured motor (`synthesise(motor=...)`): the share of the motor sessions
     that play it instead of a drawn dipole (the prior stays for a hand that changes)."""
+    motor_share_measured: float = 0.75
+    """`motor_share` when a measured motor is given: the patient's own hand is the motor
+    the decoder will meet, so more sessions carry a motor (half of all the sessions play
+    the measured one, a quarter a drawn one)."""
     measured_motor_scale: tuple[float, float] = (0.8, 1.25)
     """Its moment x this (battery, temperature, a socket that sits closer or further)."""
     measured_motor_with_arm: float = 0.5
@@ -119,6 +123,8 @@ class SynthConfig:
             raise ValueError(
                 f"motor_follows must be one of {MOTOR_FOLLOWS}, got {self.motor_follows!r}"
             )
+        if not 0.0 <= self.motor_share_measured <= 1.0:
+            raise ValueError("motor_share_measured must be between 0 and 1")
         if not 0.0 <= self.measured_motor_share <= 1.0:
             raise ValueError("measured_motor_share must be between 0 and 1")
         if not 0.0 <= self.measured_motor_with_arm <= 1.0:
@@ -455,7 +461,7 @@ def synthesise(
             "turn_deg": round(float(turn), 3),
             "earth_ut": [round(float(v), 3) for v in earth],
         }
-        if rng.uniform() < cfg.motor_share:
+        if rng.uniform() < (cfg.motor_share if motor is None else cfg.motor_share_measured):
             if motor is not None and rng.uniform() < cfg.measured_motor_share:
                 field, info = _measured_motor_field(
                     rng, cfg, motor, pose, (axis, centre), sensors, norm, rate
