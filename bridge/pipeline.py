@@ -74,12 +74,6 @@ class Pipeline:
         self.output_errors: dict[str, int] = {}
         self.source_error: str | None = None
         self._n_sensors: int | None = None
-        if self.decoder is not None:
-            try:
-                self.decoder.start_stream()
-            except Exception:
-                # the first job for the helper tries again; decoding never depends on it
-                log.exception("decoder %s could not start its helpers", self.decoder.name)
         self._started_at = time.monotonic()
         self._rate_mark = (self._started_at, 0)
         self.rate_hz = 0.0

@@ -113,7 +113,8 @@ def _child_pids() -> set[int]:
 
 def test_the_pipeline_starts_the_pose_worker_before_the_first_sample(tmp_path: Path) -> None:
     """The child's start-up (a new interpreter importing numpy and scipy) must not land on
-    the first samples of a live stream: the pipeline starts it before any sample."""
+    the first samples of a live stream: the pipeline starts it when it starts, before any
+    sample (and not when it is only built)."""
     fit = twin_fit(SEEDS[0])
     assert fit.twin is not None
     path = fit.twin.save(tmp_path / "twin.json")
@@ -121,6 +122,7 @@ def test_the_pipeline_starts_the_pose_worker_before_the_first_sample(tmp_path: P
     decoder = TrackDecoder.load(str(path), source.info)
     before = _child_pids()
     pipeline = Pipeline(source, decoder, [])
+    assert not _child_pids() - before, "a pipeline that never starts must not spawn"
     pipeline.start()
     try:
         new = _child_pids() - before
