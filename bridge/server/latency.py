@@ -3,7 +3,7 @@
 `record()` is called on the server's event loop for every message handed to a socket;
 `snapshot()` is called about once a second from the pipeline's status thread. Both are
 cheap: recording appends one double to an `array` (atomic under the GIL), and the
-snapshot swaps it out, copies it into numpy in one memcpy and selects the percentiles
+snapshot swaps it out, copies its bytes in one memcpy and selects the percentiles
 without a full sort.
 
 Why it matters: the snapshot holds the interpreter lock while it runs, and every grade
@@ -82,8 +82,9 @@ class LatencyTracker:
         window, self._window = self._window, array("d")
         if not window:
             return LatencyStats(0, None, None, None)
-        # a copy, not a view: a record() that still holds the old array may append to it
-        arr = np.array(window, dtype=np.float64)
+        # tobytes(), not the buffer protocol: a record() that still holds the old array
+        # may append to it, which an exported buffer would refuse (BufferError)
+        arr = np.frombuffer(window.tobytes(), dtype=np.float64)
         n = int(arr.size)
         k50, k99 = _rank(n, 50), _rank(n, 99)
         part = np.partition(arr, (k50, k99))
