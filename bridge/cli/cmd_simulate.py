@@ -13,10 +13,11 @@ from bridge.cli.errors import CliError
 from bridge.recording import RecordingWriter, check_new_recording, sidecar_path
 from bridge.sim.config import CUE_SCRIPTS, SimConfig
 from bridge.sim.emitter import EMIT_FORMS, Emitter, open_emitter
+from bridge.sim.frames_ahead import FramesAhead
 from bridge.sim.intent_listener import IntentListener
 from bridge.sim.layouts import LAYOUTS
 from bridge.sim.pacing import Pacer
-from bridge.sim.simulator import Simulator
+from bridge.sim.simulator import SimFrame, Simulator
 
 PROGRESS_INTERVAL_S = 0.5
 PLAIN_PROGRESS_INTERVAL_S = 5.0
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     writer: RecordingWriter | None = None
     progress = _Progress(sys.stderr, args.quiet)
     interrupted = False
-    gesture, grade = "rest", 0.0
+    ahead: FramesAhead | None = None
     try:
         try:
             for spec in args.emit:
@@ -231,8 +232,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             block_cap = max(1, int(_REALTIME_BLOCK_S * sim.rate_hz * speed))
         pacer = Pacer(sim.rate_hz, speed, max_block=block_cap)
+        ahead = FramesAhead(sim, block_cap, limit)
         wall0 = time.monotonic()
-        while limit is None or sim.next_seq < limit:
+        while not ahead.exhausted:
             if listener is not None:
                 intents, errors = listener.poll()
                 for it in intents:
@@ -245,21 +247,21 @@ def run(args: argparse.Namespace) -> int:
             if n == 0:
                 pacer.wait(limit_s=0.05)
                 continue
-            if limit is not None:
-                n = min(n, limit - sim.next_seq)
-            block = sim.generate_block(n)
-            pacer.sent(n)
             now = time.monotonic()
-            for k in range(len(block)):
-                f = block.frame(k)
+            f = None
+            for _ in range(n):
+                f = ahead.next()
+                if f is None:
+                    break
+                pacer.sent(1)
                 if emitters:
                     data = sim.frame_bytes(f)
                     for e in emitters:
                         e.send(data)
                 if writer is not None:
                     writer.write(sim.to_sample(f, now))
-            gesture, grade = block.gesture_names[-1], float(block.grade_true[-1])
-            progress.show(_status(sim, limit, gesture, grade, emitters, wall0))
+            if f is not None:
+                progress.show(_status(ahead.handed_out, sim.rate_hz, limit, f, emitters, wall0))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -270,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
             listener.close()
         if writer is not None:
             writer.close()
-    frames = sim.next_seq
+    frames = ahead.handed_out if ahead is not None else 0
     sent = sum(e.sent_frames for e in emitters)
     dropped = sum(e.dropped_frames for e in emitters)
     summary = f"simulated {frames} frames ({frames / sim.rate_hz:.1f} s)"
@@ -285,23 +287,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _status(
-    sim: Simulator,
+    frames: int,
+    rate_hz: float,
     limit: int | None,
-    gesture: str,
-    grade: float,
+    last: SimFrame,
     emitters: list[Emitter],
     wall0: float,
 ) -> str:
-    t = sim.next_seq / sim.rate_hz
+    t = frames / rate_hz
     wall = max(time.monotonic() - wall0, 1e-9)
-    of = (
-        ""
-        if limit is None
-        else f" / {limit / sim.rate_hz:.1f} s ({100 * sim.next_seq / limit:3.0f}%)"
-    )
+    of = "" if limit is None else f" / {limit / rate_hz:.1f} s ({100 * frames / limit:3.0f}%)"
     listeners = [e.listeners for e in emitters if e.listeners >= 0]
     clients = f"  clients {sum(listeners)}" if listeners else ""
     return (
-        f"t {t:8.1f} s{of}  {sim.next_seq:8d} frames  x{t / wall:6.1f} real time  "
-        f"cue {gesture:7s} grade {grade:3.1f}{clients}"
+        f"t {t:8.1f} s{of}  {frames:8d} frames  x{t / wall:6.1f} real time  "
+        f"cue {last.gesture:7s} grade {last.grade_true:3.1f}{clients}"
     )

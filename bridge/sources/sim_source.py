@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from bridge.sim.frames_ahead import FramesAhead
 from bridge.sim.pacing import Pacer
 from bridge.sim.simulator import Simulator
 from bridge.sim.url import parse_sim_url
@@ -62,9 +63,9 @@ class SimSource(Source):
         else:
             block_cap = max(1, int(_REALTIME_BLOCK_S * sim.rate_hz * self.speed))
         pacer = Pacer(sim.rate_hz, self.speed, max_block=block_cap)
-        total = sim.n_frames_total
+        ahead = FramesAhead(sim, block_cap)
         while not (stop.is_set() or self._closed.is_set()):
-            if sim.done:
+            if ahead.exhausted:
                 st.state = SourceState.ENDED
                 st.detail = f"{self._describe}: cue script finished after {st.frames} frames"
                 return
@@ -72,15 +73,13 @@ class SimSource(Source):
             if n == 0:
                 pacer.wait(stop)
                 continue
-            if total is not None:
-                n = min(n, total - sim.next_seq)
-            block = sim.generate_block(n)
-            pacer.sent(n)
-            for k in range(len(block)):
-                if stop.is_set() or self._closed.is_set():
+            for _ in range(n):
+                frame = ahead.next()
+                if frame is None or stop.is_set() or self._closed.is_set():
                     break
+                pacer.sent(1)
                 st.frames += 1
-                yield sim.to_sample(block.frame(k), time.monotonic())
+                yield sim.to_sample(frame, time.monotonic())
         st.state = SourceState.ENDED
         st.detail = f"{self._describe}: stopped after {st.frames} frames"
 
