@@ -48,6 +48,8 @@ from machine import cpu_model, replace_docs_section
 from stall_witness import StallWitness
 from websockets.asyncio.client import ClientConnection, connect
 
+from bridge.server.latency import span_percentiles
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 TARGET_P99_MS = 1.0
@@ -392,6 +394,22 @@ def _decoder_spec(decoder: str, cfg: BenchConfig, folder: Path) -> str:
     return decoder
 
 
+def _measured_span(statuses: list[dict[str, Any]], t0: float) -> dict[str, float | None]:
+    """Bridge-added p50/p99/max/n of the grades recorded between the first status after
+    the warm-up (`t0`) and the last status: two readings of the bridge's cumulative
+    histogram (`latency_ms_total.hist`), so the warm-up second and start-up (a `track:`
+    decoder settling and fitting its pose) stay out of a figure that says "measured"."""
+    after = [s for s in statuses if s["t"] >= t0 and "hist" in s.get("latency_ms_total", {})]
+    if len(after) < 2:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    first, last = after[0], after[-1]
+    n, (p50, p99) = span_percentiles(
+        first["latency_ms_total"]["hist"], last["latency_ms_total"]["hist"], (50, 99)
+    )
+    maxes = [s["latency_ms"]["max"] for s in after[1:] if s["latency_ms"].get("max") is not None]
+    return {"p50": p50, "p99": p99, "max": max(maxes) if maxes else None, "n": n}
+
+
 def run_config(
     cfg: BenchConfig,
     seconds: float,
@@ -467,6 +485,11 @@ def run_config(
         else 0
     )
     notes = []
+    if total.get("p99") is not None:
+        notes.append(
+            f"bridge-added with the warm-up second and start-up included: p99 "
+            f"{_f(total['p99'], 3)} ms, max {_f(total.get('max'), 3)} ms"
+        )
     if spells:
         notes.append(f"grade batching switched on {spells}x (the loop woke 10 ms late)")
     if writer.late_resets:
@@ -482,7 +505,7 @@ def run_config(
         grades_expected=len(seqs) * cfg.n_clients,
         grades_received=received,
         e2e_ms=e2e,
-        bridge_ms={k: total.get(k) for k in ("p50", "p99", "max", "n")},
+        bridge_ms=_measured_span(statuses, t0),
         worst_window_p99_ms=max(window_p99) if window_p99 else None,
         median_window_p99_ms=float(np.median(window_p99)) if window_p99 else None,
         bridge_cpu_pct=100.0 * (c1 - c0) / max(1e-9, t1 - t0),
@@ -634,7 +657,7 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
         verdicts.append(
             f"Target (bridge-added p99 <= {TARGET_P99_MS:g} ms at 1000 Hz x 16 sensors, "
             f"10 clients){mode}: **{'met' if p99 <= TARGET_P99_MS else 'missed'}** "
-            f"({p99:.3f} ms over the run; median 1-s window p99 "
+            f"({p99:.3f} ms over the measured seconds; median 1-s window p99 "
             f"{_f(r.median_window_p99_ms, 3)} ms)."
         )
     verdict = "\n\n".join(verdicts)
@@ -659,7 +682,10 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
             "(pty, serial read, frame decode, QG, server, loopback TCP, client websocket "
             "stack and JSON parse; all clients pooled).",
             "- *bridge-added*: the bridge's own measurement from its `status` messages "
-            "(`latency_ms_total`, whole run): sample decoded (`t_host`) -> message handed to "
+            "over the measured seconds (the difference of two readings of its cumulative "
+            "histogram `latency_ms_total.hist`, from the first status after the warm-up to "
+            "the last; the notes give the whole run with warm-up and start-up): bytes read "
+            "(`t_host`, before frame decoding and the decoder) -> message handed to "
             "each client's socket. The bridge also reports p99 per 1-s status window: the "
             "median window shows a typical second, the worst window the worst second "
             "(usually another process taking the CPU).",

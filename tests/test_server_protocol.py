@@ -272,6 +272,10 @@ def test_status_about_once_a_second_with_documented_fields() -> None:
     assert statuses[-1]["clients"] == 2
     assert statuses[-1]["state"] == "connected"
     assert statuses[-1]["latency_ms"]["p50"] is not None or statuses[-2]["latency_ms"]["p50"]
+    # the whole run's cumulative histogram: as many grades as the total counts
+    total = statuses[-1]["latency_ms_total"]
+    assert total["n"] > 0 and sum(c for _, c in total["hist"]) == total["n"]
+    assert [u for u, _ in total["hist"]] == sorted(u for u, _ in total["hist"])
 
 
 def test_clients_closed_with_1001_on_shutdown() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,9 @@ class LatencyStats:
     p50: float | None
     p99: float | None
     max: float | None
+    hist: tuple[tuple[float, int], ...] = ()
+    """Whole-run only: the cumulative histogram, (bucket upper bound ms, count) for
+    every non-empty bucket. Two of them, subtracted, give any span's percentiles."""
 
     def to_dict(self) -> dict[str, Any]:
         def r(v: float | None) -> float | None:
@@ -110,8 +114,33 @@ class LatencyTracker:
             cum = np.cumsum(self._hist)
             mx = self._total_max
 
+            filled = np.flatnonzero(self._hist)
+            counts = self._hist[filled].tolist()
+
         def pct(q: float) -> float:
             i = int(np.searchsorted(cum, _rank(n, q) + 1))
             return min(_bucket_upper(i), mx)
 
-        return LatencyStats(n, pct(50) * 1e3, pct(99) * 1e3, mx * 1e3)
+        hist = tuple(
+            (float(f"{_bucket_upper(int(i)) * 1e3:.4g}"), int(c))
+            for i, c in zip(filled.tolist(), counts, strict=True)
+        )
+        return LatencyStats(n, pct(50) * 1e3, pct(99) * 1e3, mx * 1e3, hist)
+
+
+def span_percentiles(
+    before: Iterable[Sequence[float]], after: Iterable[Sequence[float]], qs: Sequence[float]
+) -> tuple[int, list[float | None]]:
+    """Percentiles (ms, bucket upper bounds) of the latencies recorded between two
+    `latency_ms_total.hist` readings of one bridge, and how many there were."""
+    counts: dict[float, int] = {}
+    for upper, count in after:
+        counts[float(upper)] = counts.get(float(upper), 0) + int(count)
+    for upper, count in before:
+        counts[float(upper)] = counts.get(float(upper), 0) - int(count)
+    uppers = sorted(u for u, c in counts.items() if c > 0)
+    cum = np.cumsum([counts[u] for u in uppers]) if uppers else np.zeros(0, dtype=np.int64)
+    n = int(cum[-1]) if cum.size else 0
+    if n == 0:
+        return 0, [None for _ in qs]
+    return n, [uppers[int(np.searchsorted(cum, _rank(n, q) + 1))] for q in qs]

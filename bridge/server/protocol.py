@@ -232,7 +232,10 @@ def _latency_fields(lat: LatencyReport) -> dict[str, Any]:
     def r(v: float | None) -> float | None:
         return None if v is None else round(v, 4)
 
-    return {"p50": r(lat.p50), "p99": r(lat.p99), "max": r(lat.max), "n": lat.n}
+    out: dict[str, Any] = {"p50": r(lat.p50), "p99": r(lat.p99), "max": r(lat.max), "n": lat.n}
+    if lat.hist:
+        out["hist"] = [[upper, count] for upper, count in lat.hist]
+    return out
 
 
 def _server_fields(sv: ServerStatus) -> dict[str, Any]:

@@ -1095,7 +1095,7 @@ class WebSocketServer(Output):
 
 
 def _latency_report(stats: LatencyStats) -> LatencyReport:
-    return LatencyReport(n=stats.n, p50=stats.p50, p99=stats.p99, max=stats.max)
+    return LatencyReport(n=stats.n, p50=stats.p50, p99=stats.p99, max=stats.max, hist=stats.hist)
 
 
 def redact_status(status: dict[str, Any]) -> dict[str, Any]:

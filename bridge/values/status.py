@@ -145,6 +145,9 @@ class LatencyReport:
     p50: float | None = None
     p99: float | None = None
     max: float | None = None
+    hist: tuple[tuple[float, int], ...] = ()
+    """Whole run only: cumulative histogram, (bucket upper bound ms, count) per
+    non-empty bucket (docs/bridge.md, "Status fields")."""
 
 
 @dataclass(frozen=True, slots=True)
