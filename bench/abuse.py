@@ -528,11 +528,12 @@ collector ({" ".join(res.bridge_args) or "default policy"}): {res.gc_line or "no
 
 
 def update_docs(text: str, path: Path = DOCS) -> None:
-    """Replace (or add) this bench's section, keeping every other section."""
+    """Replace (or add) this bench's generated part, keeping every other section and
+    this section's `### ` subsections (the run log and history, written by hand)."""
     doc = path.read_text(encoding="utf-8")
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^### |^## |\Z)", re.S | re.M)
     if pattern.search(doc):
-        doc = pattern.sub(lambda _m: text + "\n", doc, count=1)
+        doc = pattern.sub(lambda _m: text.rstrip("\n") + "\n\n", doc, count=1)
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
     path.write_text(doc, encoding="utf-8")

@@ -57,3 +57,18 @@ def test_a_missing_section_is_appended_once(tmp_path: Path) -> None:
     for _ in range(2):
         replace_docs_section("LSL outlet", "## LSL outlet\n\nnumbers\n", page)
     assert page.read_text().count("## LSL outlet") == 1
+
+
+def test_the_abuse_bench_keeps_its_hand_written_subsections(tmp_path: Path) -> None:
+    from abuse import SECTION, update_docs
+
+    page = tmp_path / "b.md"
+    page.write_text(
+        f"# Benchmarks\n\n{SECTION}\n\nold generated\n\n### Runs\n\nrun log\n\n"
+        "## LSL outlet\n\nlsl\n"
+    )
+    update_docs(f"{SECTION}\n\nnew generated\n", page)
+    text = page.read_text()
+    assert "new generated" in text and "old generated" not in text
+    assert "### Runs\n\nrun log" in text and "## LSL outlet\n\nlsl" in text
+    assert text.index("new generated") < text.index("### Runs") < text.index("## LSL")
