@@ -56,11 +56,7 @@ def _next_grade(ws: ClientConnection) -> int:
 def _server_and_client(
     interval: float,
 ) -> AbstractContextManager[tuple[WebSocketServer, ClientConnection]]:
-    # the loop's delivery path (batching under pressure): sample-thread writes would
-    # bypass the hooks below
-    return served_sync_client(
-        ServerConfig(port=0, flush_interval_s=interval, sample_thread_writes=False)
-    )
+    return served_sync_client(ServerConfig(port=0, flush_interval_s=interval))
 
 
 def _on_next_pump(server: WebSocketServer, action: Callable[[], None]) -> None:
