@@ -37,6 +37,11 @@ def _bucket_upper(i: int) -> float:
     return float(_MIN_S * 10 ** (i / _PER_DECADE))
 
 
+# each bucket's upper bound in ms, as `status` shows it (4 significant digits): made
+# once, not formatted again for every status
+_UPPER_MS = tuple(float(f"{_bucket_upper(i) * 1e3:.4g}") for i in range(_N_BUCKETS))
+
+
 def _rank(n: int, q: float) -> int:
     """0-based index of the nearest-rank q-th percentile among n sorted values."""
     return max(0, min(n - 1, math.ceil(q / 100.0 * n) - 1))
@@ -121,10 +126,7 @@ class LatencyTracker:
             i = int(np.searchsorted(cum, _rank(n, q) + 1))
             return min(_bucket_upper(i), mx)
 
-        hist = tuple(
-            (float(f"{_bucket_upper(int(i)) * 1e3:.4g}"), int(c))
-            for i, c in zip(filled.tolist(), counts, strict=True)
-        )
+        hist = tuple((_UPPER_MS[i], c) for i, c in zip(filled.tolist(), counts, strict=True))
         return LatencyStats(n, pct(50) * 1e3, pct(99) * 1e3, mx * 1e3, hist)
 
 

@@ -23,7 +23,10 @@ class FramesAhead:
         self._sim = sim
         self._size = block
         total = sim.n_frames_total
-        self._limit = total if limit is None else limit if total is None else min(limit, total)
+        if limit is None or total is None:
+            self._limit = total if limit is None else limit
+        else:
+            self._limit = min(limit, total)
         self._block: SimBlock | None = None
         self._k = 0
         self.handed_out = 0
