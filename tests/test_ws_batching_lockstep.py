@@ -56,7 +56,11 @@ def _next_grade(ws: ClientConnection) -> int:
 def _server_and_client(
     interval: float,
 ) -> AbstractContextManager[tuple[WebSocketServer, ClientConnection]]:
-    return served_sync_client(ServerConfig(port=0, flush_interval_s=interval))
+    # the loop's delivery path (batching under pressure): sample-thread writes would
+    # bypass the hooks below
+    return served_sync_client(
+        ServerConfig(port=0, flush_interval_s=interval, sample_thread_writes=False)
+    )
 
 
 def _on_next_pump(server: WebSocketServer, action: Callable[[], None]) -> None:

@@ -25,6 +25,7 @@ import http
 import itertools
 import logging
 import math
+import os
 import socket
 import threading
 import time
@@ -54,6 +55,7 @@ from bridge.server.latency import LatencyStats, LatencyTracker
 from bridge.server.read_slicing import DEFAULT_MAX_READ_BYTES, slice_reads
 from bridge.server.receive_budget import ReceiveBudget
 from bridge.server.thread_priority import lower_thread_priority, shorten_switch_interval
+from bridge.server.wire_gate import WireGate
 from bridge.values.sample import Decoded, Sample
 from bridge.values.status import (
     HandStatus,
@@ -152,6 +154,8 @@ class BoundedConnection(ServerConnection):
     """Called once when the TCP connection is gone (frees its slot under the cap)."""
     max_read_bytes: int | None = None
     """Bytes read per loop callback (read_slicing.py); None keeps asyncio's 256 KiB."""
+    gate: WireGate | None = None
+    """Set by the server once the client is served: lets the sample thread write."""
     _budget: ReceiveBudget | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -182,6 +186,8 @@ class BoundedConnection(ServerConnection):
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.close()  # before asyncio closes the socket (its fd may be reused)
         try:
             super().connection_lost(exc)
         finally:
@@ -240,6 +246,10 @@ class ServerConfig:
     """Write straight to an idle client's socket from the loop callback that received
     the batch, instead of waking its sender task (about 3x less CPU per message).
     The sender task still takes over whenever a client's socket buffer is full."""
+    sample_thread_writes: bool = True
+    """Write each grade to idle clients' sockets from the sample thread itself
+    (`wire_gate.py`), without waking the loop; off under batching pressure, and per
+    client whenever it has anything queued. False: every grade goes through the loop."""
     ping_interval_s: float | None = 20.0
     max_clients: int = 16
     """Connections served at once; more get a canned HTTP 503 at accept."""
@@ -310,6 +320,7 @@ class _Client:
     closing: bool = False
     sending: bool = False  # the sender task is mid-send (maybe waiting for drain)
     sender: asyncio.Task[None] | None = field(default=None)
+    gate: WireGate | None = None  # sample-thread writes (None: loop only)
 
     @property
     def full_status(self) -> bool:
@@ -368,6 +379,11 @@ class WebSocketServer(Output):
         self._pending: list[tuple[float, bytes | None, bytes | None]] = []
         self._pending_lock = threading.Lock()
         self._wake_scheduled = False
+        self._delivering = False  # the loop is writing a swapped-out batch
+        # os.write on a socket's descriptor is POSIX: elsewhere every grade takes the loop
+        self._thread_writes = (
+            config.sample_thread_writes and config.direct_write and os.name == "posix"
+        )
         self._wake_asked = 0.0  # when the pending wake-up was asked for (monotonic)
         self._batch_until = 0.0  # batching is on until then (pressure seen)
         self._last_late = -math.inf  # the last wake-up that ran batch_when_late_s late
@@ -541,6 +557,8 @@ class WebSocketServer(Output):
         kmg = protocol.kmg(sample) if self._kmg_subscribers else None
         if grade is None and kmg is None:
             return
+        if self._thread_writes and self._write_from_here(sample.t_host, grade, kmg):
+            return
         with self._pending_lock:
             self._pending.append((sample.t_host, grade, kmg))
             if self._wake_scheduled:
@@ -548,6 +566,52 @@ class WebSocketServer(Output):
             self._wake_scheduled = True
             self._wake_asked = time.monotonic()
         self._call_soon(self._flush)
+
+    def _write_from_here(self, t_host: float, grade: bytes | None, kmg: bytes | None) -> bool:
+        """Write one sample's messages to every idle client from the sample thread.
+
+        False (nothing done) under batching pressure or while the loop still holds
+        earlier samples: they go first, through the loop. A client that is not idle
+        (queue, sender busy, bytes buffered) gets this sample through the loop, in
+        order (its gate counts it as diverted until the loop has queued it).
+        """
+        cfg = self.config
+        if (
+            cfg.batch_when_late_s == 0  # batching always
+            or len(self._admitted) >= cfg.max_clients  # a full server is pressure
+            or time.monotonic() < self._batch_until
+        ):
+            return False
+        with self._pending_lock:
+            if self._pending or self._delivering:
+                return False
+            grades = [make_entry(Kind.GRADE, grade, t_host)] if grade is not None else []
+            everything = list(grades)
+            if kmg is not None:
+                everything.append(make_entry(Kind.KMG, kmg, t_host))
+            wire_grades = grades[0].frame if grades else b""
+            wire_all = b"".join([e.frame for e in everything])
+            record, call_soon = self.latency.record, self._call_soon
+            for c in list(self._clients):
+                entries = everything if c.kmg else grades
+                if not entries:
+                    continue
+                gate = c.gate
+                left = (
+                    None
+                    if gate is None or c.sending or c.closing or len(c.queue)
+                    else gate.try_write(wire_all if c.kmg else wire_grades)
+                )
+                if left is None:
+                    if gate is not None:
+                        gate.divert()
+                    call_soon(self._deliver_to, c, entries)
+                    continue
+                if left:
+                    call_soon(gate.flush_leftover)  # type: ignore[union-attr]
+                if grades:
+                    record(time.monotonic() - t_host)
+        return True
 
     def on_status(self, status: PipelineStatus) -> None:
         """Broadcast `status`: full to authorised native clients, redacted to the others.
@@ -634,6 +698,19 @@ class WebSocketServer(Output):
             self._batch_until = now + cfg.batch_hold_s
         return cfg.flush_interval_s if now < self._batch_until else 0.0
 
+    def _deliver_to(self, client: _Client, entries: list[Entry]) -> None:
+        """One sample for one client that was not idle when the sample thread wrote."""
+        try:
+            if client in self._clients:
+                now = time.monotonic()
+                for e in entries:
+                    client.queue.put_entry(e, now, False)
+                self._pump(client)
+                self._check_hopeless(now)
+        finally:
+            if client.gate is not None:
+                client.gate.undivert()
+
     def _deliver(self) -> None:
         self._last_flush = time.monotonic()
         # Swap and clear in one step under the lock: a sample queued before it is in
@@ -642,6 +719,14 @@ class WebSocketServer(Output):
         with self._pending_lock:
             batch, self._pending = self._pending, []
             self._wake_scheduled = False
+            self._delivering = True
+        try:
+            self._deliver_batch(batch)
+        finally:
+            with self._pending_lock:
+                self._delivering = False
+
+    def _deliver_batch(self, batch: list[tuple[float, bytes | None, bytes | None]]) -> None:
         clients = self._clients
         if not clients:
             return
@@ -932,6 +1017,9 @@ class WebSocketServer(Output):
         )
         self.connections_total += 1
         client.queue.put(Kind.CONTROL, self._hello(client), 0.0, time.monotonic())
+        # os.write on a socket's descriptor is POSIX: elsewhere every grade takes the loop
+        if self._thread_writes and isinstance(ws, BoundedConnection):
+            client.gate = ws.gate = WireGate(cast(asyncio.WriteTransport, ws.transport))
         self._clients.add(client)
         client.sender = asyncio.get_running_loop().create_task(self._sender(client))
         self._pump(client)
