@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from frame_writer import WriterProcess
 from machine import cpu_model, replace_docs_section
 from stall_witness import StallWitness
 from websockets.asyncio.client import ClientConnection, connect
@@ -109,50 +110,8 @@ def _log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (no psutil)."""
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 BRIDGE_THREADS = {"bridge-pipeline": "pipeline", "bridge-ws": "server"}
 """The bridge's hot threads by their OS names (bridge.realtime.name_native_thread)."""
-
-
-def _thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds per thread name of a process (threads sharing a name are summed)."""
-    out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
-
-
-def _children_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds of each child process (e.g. the tracker's pose worker), by pid."""
-    out: dict[int, float] = {}
-    kids: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:  # a child is listed under the thread that started it
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as f:
-            kids += [int(k) for k in f.read().split()]
-    for kid in kids:
-        with contextlib.suppress(OSError):
-            out[kid] = _cpu_seconds(kid)
-    return out
 
 
 def _frames(cfg: BenchConfig, n: int) -> list[bytes]:
@@ -252,43 +211,6 @@ class BridgeProcess:
         return code
 
 
-class Writer(threading.Thread):
-    """Writes frames into the pty master on an absolute schedule; records write times."""
-
-    def __init__(self, fd: int, frames: list[bytes], rate_hz: float, warmup: int, pid: int) -> None:
-        super().__init__(name="bench-writer", daemon=True)
-        self.fd, self.frames, self.rate_hz, self.warmup, self.pid = fd, frames, rate_hz, warmup, pid
-        self.t_write = np.full(len(frames), np.nan)
-        self.cpu_window: tuple[float, float, float, float] | None = None  # t0, t1, cpu0, cpu1
-        self.threads0: dict[str, float] = {}
-        self.threads1: dict[str, float] = {}
-        self.children0: dict[int, float] = {}
-        self.children1: dict[int, float] = {}
-        self.late_resets = 0
-
-    def run(self) -> None:
-        period = 1.0 / self.rate_hz
-        t_next = time.monotonic()
-        t0 = cpu0 = 0.0
-        for k, data in enumerate(self.frames):
-            if k == self.warmup:
-                t0, cpu0 = time.monotonic(), _cpu_seconds(self.pid)
-                self.threads0 = _thread_cpu_seconds(self.pid)
-                self.children0 = _children_cpu_seconds(self.pid)
-            delay = t_next - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.05:  # we were descheduled: don't burst to catch up
-                t_next = time.monotonic()
-                self.late_resets += 1
-            self.t_write[k] = time.monotonic()
-            os.write(self.fd, data)
-            t_next += period
-        self.cpu_window = (t0, time.monotonic(), cpu0, _cpu_seconds(self.pid))
-        self.threads1 = _thread_cpu_seconds(self.pid)
-        self.children1 = _children_cpu_seconds(self.pid)
-
-
 def _bridge_pid(parent: int) -> int:
     """The bridge's pid when it runs as a child of py-spy."""
     try:
@@ -306,7 +228,7 @@ def _seq_of(frame: bytes) -> int:
 async def _clients(
     url: str,
     n: int,
-    writer: Writer,
+    writer: WriterProcess,
     tail_s: float,
 ) -> tuple[list[dict[int, float]], list[dict[str, Any]]]:
     recv: list[dict[int, float]] = [{} for _ in range(n)]
@@ -439,9 +361,10 @@ def run_config(
         ],
         profile,
     )
+    writer: WriterProcess | None = None
     try:
         url = bridge.wait_url()
-        writer = Writer(master, frames, cfg.rate_hz, warmup, bridge.pid)
+        writer = WriterProcess(master, frames, cfg.rate_hz, warmup, bridge.pid, folder)
         _log(f"{cfg.label}: running {seconds:g} s (+1 s warm-up)")
         bench_cpu0 = time.process_time()
         witness = StallWitness().start()
@@ -451,14 +374,17 @@ def run_config(
             witness.stop()
         bench_cpu1 = time.process_time()
     finally:
+        if writer is not None:
+            writer.stop()
         code = bridge.stop()
         os.close(master)
         os.close(slave)
     if code != 0:
         raise RuntimeError(f"bridge exited {code}:\n" + "".join(bridge.lines[-20:]))
 
-    assert writer.cpu_window is not None
     t0, t1, c0, c1 = writer.cpu_window
+    threads0, threads1 = writer.threads()
+    children0, children1 = writer.children()
     seqs = np.array([_seq_of(f) for f in frames[warmup:]])
     t_write = writer.t_write[warmup:]
     lat: list[float] = []
@@ -515,14 +441,12 @@ def run_config(
         client_drops=int(last.get("dropped_grade_total", 0))
         + int(last.get("dropped_kmg_total", 0)),
         thread_cpu_pct={
-            label: 100.0
-            * (writer.threads1.get(name, 0.0) - writer.threads0.get(name, 0.0))
-            / max(1e-9, t1 - t0)
+            label: 100.0 * (threads1.get(name, 0.0) - threads0.get(name, 0.0)) / max(1e-9, t1 - t0)
             for name, label in BRIDGE_THREADS.items()
-            if name in writer.threads1
+            if name in threads1
         },
         children_cpu_pct=100.0
-        * sum(c - writer.children0.get(k, 0.0) for k, c in writer.children1.items())
+        * sum(c - children0.get(k, 0.0) for k, c in children1.items())
         / max(1e-9, t1 - t0),
         batching_spells=spells,
         machine_stalls_ms=machine_stalls,
