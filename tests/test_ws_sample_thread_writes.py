@@ -10,6 +10,7 @@ or when a partial write's rest is lost or overtaken.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -178,3 +179,81 @@ def test_clients_coming_and_going_while_grades_flow_get_clean_streams() -> None:
         assert not errors
         last = _grades(ws, 5)  # the long-lived client still gets a clean, ordered stream
         assert last == sorted(last)
+
+
+def _hog_loop(server: WebSocketServer, stop: threading.Event) -> None:
+    """Keep the server's loop busy in Python (like a storm of handshakes): a callback
+    that computes for 20 ms and schedules itself again, until `stop`."""
+    loop = server._loop
+    assert loop is not None
+
+    def hog() -> None:
+        end = time.monotonic() + 0.02
+        while time.monotonic() < end:
+            sum(range(200))
+        if not stop.is_set():
+            loop.call_soon(hog)
+
+    loop.call_soon_threadsafe(hog)
+
+
+def test_a_busy_loop_turns_sample_thread_writes_off_and_grades_still_arrive() -> None:
+    """Every socket write gives up the interpreter lock; with the loop computing (and
+    the clients' threads in this process) the sample thread waits for it back once
+    per client: writes over budget. Two such samples hand the writing to the loop;
+    every grade still arrives, in order. Fails without the backoff."""
+    cfg = ServerConfig(port=0, thread_write_budget_s=0.0005, thread_write_backoff_s=5.0)
+    with served_sync_client(cfg) as (server, ws), contextlib.ExitStack() as stack:
+        others = [
+            stack.enter_context(connect(f"ws://127.0.0.1:{server.port}/", open_timeout=5))
+            for _ in range(7)
+        ]
+        for c in others:
+            assert json.loads(c.recv(timeout=5))["type"] == "hello"
+        time.sleep(0.2)
+        stop = threading.Event()
+        _hog_loop(server, stop)
+        time.sleep(0.05)
+        try:
+            for seq in range(40):
+                _emit(server, seq)
+                time.sleep(0.001)
+        finally:
+            stop.set()
+        assert server.thread_write_backoffs >= 1
+        assert _grades(ws, 40) == list(range(40))
+        for c in others:
+            assert _grades(c, 40) == list(range(40))
+
+
+def test_a_lone_slow_sample_keeps_sample_thread_writes_on() -> None:
+    """Over budget once (the machine stalled mid-write) is not a busy loop: samples
+    further apart than the backoff never turn the path off; two in a row do."""
+    cfg = ServerConfig(port=0, thread_write_budget_s=1e-9, thread_write_backoff_s=0.05)
+    with served_sync_client(cfg) as (server, ws):
+        deliveries = _count_loop_deliveries(server)
+        time.sleep(0.1)
+        for seq in range(4):
+            _emit(server, seq)  # every write phase is "over budget"
+            time.sleep(0.12)
+        assert _grades(ws, 4) == list(range(4))
+        assert server.thread_write_backoffs == 0 and deliveries[0] == 0
+        for seq in range(4, 8):
+            _emit(server, seq)  # back to back: the second one turns the path off
+        assert _grades(ws, 4) == list(range(4, 8))
+        assert server.thread_write_backoffs == 1
+        assert deliveries[0] >= 1  # the rest went through the loop
+
+
+def test_write_budget_options_are_checked() -> None:
+    for bad in (
+        {"thread_write_budget_s": 0.0},
+        {"thread_write_budget_s": 2.0},
+        {"thread_write_backoff_s": -1.0},
+    ):
+        try:
+            WebSocketServer(ServerConfig(port=0, **bad))  # type: ignore[arg-type]
+        except ValueError as exc:
+            assert "thread_write" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad}")

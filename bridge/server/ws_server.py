@@ -250,6 +250,15 @@ class ServerConfig:
     """Write each grade to idle clients' sockets from the sample thread itself
     (`wire_gate.py`), without waking the loop; off under batching pressure, and per
     client whenever it has anything queued. False: every grade goes through the loop."""
+    thread_write_budget_s: float = 0.002
+    """Two samples within `thread_write_backoff_s` whose writes from the sample thread
+    took longer than this turn them off for that long: the loop writes meanwhile. Every socket write
+    gives up the interpreter lock, and while the loop is busy (a storm of connections)
+    taking it back can wait a switch interval per client: a convoy that held grades for
+    114 ms in `bench/abuse.py --external-device`. Unloaded, 10 clients take 0.1-0.3 ms."""
+    thread_write_backoff_s: float = 0.25
+    """Short: a stall of the machine mid-write should not cost seconds of the slower
+    path; a lasting storm costs an over-budget sample or two per backoff."""
     ping_interval_s: float | None = 20.0
     max_clients: int = 16
     """Connections served at once; more get a canned HTTP 503 at accept."""
@@ -354,6 +363,12 @@ class WebSocketServer(Output):
             raise ValueError("flush_interval_s must be within 0..0.1 s")
         if not (0 <= config.batch_when_late_s <= 1.0 and 0 <= config.batch_hold_s <= 60.0):
             raise ValueError("batch_when_late_s must be within 0..1 s, batch_hold_s 0..60 s")
+        if not (
+            0 < config.thread_write_budget_s <= 1.0 and 0 <= config.thread_write_backoff_s <= 60
+        ):
+            raise ValueError(
+                "thread_write_budget_s must be within 0..1 s, thread_write_backoff_s 0..60 s"
+            )
         self.throttle = TokenThrottle(config.token_max_failures, config.token_lockout_s)
         self._control = control
         self.latency = LatencyTracker()
@@ -385,6 +400,10 @@ class WebSocketServer(Output):
             config.sample_thread_writes and config.direct_write and os.name == "posix"
         )
         self._wake_asked = 0.0  # when the pending wake-up was asked for (monotonic)
+        self._thread_writes_off_until = 0.0  # writes took over budget: the loop's until then
+        self._last_over_budget = -math.inf
+        self.thread_write_backoffs = 0
+        """Times the sample thread's writes went over `thread_write_budget_s`."""
         self._batch_until = 0.0  # batching is on until then (pressure seen)
         self._last_late = -math.inf  # the last wake-up that ran batch_when_late_s late
         self.batch_spells = 0  # how often pressure turned batching on
@@ -576,10 +595,12 @@ class WebSocketServer(Output):
         order (its gate counts it as diverted until the loop has queued it).
         """
         cfg = self.config
+        start = time.monotonic()
         if (
             cfg.batch_when_late_s == 0  # batching always
             or len(self._admitted) >= cfg.max_clients  # a full server is pressure
-            or time.monotonic() < self._batch_until
+            or start < self._batch_until
+            or start < self._thread_writes_off_until
         ):
             return False
         with self._pending_lock:
@@ -611,6 +632,14 @@ class WebSocketServer(Output):
                     call_soon(gate.flush_leftover)  # type: ignore[union-attr]
                 if grades:
                     record(time.monotonic() - t_host)
+        end = time.monotonic()
+        if end - start > cfg.thread_write_budget_s:
+            # A lone slow sample is most often the machine stalling us mid-write; a
+            # busy loop makes the next ones slow too
+            if end - self._last_over_budget <= cfg.thread_write_backoff_s:
+                self._thread_writes_off_until = end + cfg.thread_write_backoff_s
+                self.thread_write_backoffs += 1
+            self._last_over_budget = end
         return True
 
     def on_status(self, status: PipelineStatus) -> None:
