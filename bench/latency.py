@@ -493,25 +493,28 @@ READING = [
     "benchmark running, p99 19-68 against 135-191 ms; 3 pairs at load 9 (nice-19 jobs "
     "only), 2.5 against 2.6 ms; 0.5 against 0.1 ms, 2 pairs at load 4-5, 2.0 and 3.9 "
     "against 3.0 and 5.2 ms.",
-    "- At 42.7 Hz the bridge sleeps between samples, so every sample has to wake two "
-    "threads (the reader, then the server loop); on a busy machine each wake-up can "
-    "wait for a time slice. At 1000 Hz they are often still running, hence the lower "
-    "medians there.",
-    "- End-to-end also contains the bench process itself (the frame writer and all N "
-    "clients in one normal-priority Python process parsing every message), which is "
+    "- At 42.7 Hz the bridge sleeps between samples, so every sample has to wake the "
+    "sample thread; on a busy machine the wake-up can wait for a time slice. At 1000 Hz "
+    "it is often still running, hence the lower medians there.",
+    "- The frames come from a process of their own (`bench/frame_writer.py`), written on "
+    "an absolute 1-ms schedule like a device's clock. Until 2026-12-07 15:00 the writer "
+    "was a thread of the bench process, sharing one interpreter lock with the N clients: "
+    "it waited for the lock and then wrote several frames at once, and the k-th frame of "
+    "such a burst waits for k-1 whole decodes in the bridge. End-to-end also contains "
+    "the clients (one normal-priority Python process parsing every message), which is "
     "why its tails stay larger than the bridge's even with `--realtime`.",
     "- CPU, in brackets by thread. The *pipeline* thread reads the serial port's file "
     "descriptor directly: one `poll`, then one `os.read` of everything waiting (pyserial "
     "only opens and configures the port; its `read` cost an `in_waiting` ioctl and a "
     "timeout object per call). Then it parses frames, runs the decoder and encodes the "
     "grade once. Serial read, parse and conversion to a sample take 72-81 us of CPU per "
-    "frame, down from 110-115 us (in-process, pty at 1000 Hz, loaded machine). The "
-    "*server* loop writes each delivery straight to every idle client's socket "
-    "in one write, past its queue, and wakes a client's sender task only when something "
-    "is left over. 10 real clients cost it 172-185 us of CPU per sample, down from "
-    "257-277 us. About two thirds of that is the kernel's loopback TCP send, one per "
-    "client per delivery. `bench/latency.py --profile DIR` runs the bridge under py-spy "
-    "for collapsed stacks.",
+    "frame, down from 110-115 us (in-process, pty at 1000 Hz, loaded machine). Since "
+    "2026-12-07 15:00 the pipeline thread also writes each grade to every idle client's "
+    'socket itself (docs/bridge.md, "Grades written by the sample thread"), so the '
+    "*server* loop sits near 0%; before, the loop wrote each delivery (172-185 us of CPU "
+    "per sample for 10 clients, about two thirds of it the kernel's loopback TCP send, "
+    "one per client) after a wake-up that could wait 0.6-0.9 ms for a CPU. "
+    "`bench/latency.py --profile DIR` runs the bridge under py-spy for collapsed stacks.",
     "- Before and after these changes, 3 interleaved pairs of 8-s runs (1000 Hz x 16, "
     "10 clients, 2026-12-07 05:38 UTC, load 6.2-6.5 from other helpers' nice-19 jobs): "
     "at c42dab1 the bridge used 53-57% CPU (pipeline 28%, server 25-29%), bridge-added "
