@@ -53,6 +53,7 @@ class TrackDecoder(Decoder):
         self.twin = twin
         self.path = path
         self.tracker = Tracker(twin, config, rate_hz, worker)
+        self._n_sensors = twin.n_sensors
         self.gestures = (REST, *twin.movements)
         self.wrong_device: str | None = None
         """Why the last sample could not be decoded (sensor count), or None."""
@@ -111,7 +112,7 @@ class TrackDecoder(Decoder):
 
     def decode(self, sample: Sample) -> Decoded:
         """Track one sample; confidence 0 until the pose is known or with the wrong sensors."""
-        if sample.n_sensors != self.twin.n_sensors:
+        if sample.field_ut.shape[0] != self._n_sensors:
             self.wrong_device = (
                 f"the twin is for {self.twin.n_sensors} sensors but the source sends "
                 f"{sample.n_sensors}: fit a twin for this device (fist-and-ball twin fit)"
