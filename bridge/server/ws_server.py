@@ -252,10 +252,11 @@ class ServerConfig:
     client whenever it has anything queued. False: every grade goes through the loop."""
     thread_write_budget_s: float = 0.002
     """Two samples within `thread_write_backoff_s` whose writes from the sample thread
-    took longer than this turn them off for that long: the loop writes meanwhile. Every socket write
-    gives up the interpreter lock, and while the loop is busy (a storm of connections)
-    taking it back can wait a switch interval per client: a convoy that held grades for
-    114 ms in `bench/abuse.py --external-device`. Unloaded, 10 clients take 0.1-0.3 ms."""
+    took longer than this turn those writes off for that long: the loop writes
+    meanwhile. Every socket write gives up the interpreter lock, and while the loop is
+    busy (a storm of connections) taking it back can wait a switch interval per
+    client: a convoy that held grades for 114 ms in `bench/abuse.py
+    --external-device`. Unloaded, 10 clients take 0.1-0.3 ms."""
     thread_write_backoff_s: float = 0.25
     """Short: a stall of the machine mid-write should not cost seconds of the slower
     path; a lasting storm costs an over-budget sample or two per backoff."""
@@ -403,7 +404,7 @@ class WebSocketServer(Output):
         self._thread_writes_off_until = 0.0  # writes took over budget: the loop's until then
         self._last_over_budget = -math.inf
         self.thread_write_backoffs = 0
-        """Times the sample thread's writes went over `thread_write_budget_s`."""
+        """Times the writing went back to the loop (two samples over the budget)."""
         self._batch_until = 0.0  # batching is on until then (pressure seen)
         self._last_late = -math.inf  # the last wake-up that ran batch_when_late_s late
         self.batch_spells = 0  # how often pressure turned batching on
@@ -589,10 +590,11 @@ class WebSocketServer(Output):
     def _write_from_here(self, t_host: float, grade: bytes | None, kmg: bytes | None) -> bool:
         """Write one sample's messages to every idle client from the sample thread.
 
-        False (nothing done) under batching pressure or while the loop still holds
-        earlier samples: they go first, through the loop. A client that is not idle
-        (queue, sender busy, bytes buffered) gets this sample through the loop, in
-        order (its gate counts it as diverted until the loop has queued it).
+        False (nothing done) under batching pressure, during a backoff (see
+        `thread_write_budget_s`) or while the loop still holds earlier samples: they go
+        first, through the loop. A client that is not idle (queue, sender busy, bytes
+        buffered) gets this sample through the loop, in order (its gate counts it as
+        diverted until the loop has queued it).
         """
         cfg = self.config
         start = time.monotonic()
@@ -1046,7 +1048,6 @@ class WebSocketServer(Output):
         )
         self.connections_total += 1
         client.queue.put(Kind.CONTROL, self._hello(client), 0.0, time.monotonic())
-        # os.write on a socket's descriptor is POSIX: elsewhere every grade takes the loop
         if self._thread_writes and isinstance(ws, BoundedConnection):
             client.gate = ws.gate = WireGate(cast(asyncio.WriteTransport, ws.transport))
         self._clients.add(client)
