@@ -271,5 +271,5 @@ def frame_to_sample(frame: Frame, t_host: float, clock: ClockUnwrapper) -> Sampl
         t_host,
         field,
         np.sqrt(np.einsum("ij,ij->i", field, field)),
-        bool(frame.flags & FLAG_SATURATED),
+        frame.saturated,
     )
