@@ -3,11 +3,20 @@ modules next to this one: live_bridge.py, bpy_addon.py, blender_window_launch.py
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C for the CLI processes the tests stop with SIGINT. A shell that starts the
+    suite as a background job sets SIGINT to ignored, every child inherits that, and a
+    `record` or `simulate` would never stop. Python's handler here is reset to the
+    default in each child at exec."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
