@@ -46,3 +46,11 @@ def children_cpu_seconds(pid: int) -> dict[int, float]:
         with contextlib.suppress(OSError):
             out[kid] = cpu_seconds(kid)
     return out
+
+
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to others while this machine's vCPUs wanted it
+    ("steal" in /proc/stat, summed over the vCPUs; 0 on bare metal)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()  # "cpu user nice system idle iowait irq softirq steal"
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0

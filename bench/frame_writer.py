@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_proc import children_cpu_seconds, cpu_seconds, thread_cpu_seconds
+from bench_proc import children_cpu_seconds, cpu_seconds, steal_seconds, thread_cpu_seconds
 
 LATE_RESET_S = 0.05
 """Behind schedule by more than this (the machine stalled): restart the schedule from
@@ -49,6 +49,7 @@ def write_frames(
                 cpu0=cpu_seconds(pid),
                 threads0=thread_cpu_seconds(pid),
                 children0=children_cpu_seconds(pid),
+                steal0=steal_seconds(),
             )
         delay = t_next - time.monotonic()
         if delay > 0:
@@ -64,6 +65,7 @@ def write_frames(
         cpu1=cpu_seconds(pid),
         threads1=thread_cpu_seconds(pid),
         children1=children_cpu_seconds(pid),
+        steal1=steal_seconds(),
         t_write=t_write,
     )
     return out
@@ -141,6 +143,12 @@ class WriterProcess:
     def threads(self) -> tuple[dict[str, float], dict[str, float]]:
         r = self.result()
         return r["threads0"], r["threads1"]
+
+    @property
+    def steal_s(self) -> float:
+        """vCPU seconds the hypervisor took over the measured span."""
+        r = self.result()
+        return float(r["steal1"] - r["steal0"])
 
     def children(self) -> tuple[dict[int, float], dict[int, float]]:
         r = self.result()

@@ -103,6 +103,8 @@ class BenchResult:
     """Spells of grade batching (status.batching_spells) during the measured seconds."""
     machine_stalls_ms: list[float] = field(default_factory=list)
     """Late wake-ups (> 5 ms) of an idle witness process during the measured seconds."""
+    steal_pct: float = 0.0
+    """Share of the vCPUs' time the hypervisor gave to other guests meanwhile."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -421,6 +423,8 @@ def run_config(
     if writer.late_resets:
         notes.append(f"writer fell behind {writer.late_resets}x (machine busy)")
     machine_stalls = witness.stalls(t0, t1)
+    steal_pct = 100.0 * writer.steal_s / max(1e-9, (t1 - t0) * (os.cpu_count() or 1))
+    notes.append(f"the hypervisor took {steal_pct:.1f}% of the vCPUs' time (steal)")
     notes.append(
         f"an idle witness process woke > 5 ms late {len(machine_stalls)}x"
         + (f" (longest {max(machine_stalls):.0f} ms)" if machine_stalls else "")
@@ -450,6 +454,7 @@ def run_config(
         / max(1e-9, t1 - t0),
         batching_spells=spells,
         machine_stalls_ms=machine_stalls,
+        steal_pct=steal_pct,
         notes=notes,
     )
 
@@ -687,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ms (median 1-s p99 {_f(r.median_window_p99_ms, 3)}); "
                 f"bridge CPU {r.bridge_cpu_pct:.0f}% {_threads(r)}; "
                 f"child processes {r.children_cpu_pct:.0f}%; bench {r.bench_cpu_pct:.0f}%; "
-                f"batching spells {r.batching_spells}; "
+                f"batching spells {r.batching_spells}; steal {r.steal_pct:.1f}%; "
                 f"received {r.grades_received}/{r.grades_expected}"
             )
             results.append(r)
