@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -609,10 +609,7 @@ class WebSocketServer(Output):
         with self._pending_lock:
             if self._pending or self._delivering:
                 return False
-            grades = [make_entry(Kind.GRADE, grade, t_host)] if grade is not None else []
-            everything = list(grades)
-            if kmg is not None:
-                everything.append(make_entry(Kind.KMG, kmg, t_host))
+            grades, everything = _entries(((t_host, grade, kmg),))
             wire_grades = grades[0].frame if grades else b""
             wire_all = b"".join([e.frame for e in everything])
             record, call_soon = self.latency.record, self._call_soon
@@ -756,17 +753,7 @@ class WebSocketServer(Output):
         if not clients:
             return
         now = time.monotonic()
-        # One entry per message, shared by every client's queue; `everything` (for kmg
-        # subscribers) keeps each sample's grade and kmg together, in order.
-        grades: list[Entry] = []
-        everything: list[Entry] = []
-        for t_host, grade, kmg in batch:
-            if grade is not None:
-                e = make_entry(Kind.GRADE, grade, t_host)
-                grades.append(e)
-                everything.append(e)
-            if kmg is not None:
-                everything.append(make_entry(Kind.KMG, kmg, t_host))
+        grades, everything = _entries(batch)
         # The batch's frames joined once: an idle client gets them in one write,
         # without passing through its queue (the common case on a healthy bridge).
         small = len(everything) <= _MAX_COALESCE
@@ -1204,6 +1191,24 @@ class WebSocketServer(Output):
 
     def _recount_kmg(self) -> None:
         self._kmg_subscribers = sum(1 for c in self._clients if c.kmg)
+
+
+def _entries(
+    samples: Iterable[tuple[float, bytes | None, bytes | None]],
+) -> tuple[list[Entry], list[Entry]]:
+    """The queue entries of samples' (t_host, grade, kmg) messages: the grades, and
+    everything for kmg subscribers (each sample's grade and kmg together, in order).
+    One entry per message, shared by every client's queue."""
+    grades: list[Entry] = []
+    everything: list[Entry] = []
+    for t_host, grade, kmg in samples:
+        if grade is not None:
+            e = make_entry(Kind.GRADE, grade, t_host)
+            grades.append(e)
+            everything.append(e)
+        if kmg is not None:
+            everything.append(make_entry(Kind.KMG, kmg, t_host))
+    return grades, everything
 
 
 def _latency_report(stats: LatencyStats) -> LatencyReport:
