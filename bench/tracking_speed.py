@@ -29,6 +29,7 @@ from bridge.sim.foreign_patients import (  # noqa: E402
     cued_session,
     draw_patient,
 )
+from bridge.tracking.compiled_step import STEP_COMPILED  # noqa: E402
 from bridge.tracking.pose_worker import ProcessPoseWorker  # noqa: E402
 from bridge.tracking.tracker import Tracker  # noqa: E402
 from bridge.tracking.twin_fit import CuedData, TwinFit, fit_twin  # noqa: E402
@@ -207,7 +208,8 @@ def main() -> None:
         f"at the end). Tracker.decode per sample, 16 sensors x 3 tags (foreign patient seed "
         f"{c['seed']}, socket shifted 5 mm and turned 10 deg, uniform + gradient + "
         "second-order background, "
-        "Gauss-Newton warm-started with the background projected out, at most 2 iterations) "
+        "Gauss-Newton warm-started with the background projected out, at most 2 iterations, "
+        f"{'compiled with numba' if STEP_COMPILED else 'numpy: numba is not installed'}) "
         "at a 1000 Hz sample rate, the pose "
         "fits on a child process (`ProcessPoseWorker`, as in the bridge); "
         f"{c['tracked']} tracked samples:\n\n"

@@ -80,6 +80,8 @@ class ProjectedTables:
         self.n_tags, self.points = k, points
         self.lo = [float(x) for x in tables.lo]
         self.inv_step = [float(1.0 / x) for x in tables.step]
+        self.lo_array = np.array(self.lo)  # the same, for the compiled step
+        self.inv_step_array = np.array(self.inv_step)
         self.top = float(points - 1)
 
     def weights(self, d: list[float], rows: list[int], w: list[float]) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bridge.tracking.compiled_step import NOT_FINITE, OK, compiled_step
 from bridge.tracking.field_model import background_design
 from bridge.tracking.pose_worker import InlinePoseWorker, PoseWorker
 from bridge.tracking.socket_pose import (
@@ -222,7 +223,7 @@ class Tracker:
     # --- per sample -----------------------------------------------------------------
     def decode(self, field_ut: np.ndarray) -> TrackEstimate:
         """Track one sample of all sensors (n, 3) uT."""
-        y = np.asarray(field_ut, dtype=np.float64).reshape(-1)
+        y = np.ascontiguousarray(field_ut, dtype=np.float64).reshape(-1)
         if self.worker.busy:
             self._collect()
         if self.tables is None:
@@ -256,6 +257,39 @@ class Tracker:
         return p
 
     def _gauss_newton(
+        self, tables: TravelTables, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """The per-sample step: compiled (`compiled_step.py`) where numba is installed,
+        else `_gauss_newton_numpy`; a sample the compiled step declines (dead sensors,
+        a matrix that is not positive definite) takes the numpy way."""
+        step = compiled_step
+        if step is None:
+            return self._gauss_newton_numpy(tables, y)
+        proj = self._projected
+        if proj is None or proj is not tables.projected:
+            proj = self._projected = self._projected_tables(tables)
+        d = self.d.copy()
+        bg = np.empty(self.n_bg)
+        resid, inside, status = step(
+            proj.to_rows,
+            proj.table,
+            proj.lo_array,
+            proj.inv_step_array,
+            proj.points,
+            y,
+            d,
+            1.0 + self.cfg.damping,
+            self.cfg.tolerance_mm,
+            self.cfg.iterations,
+            bg,
+        )
+        if status == OK:
+            return d, bg, resid, inside
+        if status == NOT_FINITE:
+            return self._gauss_newton_masked(tables, y, np.isfinite(y))
+        return self._gauss_newton_numpy(tables, y)
+
+    def _gauss_newton_numpy(
         self, tables: TravelTables, y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, float, bool]:
         """Warm-started Gauss-Newton on displacements + background; stops early once the
