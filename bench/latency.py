@@ -318,11 +318,27 @@ def _decoder_spec(decoder: str, cfg: BenchConfig, folder: Path) -> str:
     return decoder
 
 
+def _ready_from(statuses: list[dict[str, Any]], t0: float) -> float:
+    """When the measured seconds start: the warm-up's end `t0`, or the first status
+    after it whose decoder is ready, if it was not ready by then."""
+    for s in statuses:
+        if s["t"] >= t0 and s.get("decoder_ready", True):
+            return float(s["t"])
+    return t0
+
+
+TRACK_WARMUP_S = 5.0
+"""Warm-up for `track:`: the tracker settles for 2 s (the patient relaxed; grades with
+confidence 0), then fits the socket's pose on its child process (1-2 s on this
+machine); the measured seconds should be steady tracking, not start-up."""
+
+
 def _measured_span(statuses: list[dict[str, Any]], t0: float) -> dict[str, float | None]:
     """Bridge-added p50/p99/max/n of the grades recorded between the first status after
-    the warm-up (`t0`) and the last status: two readings of the bridge's cumulative
-    histogram (`latency_ms_total.hist`), so the warm-up second and start-up (a `track:`
-    decoder settling and fitting its pose) stay out of a figure that says "measured"."""
+    `t0` (the warm-up's end, the decoder ready) and the last status: two readings of the
+    bridge's cumulative histogram (`latency_ms_total.hist`), so the warm-up and start-up
+    (a `track:` decoder settling and fitting its pose) stay out of a figure that says
+    "measured"."""
     after = [s for s in statuses if s["t"] >= t0 and "hist" in s.get("latency_ms_total", {})]
     if len(after) < 2:
         return {"p50": None, "p99": None, "max": None, "n": 0}
@@ -340,8 +356,9 @@ def run_config(
     folder: Path,
     profile: Path | None = None,
     decoder: str = "qg",
+    warmup_s: float = 1.0,
 ) -> BenchResult:
-    warmup = max(5, round(cfg.rate_hz * 1.0))
+    warmup = max(5, round(cfg.rate_hz * warmup_s))
     n_frames = warmup + round(cfg.rate_hz * seconds)
     _log(f"{cfg.label}: preparing {n_frames} frames")
     frames = _frames(cfg, n_frames)
@@ -367,7 +384,7 @@ def run_config(
     try:
         url = bridge.wait_url()
         writer = WriterProcess(master, frames, cfg.rate_hz, warmup, bridge.pid, folder)
-        _log(f"{cfg.label}: running {seconds:g} s (+1 s warm-up)")
+        _log(f"{cfg.label}: running {seconds:g} s (+{warmup_s:g} s warm-up)")
         bench_cpu0 = time.process_time()
         witness = StallWitness().start()
         try:
@@ -384,7 +401,8 @@ def run_config(
     if code != 0:
         raise RuntimeError(f"bridge exited {code}:\n" + "".join(bridge.lines[-20:]))
 
-    t0, t1, c0, c1 = writer.cpu_window
+    t_warm, t1, c0, c1 = writer.cpu_window
+    t0 = _ready_from(statuses, t_warm)
     threads0, threads1 = writer.threads()
     children0, children1 = writer.children()
     seqs = np.array([_seq_of(f) for f in frames[warmup:]])
@@ -415,15 +433,20 @@ def run_config(
     notes = []
     if total.get("p99") is not None:
         notes.append(
-            f"bridge-added with the warm-up second and start-up included: p99 "
+            f"bridge-added with the warm-up and start-up included: p99 "
             f"{_f(total['p99'], 3)} ms, max {_f(total.get('max'), 3)} ms"
+        )
+    if t0 > t_warm:
+        notes.append(
+            f"the decoder was ready {t0 - t_warm:.1f} s after the warm-up: the measured "
+            "seconds start there"
         )
     if spells:
         notes.append(f"grade batching switched on {spells}x (the loop woke 10 ms late)")
     if writer.late_resets:
         notes.append(f"writer fell behind {writer.late_resets}x (machine busy)")
     machine_stalls = witness.stalls(t0, t1)
-    steal_pct = 100.0 * writer.steal_s / max(1e-9, (t1 - t0) * (os.cpu_count() or 1))
+    steal_pct = 100.0 * writer.steal_s / max(1e-9, (t1 - t_warm) * (os.cpu_count() or 1))
     notes.append(f"the hypervisor took {steal_pct:.1f}% of the vCPUs' time (steal)")
     notes.append(
         f"an idle witness process woke > 5 ms late {len(machine_stalls)}x"
@@ -438,20 +461,22 @@ def run_config(
         bridge_ms=_measured_span(statuses, t0),
         worst_window_p99_ms=max(window_p99) if window_p99 else None,
         median_window_p99_ms=float(np.median(window_p99)) if window_p99 else None,
-        bridge_cpu_pct=100.0 * (c1 - c0) / max(1e-9, t1 - t0),
-        bench_cpu_pct=100.0 * (bench_cpu1 - bench_cpu0) / max(1e-9, t1 - t0 + 2.5),
+        bridge_cpu_pct=100.0 * (c1 - c0) / max(1e-9, t1 - t_warm),
+        bench_cpu_pct=100.0 * (bench_cpu1 - bench_cpu0) / max(1e-9, t1 - t_warm + 2.5),
         dropped=int(last.get("dropped", 0)),
         bad_frames=int(last.get("bad_frames", 0)),
         client_drops=int(last.get("dropped_grade_total", 0))
         + int(last.get("dropped_kmg_total", 0)),
         thread_cpu_pct={
-            label: 100.0 * (threads1.get(name, 0.0) - threads0.get(name, 0.0)) / max(1e-9, t1 - t0)
+            label: 100.0
+            * (threads1.get(name, 0.0) - threads0.get(name, 0.0))
+            / max(1e-9, t1 - t_warm)
             for name, label in BRIDGE_THREADS.items()
             if name in threads1
         },
         children_cpu_pct=100.0
         * sum(c - children0.get(k, 0.0) for k, c in children1.items())
-        / max(1e-9, t1 - t0),
+        / max(1e-9, t1 - t_warm),
         batching_spells=spells,
         machine_stalls_ms=machine_stalls,
         steal_pct=steal_pct,
@@ -559,7 +584,9 @@ def _threads(r: BenchResult) -> str:
     return "(" + ", ".join(f"{k} {v:.0f}%" for k, v in r.thread_cpu_pct.items()) + ")"
 
 
-def render_section(results: list[BenchResult], seconds: float, loads: list[float]) -> str:
+def render_section(
+    results: list[BenchResult], seconds: float, loads: list[float], warmup_s: float = 1.0
+) -> str:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = [
         "| rate x sensors | clients | end-to-end p50 / p99 / max (ms) "
@@ -608,10 +635,10 @@ def render_section(results: list[BenchResult], seconds: float, loads: list[float
             "qg:<calibration fitted on the simulator>` runs as a separate process; N websocket "
             "clients in the bench process parse every `grade` message (JSON). Frames and "
             f"grades are matched by `seq`. {seconds:g} s measured per configuration after "
-            "1 s of warm-up.",
+            f"{warmup_s:g} s of warm-up (and once the decoder is ready).",
             "",
             "- *end-to-end*: frame bytes written into the pty -> grade parsed by a client "
-            "(pty, serial read, frame decode, QG, server, loopback TCP, client websocket "
+            "(pty, serial read, frame decode, the decoder, server, loopback TCP, client websocket "
             "stack and JSON parse; all clients pooled).",
             "- *bridge-added*: the bridge's own measurement from its `status` messages "
             "over the measured seconds (the difference of two readings of its cumulative "
@@ -666,12 +693,23 @@ def main(argv: list[str] | None = None) -> int:
         "on the simulator; 16 sensors) or any bridge decoder spec",
     )
     ap.add_argument(
+        "--warmup-s",
+        type=float,
+        help=f"seconds before the measured ones (default 1; {TRACK_WARMUP_S:g} for track:, "
+        "which settles and fits its pose first); they start later if the decoder is not "
+        "ready by then",
+    )
+    ap.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
         help="run the bridge under py-spy; collapsed stacks go to DIR/<config>.txt",
     )
     args = ap.parse_args(argv)
+    if args.warmup_s is None:
+        args.warmup_s = TRACK_WARMUP_S if args.decoder.startswith("track:") else 1.0
+    if not 0 <= args.warmup_s <= 60:
+        ap.error("--warmup-s must be within 0..60")
     configs = [
         c
         for c in CONFIGS
@@ -688,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 prof = args.profile / f"{cfg.rate_hz:g}hz_{cfg.n_sensors}s_{cfg.n_clients}c.txt"
-            r = run_config(cfg, args.seconds, Path(tmp), prof, args.decoder)
+            r = run_config(cfg, args.seconds, Path(tmp), prof, args.decoder, args.warmup_s)
             _log(
                 f"{cfg.label}: e2e p50 {r.e2e_ms['p50']:.2f} p99 {r.e2e_ms['p99']:.2f} ms; "
                 f"bridge-added p50 {_f(r.bridge_ms['p50'], 3)} p99 {_f(r.bridge_ms['p99'], 3)} "
@@ -700,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(r)
             loads.append(load_average())
-    section = render_section(results, args.seconds, loads)
+    section = render_section(results, args.seconds, loads, args.warmup_s)
     title = "## Latency"
     if args.decoder != "qg":
         # a decoder other than the default gets its own section, the QG one stays
