@@ -223,7 +223,7 @@ class Tracker:
     # --- per sample -----------------------------------------------------------------
     def decode(self, field_ut: np.ndarray) -> TrackEstimate:
         """Track one sample of all sensors (n, 3) uT."""
-        y = np.ascontiguousarray(field_ut, dtype=np.float64).reshape(-1)
+        y = np.asarray(field_ut, dtype=np.float64).reshape(-1)
         if self.worker.busy:
             self._collect()
         if self.tables is None:
@@ -268,7 +268,7 @@ class Tracker:
         proj = self._projected
         if proj is None or proj is not tables.projected:
             proj = self._projected = self._projected_tables(tables)
-        d = self.d.copy()
+        d = np.array(self.d, dtype=np.float64)  # the compiled signature: contiguous float64
         bg = np.empty(self.n_bg)
         resid, inside, status = step(
             proj.to_rows,
@@ -276,7 +276,7 @@ class Tracker:
             proj.lo_array,
             proj.inv_step_array,
             proj.points,
-            y,
+            np.ascontiguousarray(y, dtype=np.float64),
             d,
             1.0 + self.cfg.damping,
             self.cfg.tolerance_mm,
