@@ -63,10 +63,13 @@ def test_pose_fits_leave_the_sample_thread_flat() -> None:
     assert worker_problem is None
     assert tracker.pose_updates >= 2  # the rest pose and at least one update
     times = np.array(cpu)
-    tracking = times[: len(ready)][np.array(ready)]
-    # inline, the rest-pose fit alone (0.1-2.5 s) is thousands of medians (~0.06 ms);
-    # a submit (pickling the job, ~0.5 ms) or a swap is not
-    assert times.max() < 50 * np.median(tracking), (times.max(), np.median(tracking))
+    # the same rest-pose fit inline, timed here: a sample that paid for a fit would take
+    # at least that long; a submit (pickling the job, ~0.5 ms) or a swap takes a few ms
+    # at most (the decode itself: ~0.03 ms)
+    t0 = time.thread_time()
+    fit_rest_pose(fit.twin, tracker.pose_settings(), s.field_ut[:90].mean(axis=0)[None])
+    fit_cpu = time.thread_time() - t0
+    assert times.max() < fit_cpu / 10, (times.max(), fit_cpu)
     # the pose from the child is the re-donned socket's, and the grades follow
     assert abs(np.degrees(tracker.pose[0]) + 10.0) < 1.0
     assert abs(tracker.pose[3] + 5.0) < 0.5
