@@ -11,7 +11,7 @@ run meanwhile.
 Compiled once per machine, eagerly at import (an explicit signature), and cached
 beside this file or in numba's cache directory: never on the first sample. Without
 numba (`STEP_COMPILED` False) the tracker keeps its numpy step; the two agree to
-rounding (tests/test_tracker_speedups.py).
+rounding (tests/test_tracker_compiled_step.py).
 """
 
 from __future__ import annotations
