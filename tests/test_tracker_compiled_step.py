@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_tracker_speedups import PLACEMENTS, SHIFTED, _ready_tracker
+from test_tracker_speedups import PLACEMENTS, SHIFTED, Step, _ready_tracker, worst_difference
 
 from bridge.tracking import compiled_step as cs
 from bridge.tracking.tracker import Tracker
@@ -53,22 +53,14 @@ def test_compiled_step_equals_the_numpy_step(seed: int, where: str) -> None:
     s = later_session(seed, PLACEMENTS[where])
     tracker = _ready_tracker(seed, s)
     assert tracker.tables is not None
-    worst = np.zeros(3)
-    for f in s.field_ut:
-        y = f.reshape(-1)
+    tables = tracker.tables
+
+    def compiled(y: np.ndarray) -> Step:
         d, bg, resid, inside, status = _run(tracker, y)
-        ref = tracker._gauss_newton_numpy(tracker.tables, y)
         assert status == cs.OK
-        assert inside == ref[3]
-        worst = np.maximum(
-            worst,
-            [
-                np.abs(d - ref[0]).max(),
-                np.abs(bg - ref[1]).max(),
-                abs(resid - ref[2]) / max(ref[2], 1e-9),
-            ],
-        )
-        tracker.d, tracker.bg = ref[0], ref[1]  # walk the session warm, as decode does
+        return d, bg, resid, inside
+
+    worst = worst_difference(tracker, s, compiled, lambda y: tracker._gauss_newton_numpy(tables, y))
     assert worst[0] < 1e-9, worst  # mm
     assert worst[1] < 1e-7, worst  # uT
     assert worst[2] < 1e-7, worst  # relative residual

@@ -9,6 +9,7 @@ stopping after one step once it is below `tolerance_mm` must not change the grad
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -20,6 +21,7 @@ from bridge.tracking.tracker import Tracker, TrackerConfig, _solve_damped
 from tests.tracking_cases import SEEDS, later_session, twin_fit
 
 SHIFTED = Placement(shift_mm=5.0, turn_deg=10.0)
+Step = tuple[np.ndarray, np.ndarray, float, bool]
 PLACEMENTS = {"same": Placement(), "shifted": SHIFTED}
 
 
@@ -32,26 +34,48 @@ def _ready_tracker(seed: int, session: Session, config: TrackerConfig | None = N
     return tracker
 
 
+def step_differences(got: Step, want: Step) -> list[float]:
+    """How far two steps' (displacements, background, residual, inside) are apart: max
+    mm, max uT, and the residual's relative difference."""
+    return [
+        float(np.abs(got[0] - want[0]).max()),
+        float(np.abs(got[1] - want[1]).max()),
+        abs(got[2] - want[2]) / max(want[2], 1e-9),
+    ]
+
+
+def worst_difference(
+    tracker: Tracker,
+    session: Session,
+    got: Callable[[np.ndarray], Step],
+    want: Callable[[np.ndarray], Step],
+) -> np.ndarray:
+    """`step_differences` at their worst over a session, walked warm on `got` (as decode
+    does); the inside flags must agree on every sample."""
+    worst = np.zeros(3)
+    for f in session.field_ut:
+        y = f.reshape(-1)
+        a, b = got(y), want(y)
+        assert a[3] == b[3]
+        worst = np.maximum(worst, step_differences(a, b))
+        tracker.d, tracker.bg = a[0], a[1]
+    return worst
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("where", sorted(PLACEMENTS))
 def test_fast_step_equals_joint_solve(seed: int, where: str) -> None:
     s = later_session(seed, PLACEMENTS[where])
     tracker = _ready_tracker(seed, s)
     assert tracker.tables is not None
+    tables = tracker.tables
     every_row = np.ones(s.field_ut[0].size, bool)
-    worst = np.zeros(3)
-    for f in s.field_ut:
-        y = f.reshape(-1)
-        fast = tracker._gauss_newton(tracker.tables, y)
-        joint = tracker._gauss_newton_masked(tracker.tables, y, every_row)
-        assert fast[3] == joint[3]
-        diff = [
-            np.abs(fast[0] - joint[0]).max(),
-            np.abs(fast[1] - joint[1]).max(),
-            abs(fast[2] - joint[2]) / max(joint[2], 1e-9),
-        ]
-        worst = np.maximum(worst, diff)
-        tracker.d, tracker.bg = fast[0], fast[1]  # walk the session warm, as decode does
+    worst = worst_difference(
+        tracker,
+        s,
+        lambda y: tracker._gauss_newton(tables, y),
+        lambda y: tracker._gauss_newton_masked(tables, y, every_row),
+    )
     # the joint solve damps the background too (1e-6): differences of that order
     assert worst[0] < 1e-5, worst  # mm
     assert worst[1] < 1e-3, worst  # uT
