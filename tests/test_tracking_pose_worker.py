@@ -5,6 +5,7 @@ pose arrives and is right, and a dying child falls back to fitting inline."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -134,3 +135,34 @@ def test_the_pipeline_starts_the_pose_worker_before_the_first_sample(tmp_path: P
     finally:
         pipeline.close()
         decoder.close()
+
+
+def _echo(x: int) -> int:
+    return x
+
+
+def _result(worker: ProcessPoseWorker) -> object:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        got = worker.poll()
+        if got is not None:
+            return got
+        time.sleep(0.01)
+    raise AssertionError("the worker never answered")
+
+
+def test_ctrl_c_in_the_terminal_leaves_the_worker_process_alone() -> None:
+    """Ctrl-C reaches the whole process group; the child ignores it (the bridge ends it
+    itself) instead of dying with a traceback and sending later fits inline."""
+    worker = ProcessPoseWorker()
+    try:
+        worker.submit((_echo, (1,)))  # type: ignore[arg-type]
+        assert _result(worker) == 1  # the child is up and serving
+        os.kill(worker._proc.pid, signal.SIGINT)
+        time.sleep(0.3)
+        worker.submit((_echo, (2,)))  # type: ignore[arg-type]
+        assert _result(worker) == 2
+        assert worker.problem is None, worker.problem
+        assert worker._proc.is_alive()
+    finally:
+        worker.close()

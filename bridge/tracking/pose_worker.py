@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -76,6 +77,9 @@ def _serve(conn: Any) -> None:
     with contextlib.suppress(OSError, AttributeError):
         # background work: on a 2-core machine the bridge's own threads go first
         os.nice(10)
+    # Ctrl-C in the terminal reaches the whole process group; the bridge ends this
+    # child itself (close, or daemon at exit) instead of it dying with a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     while True:
         try:
