@@ -625,10 +625,10 @@ def render_section(
         [
             "## Latency",
             "",
-            f"Run {date} on: {machine_description()}. The machine was shared with other "
-            "work while this ran (1-minute load average "
-            f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores during the run), "
-            "so the tails include other processes' scheduling noise.",
+            f"Run {date} on: {machine_description()}. 1-minute load average "
+            f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores during the run, "
+            "the bench's own processes included; the tails include any other process's "
+            "scheduling noise.",
             "",
             "Setup (`bench/latency.py`): simulator frames (KMG frame v1) are written into a pty "
             "master at a fixed rate; `fist-and-ball bridge --source serial:<pty> --decoder "
@@ -652,8 +652,9 @@ def render_section(
             "one core); in brackets its two hot threads: *pipeline* (serial read, frame "
             "decode, decoder, encoding the grade) and *server* (the websocket loop).",
             "- *steal*: the share of the 2 vCPUs' time the hypervisor gave to other guests "
-            "while they wanted to run (/proc/stat), over the measured seconds. Above about "
-            "1% the p99 here follows it, with either decoder: it measures the host.",
+            "while they wanted to run (/proc/stat), over the measured seconds. A host that "
+            "steals more than about 1% puts the p99 over the target with either decoder "
+            "(notes): then it measures the host, not the bridge.",
             "",
             *rows,
             "",
