@@ -12,10 +12,10 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from live_bridge import ROOT, BridgeProcess, free_port
@@ -89,13 +89,29 @@ def run_driver(
         BLENDER, "--factory-startup", "--enable-event-simulate", *geometry,
         "--python", str(ROOT / "tests" / driver),
     )  # fmt: skip
-    for _attempt in range(attempts):
-        proc = subprocess.run(
+    proc, _tries = until_written(
+        out,
+        attempts,
+        lambda: subprocess.run(
             cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout_s
-        )
-        if out.is_file():
-            break
+        ),
+    )
     return proc
+
+
+R = TypeVar("R")
+
+
+def until_written(out: Path, attempts: int, run: Callable[[], R]) -> tuple[R, int]:
+    """Calls `run` until the driver has written `out`, at most `attempts` times: its last
+    result and how many tries it took. Debian's Blender 3.4 under Xvfb now and then
+    dies before writing anything (a segfault, or no window before the deadline)."""
+    tries = 0
+    while True:
+        tries += 1
+        result = run()
+        if out.is_file() or tries >= attempts:
+            return result, tries
 
 
 def driver_state(

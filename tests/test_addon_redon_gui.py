@@ -9,6 +9,7 @@ test-artifacts/ (docs/img/redon_panel.png and redon_patient.png are made from th
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from blender_window_launch import (
     driver_state,
     install_legacy_addon,
     run_driver,
+    until_written,
 )
 from live_bridge import free_port
 from test_addon_redon import FakeRedonBridge, final
@@ -50,15 +52,15 @@ def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         (ARTIFACTS / name).unlink(missing_ok=True)
     out = tmp / "state.json"
     env = {"FISTBALL_GUI_SHOTS": str(ARTIFACTS)}
-    # Two tries, each against a fresh fake (its record of actions is per window), as
-    # the other window tests do: Debian's Blender 3.4 under Xvfb has segfaulted now
-    # and then before writing anything (a known flake; `_tries` says if it did here)
-    tries = 0
-    while tries < 2 and not out.is_file():
-        tries += 1
+
+    def one_window() -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        # a fresh fake per try: its record of actions is per window
         with FakeRedonBridge(free_port(), steps=STEPS, final=FINAL) as fake:
             proc = run_driver("redon_gui_driver.py", tmp, fake.url, out, env, timeout_s=TIMEOUT_S)
-            actions = fake.redon_actions()
+            return proc, fake.redon_actions()
+
+    # two tries, as the other window tests (`_tries` says if the first one died here)
+    (proc, actions), tries = until_written(out, 2, one_window)
     return driver_state(out, proc, "redon_gui_state.json", _actions=actions, _tries=tries)
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from test_server_kit import PushSource
@@ -79,6 +80,17 @@ def test_pose_fits_leave_the_sample_thread_flat() -> None:
     assert err.mean() <= 0.30
 
 
+def _result(worker: ProcessPoseWorker) -> Any:
+    """The worker's next answer, waiting up to WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        got = worker.poll()
+        if got is not None:
+            return got
+        time.sleep(0.01)
+    raise AssertionError("the worker never answered")
+
+
 def _fit_only_in_parent(
     parent: int, twin: Twin, settings: PoseSettings, fields: np.ndarray
 ) -> PoseResult:
@@ -95,11 +107,7 @@ def test_a_dead_worker_process_falls_back_to_inline() -> None:
     worker = ProcessPoseWorker()
     try:
         worker.submit((_fit_only_in_parent, (os.getpid(), fit.twin, settings, s.field_ut[:50])))
-        deadline = time.monotonic() + WAIT_S
-        result = None
-        while result is None and time.monotonic() < deadline:
-            result = worker.poll()
-            time.sleep(0.01)
+        result = _result(worker)
     finally:
         worker.close()
     assert result is not None
@@ -139,16 +147,6 @@ def test_the_pipeline_starts_the_pose_worker_before_the_first_sample(tmp_path: P
 
 def _echo(x: int) -> int:
     return x
-
-
-def _result(worker: ProcessPoseWorker) -> object:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        got = worker.poll()
-        if got is not None:
-            return got
-        time.sleep(0.01)
-    raise AssertionError("the worker never answered")
 
 
 def test_ctrl_c_in_the_terminal_leaves_the_worker_process_alone() -> None:
