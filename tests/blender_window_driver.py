@@ -13,7 +13,9 @@ imports this module after `sys.path.insert(0, os.path.dirname(__file__))`.
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -21,10 +23,15 @@ from typing import Any
 
 import addon_utils
 import bpy
+from xwd_png import xwd_to_png
 
 ADDON = "fist_and_ball"
 TAB = "Fist & Ball"
 Step = Callable[[], "float | None"]
+
+# A segfault then prints every thread's Python stack to stderr (the test shows it),
+# before Blender's own handler writes its crash report.
+faulthandler.enable(all_threads=True)
 
 
 def window() -> Any:
@@ -120,7 +127,10 @@ class WindowRun:
         self.before_quit: Callable[[bool], None] = lambda ok: None
 
     def note(self, text: str) -> None:
-        self.state["log"].append(f"{time.monotonic() - self.state['t0']:.1f}s {text}")
+        """Log `text` in the JSON and on stdout (what a crashed run leaves behind)."""
+        line = f"{time.monotonic() - self.state['t0']:.1f}s {text}"
+        self.state["log"].append(line)
+        print(f"driver: {line}", flush=True)
 
     def op(self, name: str, **kw: Any) -> set[str]:
         """Call bpy.ops.fistball.<name> in the 3D view, noting its result."""
@@ -131,10 +141,15 @@ class WindowRun:
         return result
 
     def screenshot(self, path: str) -> None:
-        """A screenshot of the whole window."""
-        win, area, region = view3d()
-        with bpy.context.temp_override(window=win, area=area, region=region):
-            bpy.ops.screen.screenshot(filepath=path)
+        """A PNG of the whole window as last drawn, read from the X server's framebuffer
+        (FISTBALL_GUI_SCREEN, see tests/xwd_png.py): Blender's own screenshot operator
+        redraws inside the call and has crashed there. Call it once the window has
+        redrawn what the picture should show."""
+        win = window()
+        with open(os.environ["FISTBALL_GUI_SCREEN"], "rb") as f:
+            png = xwd_to_png(f.read(), win.width, win.height)
+        with open(path, "wb") as f:
+            f.write(png)
         self.note(f"screenshot {path}")
 
     def finish(self, ok: bool) -> None:
@@ -149,8 +164,13 @@ class WindowRun:
     def start(self, step: Step, first_interval: float = 1.0) -> None:
         """Register `step` as the timer; past the deadline or on an exception it finishes."""
 
+        seen = [""]
+
         def drive() -> float | None:
             try:
+                if self.state["phase"] != seen[0]:
+                    seen[0] = self.state["phase"]
+                    self.note(f"phase {seen[0]}")
                 if time.monotonic() - self.state["t0"] > self.deadline_s:
                     self.state["error"] = f"timed out in phase {self.state['phase']}"
                     self.finish(False)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 from live_bridge import ROOT, BridgeProcess, free_port
+from xwd_png import FRAMEBUFFER
 
 BLENDER = "/usr/bin/blender"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -49,9 +50,19 @@ def install_legacy_addon(tmp: Path) -> None:
     shutil.copytree(stage, addons / "fist_and_ball")
 
 
-def under_xvfb(screen: str, *cmd: str) -> list[str]:
-    """`cmd` under xvfb-run with one `screen` ("WIDTHxHEIGHT") of 24-bit colour."""
-    return ["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24", *cmd]
+def under_xvfb(screen: str, fbdir: Path, *cmd: str) -> list[str]:
+    """`cmd` under xvfb-run with one `screen` ("WIDTHxHEIGHT") of 24-bit colour, whose
+    framebuffer Xvfb keeps in `fbdir` (see `screen_env`)."""
+    return ["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24 -fbdir {fbdir}", *cmd]
+
+
+def screen_env(tmp: Path) -> dict[str, str]:
+    """A folder in `tmp` for Xvfb's framebuffer, and the environment that tells a driver
+    where to read it (FISTBALL_GUI_SCREEN, for `WindowRun.screenshot`) and Blender where
+    to write a crash report (TMPDIR, shown by `driver_state`)."""
+    fbdir = tmp / "xvfb"
+    fbdir.mkdir(exist_ok=True)
+    return {"FISTBALL_GUI_SCREEN": str(fbdir / FRAMEBUFFER), "TMPDIR": str(tmp)}
 
 
 @contextmanager
@@ -81,11 +92,12 @@ def run_driver(
     the driver's own deadline).
     """
     env = dict(os.environ, **user_folders(tmp), **driver_env)
-    env.update(FISTBALL_GUI_URL=url, FISTBALL_GUI_OUT=str(out))
+    env.update(FISTBALL_GUI_URL=url, FISTBALL_GUI_OUT=str(out), **screen_env(tmp))
     env.pop("PYTHONPATH", None)  # Blender must use the installed add-on only
     geometry = ["--window-geometry", "0", "0", *map(str, window)] if window else []
     cmd = under_xvfb(
         screen,
+        tmp / "xvfb",
         BLENDER, "--factory-startup", "--enable-event-simulate", *geometry,
         "--python", str(ROOT / "tests" / driver),
     )  # fmt: skip
@@ -120,8 +132,10 @@ def driver_state(
     """What the driver wrote to `out`, with Blender's output (`_stdout`, `_stderr`,
     `_output`: both) and `extra`; kept as test-artifacts/<artifact>. Fails the test
     unless the driver wrote it and ended ok."""
+    crash = out.parent / "blender.crash.txt"
     assert out.is_file(), (
-        f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        f"no state written; blender said:\n{proc.stdout[-3000:]}{proc.stderr[-4000:]}"
+        + (f"\n{crash}:\n{crash.read_text()[-4000:]}" if crash.is_file() else "")
     )
     state: dict[str, Any] = json.loads(out.read_text())
     state["_stdout"], state["_stderr"] = proc.stdout, proc.stderr

@@ -19,6 +19,7 @@ from blender_window_launch import (
     BLENDER,
     GUI_MARKS,
     driver_state,
+    screen_env,
     under_xvfb,
     user_folders,
 )
@@ -53,9 +54,11 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         FISTBALL_LG_PLAY_S=os.environ.get("FISTBALL_LG_PLAY_S", "8"),
         FISTBALL_LG_FULL="1",
         FISTBALL_LG_TIMEOUT_S=str(60 * MINUTES + 300),
+        **screen_env(tmp),
     )
     cmd = under_xvfb(
         "1280x720",
+        tmp / "xvfb",
         sys.executable, "-m", "fist_and_ball_app.main", "launch",
         "--source", "sim:myo3", "--blender", str(wrapper),
         "--minutes", str(MINUTES), "--level", "auto",
