@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,6 +124,9 @@ def until_written(out: Path, attempts: int, run: Callable[[], R]) -> tuple[R, in
         tries += 1
         result = run()
         if out.is_file() or tries >= attempts:
+            if tries > 1:  # shown in pytest's summary, so a flaky window is not hidden
+                lost = f"Blender wrote no {out.parent.name}/{out.name} in {tries - 1} of {tries}"
+                warnings.warn(lost, stacklevel=2)
             return result, tries
 
 
