@@ -51,19 +51,24 @@ def install_legacy_addon(tmp: Path) -> None:
     shutil.copytree(stage, addons / "fist_and_ball")
 
 
-def under_xvfb(screen: str, fbdir: Path, *cmd: str) -> list[str]:
+def under_xvfb(screen: str, tmp: Path, *cmd: str) -> list[str]:
     """`cmd` under xvfb-run with one `screen` ("WIDTHxHEIGHT") of 24-bit colour, whose
-    framebuffer Xvfb keeps in `fbdir` (see `screen_env`)."""
+    framebuffer Xvfb keeps in a folder of `tmp` (`screen_env` tells the driver)."""
+    fbdir = _framebuffer_dir(tmp)
     return ["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24 -fbdir {fbdir}", *cmd]
 
 
 def screen_env(tmp: Path) -> dict[str, str]:
-    """A folder in `tmp` for Xvfb's framebuffer, and the environment that tells a driver
-    where to read it (FISTBALL_GUI_SCREEN, for `WindowRun.screenshot`) and Blender where
-    to write a crash report (TMPDIR, shown by `driver_state`)."""
+    """The environment that tells a driver where Xvfb's framebuffer is
+    (FISTBALL_GUI_SCREEN, for `WindowRun.screenshot`) and Blender where to write a crash
+    report (TMPDIR, shown by `driver_state`)."""
+    return {"FISTBALL_GUI_SCREEN": str(_framebuffer_dir(tmp) / FRAMEBUFFER), "TMPDIR": str(tmp)}
+
+
+def _framebuffer_dir(tmp: Path) -> Path:
     fbdir = tmp / "xvfb"
     fbdir.mkdir(exist_ok=True)
-    return {"FISTBALL_GUI_SCREEN": str(fbdir / FRAMEBUFFER), "TMPDIR": str(tmp)}
+    return fbdir
 
 
 @contextmanager
@@ -98,7 +103,7 @@ def run_driver(
     geometry = ["--window-geometry", "0", "0", *map(str, window)] if window else []
     cmd = under_xvfb(
         screen,
-        tmp / "xvfb",
+        tmp,
         BLENDER, "--factory-startup", "--enable-event-simulate", *geometry,
         "--python", str(ROOT / "tests" / driver),
     )  # fmt: skip

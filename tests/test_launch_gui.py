@@ -58,7 +58,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     cmd = under_xvfb(
         "1280x720",
-        tmp / "xvfb",
+        tmp,
         sys.executable, "-m", "fist_and_ball_app.main", "launch",
         "--source", "sim:myo3", "--blender", str(wrapper),
         "--minutes", str(MINUTES), "--level", "auto",
