@@ -13,9 +13,11 @@ imports this module after `sys.path.insert(0, os.path.dirname(__file__))`.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -110,6 +112,14 @@ def runtime() -> Any:
     return timer.peek_runtime()
 
 
+def quiet_threads() -> Any:
+    """The add-on's `quiet_threads()` (legacy or extension install), or a no-op before
+    it is enabled."""
+    name = next((n for n in sys.modules if n.endswith("fist_and_ball.live.timer")), None)
+    timer = sys.modules[name] if name is not None else None
+    return timer.quiet_threads() if timer is not None else contextlib.nullcontext()
+
+
 def patient() -> Any:
     """Patient mode's current session (None outside patient mode)."""
     from fist_and_ball.ui import patient_mode
@@ -133,9 +143,11 @@ class WindowRun:
         print(f"driver: {line}", flush=True)
 
     def op(self, name: str, **kw: Any) -> set[str]:
-        """Call bpy.ops.fistball.<name> in the 3D view, noting its result."""
+        """Call bpy.ops.fistball.<name> in the 3D view, noting its result. The add-on's
+        threads stand still meanwhile: an operator under an override crashes Blender
+        while another Python thread runs (fist_and_ball/live/quiet_threads.py)."""
         win, area, region = view3d()
-        with bpy.context.temp_override(window=win, area=area, region=region):
+        with quiet_threads(), bpy.context.temp_override(window=win, area=area, region=region):
             result: set[str] = getattr(bpy.ops.fistball, name)(**kw)
         self.note(f"{name} {kw} -> {sorted(result)}")
         return result

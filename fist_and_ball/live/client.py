@@ -54,6 +54,8 @@ MAX_TAGS = 8
 """More entries than this is not a decoder we know (three tags today): ignored whole."""
 MAX_TAG_NAME = 24
 """Longest gesture name kept (it becomes an object name and a panel label)."""
+PARK_LIMIT_S = 10.0
+"""A parked network thread goes on by itself after this long (a pause never resumed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,10 @@ class BridgeClient:
         self._ping_sent: dict[int, float] = {}
         self._kmg_wanted = False
         self._kmg_count = 0
+        self._parked = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._pauses = 0
 
     # -- main-thread API -------------------------------------------------
     def start(self) -> None:
@@ -244,6 +250,39 @@ class BridgeClient:
     def running(self) -> bool:
         return bool(self._thread and self._thread.is_alive())
 
+    def pause(self, timeout_s: float) -> bool:
+        """Park the network thread: it runs no Python until `resume()` (see
+        quiet_threads.py for why). True once it is parked, or when it is not running;
+        False when it did not park within `timeout_s`. Data keeps arriving in the
+        socket's buffer meanwhile and is read after `resume()`."""
+        self._pauses += 1
+        if self._pauses > 1:  # nested: already parked (or not) by the outer pause
+            return self._parked.is_set() or not self.running
+        deadline = time.monotonic() + timeout_s
+        self._parked.clear()
+        self._resume.clear()
+        while self.running:
+            loop = self._loop
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):  # closed: the thread is ending
+                    loop.call_soon_threadsafe(self._park)
+                    break
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)  # the thread is starting its loop
+        while self.running:
+            if self._parked.wait(0.01):
+                return True
+            if time.monotonic() > deadline:
+                return False
+        return True
+
+    def resume(self) -> None:
+        """Let a parked (or parking) network thread go on (at the outermost resume)."""
+        self._pauses = max(0, self._pauses - 1)
+        if self._pauses == 0:
+            self._resume.set()
+
     def send(self, message: dict[str, Any]) -> bool:
         """Queue a message for the bridge; False when not connected or the outbox is full."""
         loop, outbox = self._loop, self._outbox
@@ -281,6 +320,14 @@ class BridgeClient:
         with self._stats_lock:
             for k, v in kw.items():
                 setattr(self._stats, k, v)
+
+    def _park(self) -> None:
+        # Blocks the loop in a C-level wait (no Python runs, the GIL is free). The
+        # limit only guards against a pause that is never resumed.
+        if self._resume.is_set():  # resumed before the loop got here
+            return
+        self._parked.set()
+        self._resume.wait(PARK_LIMIT_S)
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()

@@ -55,6 +55,8 @@ class Connection:
         self.kmg_wanted = False
         """The decoder view wants the kmg stream: (re)subscribed on every connect."""
         self.status = LinkStatus()
+        self._paused: list[BridgeClient | None] = []
+        """The client each pause (they nest) parked, resumed in reverse order."""
 
     @property
     def active(self) -> bool:
@@ -91,6 +93,19 @@ class Connection:
 
     def stats(self) -> ClientStats | None:
         return self.client.stats() if self.client is not None else None
+
+    def pause(self, timeout_s: float) -> bool:
+        """Park the current client's network thread (quiet_threads.py); True when it
+        stands still or there is none."""
+        client = self.client
+        self._paused.append(client)
+        return client.pause(timeout_s) if client is not None else True
+
+    def resume(self) -> None:
+        """Let the client the last `pause()` parked go on (even if it was replaced)."""
+        client = self._paused.pop() if self._paused else None
+        if client is not None:
+            client.resume()
 
     def send(self, message: dict[str, Any]) -> bool:
         """Send a protocol message to the bridge; False when not connected."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +38,13 @@ class JobRunner:
         self._finished: list[tuple[JobResult, Done]] = []
         self._running: dict[int, str] = {}
         self._next = 0
+        self._paused = 0  # nested pauses count
+        self._held: list[threading.Thread] = []
+        self._started: list[threading.Thread] = []
 
     def submit(self, name: str, fn: Callable[[], Any], on_done: Done) -> None:
-        """Run `fn()` on a worker thread; `on_done(result)` runs in a later `deliver()`."""
+        """Run `fn()` on a worker thread; `on_done(result)` runs in a later `deliver()`.
+        While paused, the thread starts at `resume()`."""
         with self._lock:
             self._next += 1
             job_id = self._next
@@ -55,7 +60,35 @@ class JobRunner:
                 self._running.pop(job_id, None)
                 self._finished.append((result, on_done))
 
-        threading.Thread(target=work, name=f"fistball-job-{name}", daemon=True).start()
+        thread = threading.Thread(target=work, name=f"fistball-job-{name}", daemon=True)
+        with self._lock:
+            if self._paused:
+                self._held.append(thread)
+                return
+            self._started = [t for t in self._started if t.is_alive()] + [thread]
+        thread.start()
+
+    def pause(self, timeout_s: float) -> bool:
+        """Hold new jobs back and wait up to `timeout_s` for the running ones to end
+        (see quiet_threads.py for why); True when no job thread runs."""
+        with self._lock:
+            self._paused += 1
+            started = list(self._started)
+        deadline = time.monotonic() + timeout_s
+        for thread in started:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in started)
+
+    def resume(self) -> None:
+        """Start the jobs held back by `pause()` (at the outermost resume)."""
+        with self._lock:
+            self._paused = max(0, self._paused - 1)
+            if self._paused:  # an outer pause still holds
+                return
+            held, self._held = self._held, []
+            self._started = [t for t in self._started if t.is_alive()] + held
+        for thread in held:
+            thread.start()
 
     @property
     def pending(self) -> list[str]:
@@ -76,8 +109,6 @@ class JobRunner:
 
     def wait(self, timeout: float) -> bool:
         """Block until no job runs (tests, benches, shutdown); True when none does."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:

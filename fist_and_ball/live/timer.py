@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .connection import Connection
 from .decoder_state import DecoderViewState, tag_grades_of
 from .history_cache import HistoryCache, HistoryRead, read_history
 from .jobs import JobResult, JobRunner
+from .quiet_threads import quiet
 from .redon_state import RedonState, start_problem
 from .session_controller import SessionController
 
@@ -99,6 +101,11 @@ class LiveRuntime:
         self._last_redraw = -1e9
         self._last_key: tuple[Any, ...] | None = None
         self._last_error_log = -1e9
+
+    def quiet(self) -> AbstractContextManager[bool]:
+        """The network thread parked and no job running, for a block that calls an
+        operator under a context override (quiet_threads.py)."""
+        return quiet([self.link, self.jobs])
 
     # -- connection ---------------------------------------------------------------
     @property
@@ -306,6 +313,13 @@ def get_runtime() -> LiveRuntime:
 def peek_runtime() -> LiveRuntime | None:
     """The runtime if one exists (the panel uses this: drawing creates nothing)."""
     return _runtime
+
+
+def quiet_threads() -> AbstractContextManager[bool]:
+    """The live runtime's threads stand still for the block (none: nothing to do).
+    Wrap every `bpy.ops` call made under `temp_override` in it (quiet_threads.py)."""
+    rt = peek_runtime()
+    return rt.quiet() if rt is not None else nullcontext(True)
 
 
 def tick() -> float | None:

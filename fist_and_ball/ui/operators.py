@@ -22,6 +22,7 @@ from ..live.timer import (
     frame_interval,
     get_runtime,
     peek_runtime,
+    quiet_threads,
     safe_tick,
     stop_timer,
 )
@@ -133,7 +134,7 @@ def _look_through_camera(context: Any, window: Any, area: Any, space: Any) -> No
     region = next((r for r in area.regions if r.type == "WINDOW"), None)
     if region is not None:
         try:
-            with context.temp_override(window=window, area=area, region=region):
+            with quiet_threads(), context.temp_override(window=window, area=area, region=region):
                 bpy.ops.view3d.view_center_camera()
             _shrink_camera_view(space.region_3d, SIDEBAR_ROOM)
         except (RuntimeError, AttributeError, TypeError):
@@ -146,7 +147,8 @@ def build_game_scene(context: Any, *, frame_view: bool = True) -> Any:
     from ..scene.build import build_scene
 
     scene = bpy.data.scenes.get(GAME_SCENE_NAME) or bpy.data.scenes.new(GAME_SCENE_NAME)
-    refs = build_scene(scene)
+    with quiet_threads():  # the builder calls operators under an override
+        refs = build_scene(scene)
     window = getattr(context, "window", None)
     if window is not None and window.scene != scene:
         window.scene = scene

@@ -31,7 +31,7 @@ from ..core.session_briefs import read_briefs
 from ..core.start_screen import Command, Counters, PatientFlow, Screen, sound_cues
 from ..core.week_compare import compare_with_last_week
 from ..live.redon_state import heading as redon_heading
-from ..live.timer import ensure_job_timer, get_runtime, peek_runtime
+from ..live.timer import ensure_job_timer, get_runtime, peek_runtime, quiet_threads
 from .operators import Result, ensure_game_refs, start_session
 from .patient_sounds import Sounds
 from .preferences import settings
@@ -103,13 +103,18 @@ def _window_region(area: Any) -> Any:
 
 def enter(context: Any, level: str = "", minutes: int = 0, autostart: bool = False) -> str | None:
     """Turn patient mode on in the context's window; returns a problem text or None."""
-    global _state
     window = getattr(context, "window", None)
     if bpy.app.background or window is None or window.screen is None:
         # background mode may have a window in the data, but no events ever reach it
         return "Patient mode needs a Blender window (not background mode)"
     if current() is not None:
         return None
+    with quiet_threads():  # operators under overrides follow (quiet_threads.py)
+        return _enter(context, window, level, minutes, autostart)
+
+
+def _enter(context: Any, window: Any, level: str, minutes: int, autostart: bool) -> str | None:
+    global _state
     saved = snapshot_window(window)
     ensure_game_refs(context)  # builds the game scene when missing, shows it
     area = _largest_view3d(window.screen)
@@ -181,7 +186,10 @@ def leave(context: Any = None) -> str | None:
     context = context if context is not None else bpy.context
     if window.screen.name != state.saved["screen"]:
         area = _largest_view3d(window.screen) or window.screen.areas[0]
-        with context.temp_override(window=window, area=area, region=_window_region(area)):
+        with (
+            quiet_threads(),
+            context.temp_override(window=window, area=area, region=_window_region(area)),
+        ):
             # the same toggle again: it also brings the top bar and status bar back
             bpy.ops.screen.screen_full_area(use_hide_panels=True)
     restore_window(window, state.saved, bpy.data)

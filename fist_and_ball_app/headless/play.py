@@ -36,6 +36,7 @@ from fist_and_ball.core.score_log import ScoreLog
 from fist_and_ball.core.view import GameView
 from fist_and_ball.live.client import BridgeClient, check_url, is_loopback_url
 from fist_and_ball.live.mailbox import Mailbox
+from fist_and_ball.live.quiet_threads import Pausable, quiet
 from fist_and_ball.live.session_controller import SessionController, SessionError
 from fist_and_ball_app.headless.sim_chain import SimulatedChain
 from fist_and_ball_app.headless.video import check_video_path, write_animation
@@ -99,6 +100,8 @@ class SceneDriver:
         self._resolution = opts.resolution
         self._next_t: float | None = None
         self.frames = 0
+        self.threads: list[Pausable] = []
+        """Holders of Python threads that must stand still while a frame renders."""
         if self._dir is not None:
             self._dir.mkdir(parents=True, exist_ok=True)
 
@@ -111,7 +114,9 @@ class SceneDriver:
         if t + 1e-9 >= self._next_t:
             from fist_and_ball.scene.render import render_png
 
-            with _quiet_stdout():  # Blender prints a line per saved render on fd 1
+            # Blender prints a line per saved render on fd 1; the render is an operator
+            # under an override, so the network thread must stand still (quiet_threads.py)
+            with _quiet_stdout(), quiet(self.threads):
                 render_png(self._dir / f"frame_{self.frames:05d}.png", self._resolution)
             self.frames += 1
             self._next_t += self._period
@@ -259,6 +264,8 @@ def _play_from_bridge(
     intent: _IntentSender | None = None
     t_wall = time.perf_counter()
     samples = 0
+    if scene is not None:
+        scene.threads.append(client)
     try:
         client.start()
         _wait_for_hello(controller, mailbox, opts.bridge_url)
