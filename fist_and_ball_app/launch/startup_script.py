@@ -7,13 +7,15 @@
 It makes sure the add-on is enabled, skips the splash for this start only, then (from a
 timer, once the window exists) builds the game scene, connects to the bridge and enters
 patient mode. Without the add-on's patient mode (an older add-on) it starts a session
-from the normal editor instead. It uses only the add-on's operators, never its modules,
-so it works for the extension (bl_ext.*.fist_and_ball) and the legacy add-on alike.
+from the normal editor instead. It uses the add-on's operators, and of its modules only
+`quiet_threads()` when there is one, so it works for the extension
+(bl_ext.*.fist_and_ball) and the legacy add-on alike, older ones included.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
@@ -74,9 +76,18 @@ def call(op_name: str, **kw: Any) -> set[str]:
     if found is None:
         raise RuntimeError("no 3D view in the window")
     win, area, region = found
-    with bpy.context.temp_override(window=win, area=area, region=region):
+    with quiet_threads(), bpy.context.temp_override(window=win, area=area, region=region):
         result: set[str] = getattr(bpy.ops.fistball, op_name)(**kw)
     return result
+
+
+def quiet_threads() -> Any:
+    """The add-on's threads standing still for an operator called under an override
+    (fist_and_ball/live/quiet_threads.py: otherwise Blender can crash once connected);
+    a no-op for an add-on without it."""
+    name = next((n for n in sys.modules if n.endswith("fist_and_ball.live.timer")), None)
+    quiet = getattr(sys.modules[name], "quiet_threads", None) if name is not None else None
+    return quiet() if quiet is not None else contextlib.nullcontext()
 
 
 def set_patient(module: str) -> None:
