@@ -154,9 +154,8 @@ class WindowRun:
 
     def screenshot(self, path: str) -> None:
         """A PNG of the whole window as last drawn, read from the X server's framebuffer
-        (FISTBALL_GUI_SCREEN, see tests/xwd_png.py): Blender's own screenshot operator
-        redraws inside the call and has crashed there. Call it once the window has
-        redrawn what the picture should show."""
+        (FISTBALL_GUI_SCREEN, see tests/xwd_png.py), with no operator call. Call it once
+        the window has redrawn what the picture should show."""
         win = window()
         with open(os.environ["FISTBALL_GUI_SCREEN"], "rb") as f:
             png = xwd_to_png(f.read(), win.width, win.height)

@@ -2,10 +2,11 @@
 3.4 has no numpy), for the window tests' screenshots.
 
 Xvfb started with `-fbdir DIR` keeps its framebuffer in DIR/Xvfb_screen0 as an XWD
-image. Copying that file takes a screenshot without asking Blender to redraw inside an
-operator: Blender 3.4's `screen.screenshot`, called from a driver's timer, has crashed
-while the add-on's HUD drew. Only the format Xvfb writes is read: ZPixmap, 32 bits per
-pixel, true colour with 8-bit red, green and blue masks.
+image. Copying that file takes a screenshot without an operator: Blender 3.4's
+`screen.screenshot`, called under a context override from a driver's timer, has crashed
+while the add-on's network thread ran (fist_and_ball/live/quiet_threads.py). Only the
+format Xvfb writes is read: ZPixmap, 32 bits per pixel, true colour with 8-bit red,
+green and blue masks.
 """
 
 from __future__ import annotations
