@@ -61,6 +61,13 @@ def where(thread: threading.Thread | None) -> list[str]:
     return names
 
 
+def link_to(client: BridgeClient) -> Connection:
+    """The add-on's `Connection` holding `client` (as after Connect)."""
+    link = Connection()
+    link.client = client
+    return link
+
+
 def prompts(mailbox: Mailbox) -> list[int]:
     return [int(u.prompt.split()[-1]) for u in mailbox.drain().redon]
 
@@ -101,8 +108,7 @@ def test_pauses_nest_and_only_the_outermost_resume_lets_it_go(
     streaming: tuple[BridgeClient, Mailbox],
 ) -> None:
     client, mailbox = streaming
-    link = Connection()
-    link.client = client
+    link = link_to(client)
     with quiet([link]) as outer:
         with quiet([link]) as inner:
             assert outer and inner
@@ -117,8 +123,7 @@ def test_a_client_replaced_during_a_pause_is_still_resumed(
     streaming: tuple[BridgeClient, Mailbox],
 ) -> None:
     client, mailbox = streaming
-    link = Connection()
-    link.client = client
+    link = link_to(client)
     with quiet([link]):
         link.client = None  # as a disconnect would
     time.sleep(0.3)
